@@ -1,0 +1,17 @@
+FROM python:3.11-slim-bookworm
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 DJANGO_SETTINGS_MODULE=layra.settings
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      build-essential pkg-config libmariadb-dev libreoffice-core libreoffice-writer-nogui \
+      libreoffice-impress-nogui libreoffice-calc-nogui fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY requirements.txt requirements-ml.txt ./
+# On a GPU host pass --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu124 for the CUDA build.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+RUN pip install --index-url ${TORCH_INDEX} -r requirements-ml.txt \
+    && pip install -r requirements.txt flower \
+    && pip install --no-deps colpali-engine==0.3.18
+COPY . .
+RUN DATA_DIR=/tmp python manage.py collectstatic --noinput
+EXPOSE 8000
+CMD ["gunicorn", "layra.wsgi:application", "-b", "0.0.0.0:8000"]

@@ -1,0 +1,81 @@
+"""Knowledge bases and files in MongoDB (field names of the original schema)."""
+
+from datetime import UTC, datetime
+
+import mongoengine as me
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class KnowledgeBase(me.Document):
+    knowledge_base_id = me.StringField(required=True, unique=True)
+    knowledge_base_name = me.StringField(required=True, max_length=200)
+    username = me.StringField(required=True)
+    is_delete = me.BooleanField(default=False)
+    # A temporary KB belongs to one conversation (chat uploads); hidden from KB lists.
+    is_temp = me.BooleanField(default=False)
+    conversation_id = me.StringField(null=True)
+    # Bumped on every change that affects search results: part of the search cache key.
+    version = me.IntField(default=1)
+    # Embedder that built the KB's collection (name and dim), recorded at first index.
+    embedder = me.StringField(null=True)
+    created_at = me.DateTimeField(default=utcnow)
+    last_modify_at = me.DateTimeField(default=utcnow)
+
+    meta = {
+        "collection": "knowledge_bases",
+        "indexes": [
+            {"fields": ["username", "is_delete", "-last_modify_at"]},
+            {"fields": ["conversation_id"], "sparse": True},
+        ],
+    }
+
+    def save(self, *args, **kwargs):
+        self.last_modify_at = utcnow()
+        return super().save(*args, **kwargs)
+
+
+class PageImage(me.EmbeddedDocument):
+    images_id = me.StringField(required=True)
+    page_number = me.IntField(required=True)  # 1-based
+    minio_filename = me.StringField(required=True)  # object key of the page image
+    text = me.StringField(default="")  # the page's text layer ("" when it has none)
+    has_text = me.BooleanField(default=False)
+    width = me.IntField()
+    height = me.IntField()
+
+
+class File(me.Document):
+    file_id = me.StringField(required=True, unique=True)
+    knowledge_db_id = me.StringField(required=True)
+    username = me.StringField(required=True)
+    filename = me.StringField(required=True)  # sanitised display name
+    minio_filename = me.StringField(required=True)  # object key of the original
+    content_type = me.StringField()
+    kind = me.StringField()  # pdf, office, image, text
+    size = me.IntField()
+    sha256 = me.StringField()
+    status = me.StringField(default="queued")  # queued/processing/completed/failed/cancelled
+    error = me.StringField(null=True)
+    task_id = me.StringField(null=True)
+    page_count = me.IntField(default=0)
+    images = me.EmbeddedDocumentListField(PageImage)
+    is_delete = me.BooleanField(default=False)
+    created_at = me.DateTimeField(default=utcnow)
+    last_modify_at = me.DateTimeField(default=utcnow)
+
+    meta = {
+        "collection": "files",
+        "indexes": [
+            {"fields": ["knowledge_db_id", "is_delete"]},
+            {"fields": ["knowledge_db_id", "sha256"]},
+            {"fields": ["username", "is_delete"]},
+            {"fields": ["images.images_id"]},
+        ],
+    }
+
+    def save(self, *args, **kwargs):
+        self.last_modify_at = utcnow()
+        return super().save(*args, **kwargs)

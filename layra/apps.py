@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class LayraConfig(AppConfig):
+    name = "layra"
+    verbose_name = "LAYRA platform"
+
+    def ready(self):
+        from layra import mongo
+
+        mongo.connect()  # connect=False: no socket until the first query, fork safe

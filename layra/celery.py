@@ -1,0 +1,38 @@
+"""The one Celery app. Queues: default, ingest (CPU conversion), gpu (embedding)."""
+
+import os
+
+from celery import Celery
+from celery.signals import before_task_publish, task_prerun, worker_process_init
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "layra.settings")
+
+app = Celery("layra")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("default"), Queue("ingest"), Queue("gpu"))
+app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _reconnect_after_fork(**_kwargs):
+    # Clients made before the fork must not be shared with the parent.
+    from layra import connections
+
+    connections.reset_all()
+
+
+@before_task_publish.connect
+def _carry_request_id(headers=None, **_kwargs):
+    from layra.logging import request_id_var
+
+    if headers is not None and "request_id" not in headers:
+        headers["request_id"] = request_id_var.get()
+
+
+@task_prerun.connect
+def _restore_request_id(task=None, **_kwargs):
+    from layra.logging import request_id_var
+
+    request_id = getattr(task.request, "request_id", None) or "-"
+    request_id_var.set(request_id)

@@ -1,0 +1,91 @@
+"""Start the embedded servers the product needs on one machine (run command and tests).
+
+Each is a child process on loopback: SecantusDB (MongoDB wire protocol), the Milvus Lite
+gRPC server (so web and workers share one data dir), a private redis-server, moto's S3.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    args: list[str]
+    log_path: Path
+    env: dict = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> "ServiceProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        self.process = subprocess.Popen(
+            self.args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not port_open(self.port):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.name} did not open port {self.port} in {timeout}s; see {self.log_path}")
+            time.sleep(0.1)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def restart(self, timeout: float = 60) -> "ServiceProcess":
+        self.stop()
+        return self.start(timeout)
+
+
+def secantus(port: int, storage_path: str, log_dir: Path) -> ServiceProcess:
+    args = [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage_path,
+            "--log-level", "WARNING"]
+    return ServiceProcess("secantusdb", port, args, log_dir / "secantus.log")
+
+
+def milvus_lite(port: int, data_dir: Path, log_dir: Path) -> ServiceProcess:
+    args = [str(BIN / "milvus-lite"), "server", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
+    return ServiceProcess("milvus-lite", port, args, log_dir / "milvus.log")
+
+
+def redis_server(port: int, log_dir: Path) -> ServiceProcess:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+            "--dir", str(log_dir)]
+    return ServiceProcess("redis", port, args, log_dir / "redis.log")
+
+
+def moto_s3(port: int, log_dir: Path) -> ServiceProcess:
+    args = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    return ServiceProcess("moto-s3", port, args, log_dir / "moto.log")

@@ -1,0 +1,81 @@
+"""Start the embedded stack and serve the API: the README's run command ends here."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from layra import embedded
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-password-123"
+
+
+class Command(BaseCommand):
+    help = "Start SecantusDB and Milvus Lite (if not running), migrate, start a worker, serve the API."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-worker", action="store_true", help="run tasks eagerly in the web process")
+
+    def handle(self, *args, host, port, no_worker, **options):
+        data_dir = Path(settings.DATA_DIR)
+        log_dir = data_dir / "logs"
+        children = []
+        mongo_port = _port_of(settings.MONGODB_URI, 27018)
+        if not embedded.port_open(mongo_port):
+            children.append(embedded.secantus(mongo_port, str(data_dir / "mongo"), log_dir).start())
+            self.stdout.write(f"SecantusDB on 127.0.0.1:{mongo_port}")
+        if settings.MILVUS_URI.startswith("http://127.0.0.1:"):
+            milvus_port = _port_of(settings.MILVUS_URI, 19530)
+            if not embedded.port_open(milvus_port):
+                children.append(embedded.milvus_lite(milvus_port, data_dir / "milvus", log_dir).start())
+                self.stdout.write(f"Milvus Lite on 127.0.0.1:{milvus_port}")
+        try:
+            from layra.redis import redis_client
+
+            redis_client("cache").ping()
+        except Exception as exc:  # noqa: BLE001
+            raise CommandError(
+                f"Redis is not reachable at {settings.REDIS_URL} ({type(exc).__name__}). Start one with: "
+                "redis-server --daemonize yes --port 6379 --save '' --appendonly no"
+            ) from exc
+
+        call_command("migrate", interactive=False, verbosity=0)
+        self._ensure_demo_user()
+
+        env = dict(os.environ)
+        if not no_worker and not settings.CELERY_TASK_ALWAYS_EAGER:
+            worker_log = open(log_dir / "worker.log", "ab")  # noqa: SIM115
+            children.append(
+                subprocess.Popen([sys.executable, "-m", "celery", "-A", "layra", "worker", "-Q", "default,ingest,gpu",
+                                  "-c", "2", "-l", "INFO"], env=env, stdout=worker_log, stderr=subprocess.STDOUT)
+            )
+            self.stdout.write(f"Celery worker started (log: {log_dir / 'worker.log'})")
+        self.stdout.write(self.style.SUCCESS(
+            f"\nLAYRA is up: http://{host}:{port}/api/v1/health/ready  (docs: http://{host}:{port}/api/docs/)\n"
+            f"Demo login: username '{DEMO_USERNAME}', password '{DEMO_PASSWORD}'\n"
+        ))
+        try:
+            call_command("runserver", f"{host}:{port}", use_reloader=False)
+        finally:
+            for child in children:
+                (child.stop if hasattr(child, "stop") else child.terminate)()
+
+    def _ensure_demo_user(self):
+        from django.contrib.auth import get_user_model
+
+        user_model = get_user_model()
+        if not user_model.objects.filter(username=DEMO_USERNAME).exists():
+            user_model.objects.create_user(DEMO_USERNAME, f"{DEMO_USERNAME}@example.com", DEMO_PASSWORD)
+
+
+def _port_of(uri: str, default: int) -> int:
+    from urllib.parse import urlsplit
+
+    return urlsplit(uri).port or default

@@ -1,0 +1,41 @@
+"""MongoDB through mongoengine: registered lazily (connect=False), re-registered after fork."""
+
+import mongoengine
+from django.conf import settings
+from mongoengine.connection import DEFAULT_CONNECTION_NAME, disconnect, get_db
+
+_connected_uri: str | None = None
+
+
+def connect() -> None:
+    global _connected_uri
+    uri = settings.MONGODB_URI
+    if _connected_uri == uri:
+        return
+    disconnect(DEFAULT_CONNECTION_NAME)
+    mongoengine.connect(host=uri, connect=False, uuidRepresentation="standard", tz_aware=True,
+                        serverSelectionTimeoutMS=5000)
+    _connected_uri = uri
+    reset_document_collections()
+
+
+def reset() -> None:
+    """Drop the client (after a fork, or when the URI changes) and register again."""
+    global _connected_uri
+    disconnect(DEFAULT_CONNECTION_NAME)
+    _connected_uri = None
+    connect()
+
+
+def database():
+    connect()
+    return get_db()
+
+
+def reset_document_collections() -> None:
+    """mongoengine caches collection handles per Document class; clear them after a drop or reconnect."""
+    from mongoengine.base import _document_registry
+
+    for doc_cls in _document_registry.values():
+        if hasattr(doc_cls, "_collection"):
+            doc_cls._collection = None

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from layra.views import HealthLiveApi, HealthReadyApi
+
+api_v1 = [
+    path("health/live", HealthLiveApi.as_view(), name="health-live"),
+    path("health/ready", HealthReadyApi.as_view(), name="health-ready"),
+    path("", include("accounts.urls")),
+    path("", include("embeddings.urls")),
+    path("", include("knowledge.urls")),
+    path("", include("chat.urls")),
+    path("", include("workflows.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("django_prometheus.urls")),
+]

@@ -1,0 +1,68 @@
+# Shared by run.sh and test.sh: system packages, the venv, MariaDB and Redis.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+APT=(apt-get -o DPkg::Lock::Timeout=300 -y -qq)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  # Install missing Debian packages (idempotent: only what is absent).
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "==> apt install ${missing[*]}"
+    as_root apt-get -o DPkg::Lock::Timeout=300 update -qq
+    DEBIAN_FRONTEND=noninteractive as_root "${APT[@]}" install --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+system_packages() {
+  apt_install pkg-config libmariadb-dev build-essential redis-server mariadb-server \
+    libreoffice-core libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui fonts-dejavu-core
+}
+
+python_env() {
+  local stamp="$VENV/.requirements.sha"
+  local want
+  want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-ml.txt" "$ROOT/scripts/lib.sh" | sha256sum | cut -d' ' -f1)"
+  [ -x "$PY" ] || python3 -m venv "$VENV"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing Python packages"
+    "$PY" -m pip install -q -U pip wheel
+    # torch first, from the CPU wheel pinned in requirements-ml.txt, so nothing pulls a CUDA build.
+    "$PY" -m pip install -q -r "$ROOT/requirements-ml.txt"
+    "$PY" -m pip install -q -r "$ROOT/requirements.txt"
+    # colpali-engine's own pins would replace torch and transformers: take it without deps.
+    "$PY" -m pip install -q --no-deps colpali-engine==0.3.18
+    echo "$want" > "$stamp"
+  fi
+}
+
+wait_port() { # host port seconds
+  for _ in $(seq 1 "$3"); do
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+    sleep 1
+  done
+  return 1
+}
+
+ensure_mariadb() {
+  if ! wait_port 127.0.0.1 3306 1; then
+    echo "==> starting MariaDB"
+    as_root mkdir -p /run/mysqld && as_root chown mysql:mysql /run/mysqld 2>/dev/null || true
+    as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+    wait_port 127.0.0.1 3306 60 || { echo "MariaDB did not start"; exit 1; }
+  fi
+}
+
+ensure_redis() {
+  if ! wait_port 127.0.0.1 6379 1; then
+    echo "==> starting Redis"
+    as_root mkdir -p /var/lib/redis /var/log/redis
+    as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/layra.log
+    wait_port 127.0.0.1 6379 30 || { echo "Redis did not start"; exit 1; }
+  fi
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install everything the tests need, start the shared services, run the whole suite.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+system_packages
+python_env
+ensure_mariadb
+ensure_redis
+"$VENV/bin/ruff" check .
+# The tiny random ColQwen2.5 the tests load through from_pretrained (built offline, cached).
+exec "$PY" -m pytest "$@"

@@ -1,0 +1,169 @@
+"""Per-test isolation on the real stores and the basic actors of most tests."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.plugin import ROOT, SERVICES
+
+
+def _empty_bucket() -> None:
+    from layra.storage import storage
+
+    s3 = storage().connection.meta.client
+    bucket = settings.AWS_STORAGE_BUCKET_NAME
+    while keys := [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+
+
+def _drop_milvus_collections() -> None:
+    from layra.milvus import milvus_client
+
+    client = milvus_client()
+    for name in client.list_collections():
+        client.drop_collection(name)
+
+
+def _drop_mongo_database() -> None:
+    from layra.mongo import database
+
+    db = database()
+    db.client.drop_database(db.name)
+
+
+def _flush_redis() -> None:
+    from layra.redis import redis_client
+
+    for purpose in settings.REDIS_DBS:
+        redis_client(purpose).flushdb()
+
+
+@pytest.fixture(autouse=True)
+def _clean_stores():
+    """Every test starts with empty Redis dbs, Mongo database, Milvus collections and bucket."""
+    yield
+    from layra import connections, mongo
+
+    for clean in (_flush_redis, _drop_mongo_database, _drop_milvus_collections, _empty_bucket):
+        try:
+            clean()
+        except Exception:  # noqa: BLE001 - a test may have stopped a server; reconnect next time
+            connections.reset_all()
+    mongo.reset_document_collections()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _bucket():
+    from layra.storage import ensure_bucket
+
+    ensure_bucket()
+
+
+@pytest.fixture
+def services():
+    """The running service processes, for tests that stop and restart one."""
+    return SERVICES
+
+
+@pytest.fixture
+def user(db):
+    from tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    from tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def anon_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def _client_for(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user=user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def api_client(user):
+    """An API client authenticated as `user` (force_authenticate: login itself is tested in accounts)."""
+    return _client_for(user)
+
+
+@pytest.fixture
+def other_client(other_user):
+    return _client_for(other_user)
+
+
+class Worker:
+    """A real Celery worker subprocess consuming every queue from the test broker."""
+
+    def __init__(self, env: dict):
+        self.env = env
+        self.log_path = Path(os.environ["LAYRA_TEST_RUN_DIR"]) / "logs" / f"worker-{time.time_ns()}.log"
+        self.args = [sys.executable, "-m", "celery", "-A", "layra", "worker", "-Q", "default,ingest,gpu",
+                     "-c", "1", "--pool", "prefork", "--without-gossip", "--without-mingle",
+                     "--without-heartbeat", "-l", "INFO"]
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90) -> None:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while b"ready." not in self.log_path.read_bytes()[offset:]:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker process group, as a crash would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings):
+    """Start a real worker on the test database; tasks published by the test go through the broker."""
+    from layra.celery import app
+
+    db_name = settings.DATABASES["default"]["NAME"]
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    env = {**os.environ, "DATABASE_URL": f"{base}/{db_name}", "CELERY_TASK_ALWAYS_EAGER": "false",
+           "PYTHONUNBUFFERED": "1"}
+    app.conf.task_always_eager = False
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    worker = Worker(env)
+    worker.start()
+    yield worker
+    worker.stop()
+    app.conf.task_always_eager = True

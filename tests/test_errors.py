@@ -1,0 +1,77 @@
+import pytest
+from django.urls import path
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+from layra import errors
+
+
+class _RaiseApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    def get(self, request, kind):
+        raise {
+            "conflict": errors.Conflict("Name taken.", details={"field": "name"}),
+            "ratelimited": errors.RateLimited("Slow down.", retry_after=7),
+            "unavailable": errors.ServiceUnavailable(),
+            "crash": RuntimeError("secret internals"),
+            "redis": __import__("redis").exceptions.ConnectionError("down"),
+        }[kind]
+
+
+urlpatterns = [path("raise/<str:kind>", _RaiseApi.as_view())]
+
+
+def _assert_shape(body):
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+
+
+@pytest.mark.django_db
+def test_unknown_route_under_api_is_json_404(api_client):
+    response = api_client.get("/api/v1/knowledge-bases/does-not-exist/nothing")
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_unauthenticated_request_is_401_in_error_shape(anon_client):
+    from layra.health import CHECKS  # noqa: F401 - any protected route will do
+
+    response = anon_client.get("/api/v1/auth/me")
+    if response.status_code == 404:
+        pytest.skip("auth routes not present")
+    assert response.status_code == 401
+    _assert_shape(response.json())
+
+
+@pytest.mark.urls("tests.test_errors")
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("conflict", 409, "conflict"),
+        ("ratelimited", 429, "rate_limited"),
+        ("unavailable", 503, "service_unavailable"),
+        ("crash", 500, "server_error"),
+        ("redis", 503, "service_unavailable"),
+    ],
+)
+def test_domain_errors_map_to_status_and_shape(client, kind, status, code):
+    response = client.get(f"/raise/{kind}")
+    assert response.status_code == status
+    body = response.json()
+    _assert_shape(body)
+    assert body["error"]["code"] == code
+    assert "secret internals" not in response.content.decode()
+    if kind == "ratelimited":
+        assert response["Retry-After"] == "7"
+    if kind == "conflict":
+        assert body["error"]["details"] == {"field": "name"}
+
+
+@pytest.mark.django_db
+def test_request_id_is_echoed(anon_client):
+    response = anon_client.get("/api/v1/health/live", HTTP_X_REQUEST_ID="abc-123")
+    assert response["X-Request-ID"] == "abc-123"
+    response = anon_client.get("/api/v1/health/live", HTTP_X_REQUEST_ID="bad id\n")
+    assert response["X-Request-ID"] != "bad id\n"
