@@ -1,0 +1,92 @@
+"""The one client for OpenAI-compatible chat endpoints (chat answers and workflow LLM nodes)."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import openai
+
+
+@dataclass
+class ResolvedModel:
+    """A model config with its API key decrypted; never serialised back to a client."""
+
+    model_name: str
+    model_url: str
+    api_key: str = ""
+    system_prompt: str = ""
+    temperature: float | None = None
+    max_length: int | None = None
+    top_P: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class LLMError(Exception):
+    """A provider failure, with a message safe to show the user (no key, no traceback)."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        self.message = message
+        self.status = status
+        super().__init__(message)
+
+
+def _client(model: ResolvedModel, timeout: float) -> openai.OpenAI:
+    return openai.OpenAI(base_url=model.model_url, api_key=model.api_key or "not-needed", timeout=timeout,
+                         max_retries=0)
+
+
+def _params(model: ResolvedModel) -> dict:
+    params = {}
+    if model.temperature is not None:
+        params["temperature"] = model.temperature
+    if model.top_P is not None:
+        params["top_p"] = model.top_P
+    if model.max_length:
+        params["max_tokens"] = model.max_length
+    return params
+
+
+def _translate(exc: Exception) -> LLMError:
+    if isinstance(exc, openai.AuthenticationError):
+        return LLMError("The model endpoint rejected the API key (401).", status=401)
+    if isinstance(exc, openai.APIStatusError):
+        return LLMError(f"The model endpoint answered {exc.status_code}: {str(exc.message)[:300]}",
+                        status=exc.status_code)
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError("The model endpoint timed out.")
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError("Could not connect to the model endpoint.")
+    return LLMError(f"The model endpoint returned an invalid response ({type(exc).__name__}).")
+
+
+def stream_chat(*, model: ResolvedModel, messages: list[dict], timeout: float = 120) -> Iterator[dict]:
+    """Yield {"type": "token", "text"} events, then {"type": "done", "usage": {...}}; raise LLMError."""
+    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    try:
+        stream = _client(model, timeout).chat.completions.create(
+            model=model.model_name, messages=messages, stream=True, stream_options={"include_usage": True},
+            **_params(model),
+        )
+        for chunk in stream:
+            if getattr(chunk, "usage", None):
+                usage = {k: getattr(chunk.usage, k, 0) or 0 for k in usage}
+            for choice in chunk.choices or []:
+                text = getattr(choice.delta, "content", None)
+                if text:
+                    yield {"type": "token", "text": text}
+    except LLMError:
+        raise
+    except (openai.OpenAIError, httpx.HTTPError, ValueError, TypeError, AttributeError) as exc:
+        raise _translate(exc) from None
+    yield {"type": "done", "usage": usage}
+
+
+def complete_chat(*, model: ResolvedModel, messages: list[dict], timeout: float = 120) -> tuple[str, dict]:
+    """Non-streaming convenience over stream_chat: (full text, usage)."""
+    parts, usage = [], {}
+    for event in stream_chat(model=model, messages=messages, timeout=timeout):
+        if event["type"] == "token":
+            parts.append(event["text"])
+        else:
+            usage = event["usage"]
+    return "".join(parts), usage
