@@ -1,20 +1,35 @@
 """Writes for model configs and conversations, and the retrieval-augmented answer."""
 
+import base64
+import logging
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 
 from accounts.models import User
 from accounts.services import audit_log_record
 from chat import crypto
-from chat.documents import ModelConfig, ModelEntry, utcnow
-from chat.llm import LLMError, ResolvedModel, complete_chat
-from chat.selectors import model_config_cache_key, model_resolve
-from knowledge.selectors import knowledge_bases_for_search
-from layra.errors import NotFound, ValidationError
+from chat.documents import Conversation, ModelConfig, ModelEntry, Turn, utcnow
+from chat.llm import LLMError, ResolvedModel, complete_chat, stream_chat
+from chat.selectors import (
+    conversation_get,
+    conversation_leaf,
+    conversation_path,
+    model_config_cache_key,
+    model_resolve,
+)
+from embeddings import retrieval
+from knowledge import selectors as knowledge_selectors
+from knowledge import services as knowledge_services
+from layra.errors import DomainError, NotFound, ValidationError
 from layra.ids import new_id
 from layra.redis import redis_client
+
+logger = logging.getLogger(__name__)
 
 _MODEL_FIELDS = ("model_name", "model_url", "base_used", "system_prompt", "temperature", "max_length", "top_P",
                  "top_K", "score_threshold")
@@ -56,7 +71,8 @@ def _clean_model_fields(*, user: User, fields: dict) -> dict:
     if "base_used" in cleaned:
         ids = list(dict.fromkeys(cleaned["base_used"] or []))
         if ids:
-            knowledge_bases_for_search(user=user, knowledge_base_ids=ids)  # another user's KB is a 404
+            # another user's KB is a 404
+            knowledge_selectors.knowledge_bases_for_search(user=user, knowledge_base_ids=ids)
         cleaned["base_used"] = ids
     if "system_prompt" in cleaned:
         cleaned["system_prompt"] = cleaned["system_prompt"] or ""
@@ -138,3 +154,286 @@ def model_test(*, user: User, model_id: str, timeout: float = 15) -> dict:
     except LLMError as exc:
         return {"ok": False, "latency_ms": round((time.monotonic() - started) * 1000, 1), "error": exc.message}
     return {"ok": True, "latency_ms": round((time.monotonic() - started) * 1000, 1), "reply": reply[:200]}
+
+
+# --- conversations ---------------------------------------------------------------------------------------
+
+
+def conversation_create(*, user: User, conversation_name: str = "") -> Conversation:
+    name = (conversation_name or "").strip()[:200] or "New conversation"
+    conversation = Conversation(conversation_id=new_id(), conversation_name=name, username=user.username, turns=[])
+    conversation.save()
+    return conversation
+
+
+def conversation_update(*, user: User, conversation_id: str, conversation_name: str | None = None,
+                        is_read: bool | None = None) -> Conversation:
+    """Rename and/or mark read; renaming does not move the conversation up the list."""
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    changes = {}
+    if conversation_name is not None:
+        name = conversation_name.strip()
+        if not name:
+            raise ValidationError("conversation_name is empty.",
+                                  details={"conversation_name": ["This field may not be blank."]})
+        changes["set__conversation_name"] = name[:200]
+    if is_read is not None:
+        changes["set__is_read"] = is_read
+    if changes:
+        Conversation.objects(conversation_id=conversation_id, username=user.username).update_one(**changes)
+        conversation.reload()
+    return conversation
+
+
+def conversation_delete(*, user: User, conversation_id: str) -> None:
+    """Delete the conversation and its temporary KB (files, pages, vectors purged by knowledge)."""
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    temp_ids = {conversation.temp_db, *(t.temp_db for t in conversation.turns)} - {None, ""}
+    for knowledge_base_id in temp_ids:
+        try:
+            knowledge_services.knowledge_base_delete(user=user, knowledge_base_id=knowledge_base_id)
+        except NotFound:
+            pass  # already gone
+    Conversation.objects(conversation_id=conversation_id, username=user.username).delete()
+    audit_log_record(user=user, action="conversation.delete", resource_type="conversation",
+                     resource_id=conversation_id)
+
+
+def conversation_temp_kb_ensure(*, user: User, conversation_id: str) -> str:
+    """The conversation's temporary KB id, created on first use (a concurrent creator wins once)."""
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    if conversation.temp_db:
+        return conversation.temp_db
+    kb = knowledge_services.knowledge_base_create(
+        user=user, name=f"Conversation files: {conversation.conversation_name}"[:200], is_temp=True,
+        conversation_id=conversation_id,
+    )
+    claimed = Conversation.objects(conversation_id=conversation_id, username=user.username,
+                                   temp_db=None).update_one(set__temp_db=kb.knowledge_base_id)
+    if claimed:
+        return kb.knowledge_base_id
+    knowledge_services.knowledge_base_delete(user=user, knowledge_base_id=kb.knowledge_base_id)
+    conversation.reload()
+    return conversation.temp_db
+
+
+def conversation_files_upload(*, user: User, conversation_id: str, uploaded_files: list) -> list:
+    """Upload files into the conversation's temporary KB; they go through the normal ingestion pipeline."""
+    knowledge_base_id = conversation_temp_kb_ensure(user=user, conversation_id=conversation_id)
+    return knowledge_services.files_upload(user=user, knowledge_base_id=knowledge_base_id,
+                                           uploaded_files=uploaded_files)
+
+
+# --- answering -------------------------------------------------------------------------------------------
+
+
+class ModelProviderError(DomainError):
+    """The model endpoint failed (non-streaming answers); the turn is stored as failed."""
+
+    status_code = 502
+    code = "model_error"
+    default_message = "The model endpoint failed."
+
+
+class AnswerEvents:
+    """The answer's events, already started: closing it (or dropping it) records the turn as cancelled."""
+
+    def __init__(self, events: Iterator[tuple[str, dict]]):
+        self._events = events
+        self._first: tuple[str, dict] | None = next(events)  # runs up to the citations event
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[str, dict]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return next(self._events)
+
+    def close(self) -> None:
+        self._events.close()
+
+
+@dataclass
+class Answer:
+    conversation_id: str
+    message_id: str
+    parent_message_id: str | None
+    citations: list[dict]
+    events: AnswerEvents  # ("citations"|"token"|"done"|"error", data); closing it cancels
+
+
+def _live_knowledge_base_ids(*, user: User, ids: list[str]) -> list[str]:
+    """The ids among `ids` that still exist for the user (a KB deleted after the config was saved is skipped)."""
+    live = []
+    for knowledge_base_id in dict.fromkeys(i for i in ids if i):
+        try:
+            knowledge_selectors.knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
+        except NotFound:
+            continue
+        live.append(knowledge_base_id)
+    return live
+
+
+def _image_mime(data: bytes) -> str:
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def _retrieve(*, user: User, model: ResolvedModel, knowledge_base_ids: list[str], question: str) -> list[dict]:
+    """Top pages for the question: citations with the page image (data URI) and text layer attached."""
+    if not knowledge_base_ids:
+        return []
+    hits = retrieval.search(user=user, knowledge_base_ids=knowledge_base_ids, query=question,
+                            top_k=model.extra.get("top_K") or 3,
+                            score_threshold=model.extra.get("score_threshold"))
+    pages = []
+    for index, hit in enumerate(hits, start=1):
+        try:
+            file, page = knowledge_selectors.page_get(user=user, image_id=hit["image_id"])
+            data = knowledge_selectors.page_image_bytes(user=user, image_id=hit["image_id"])
+        except NotFound:
+            continue  # deleted between search and now
+        pages.append({
+            "index": index,
+            "knowledge_base_id": hit["knowledge_base_id"],
+            "file_id": hit["file_id"],
+            "filename": file.filename,
+            "image_id": hit["image_id"],
+            "page_number": hit["page_number"],
+            "score": round(float(hit["score"]), 4),
+            "image_url": knowledge_selectors.page_image_url(image_id=hit["image_id"], file_id=hit["file_id"],
+                                                            page_number=hit["page_number"]),
+            "_text": (page.text or "")[: settings.CHAT_PAGE_TEXT_CHARS],
+            "_data_uri": f"data:{_image_mime(data)};base64,{base64.b64encode(data).decode()}",
+        })
+    return pages
+
+
+def _messages(*, model: ResolvedModel, history: list[Turn], question: str, pages: list[dict]) -> list[dict]:
+    messages = []
+    system = model.system_prompt or settings.CHAT_DEFAULT_SYSTEM_PROMPT
+    if system:
+        messages.append({"role": "system", "content": system})
+    answered = [t for t in history if t.ai_message][-settings.CHAT_HISTORY_TURNS:]
+    for turn in answered:
+        messages.append({"role": "user", "content": turn.user_message})
+        messages.append({"role": "assistant", "content": turn.ai_message})
+    if not pages:
+        messages.append({"role": "user", "content": question})
+        return messages
+    intro = "Pages retrieved from the user's documents, numbered for citation:"
+    content: list[dict] = [{"type": "text", "text": intro}]
+    for page in pages:
+        label = f"[{page['index']}] {page['filename']}, page {page['page_number']}"
+        if page["_text"]:
+            label += f"\nText layer of the page:\n{page['_text']}"
+        content.append({"type": "text", "text": label})
+        content.append({"type": "image_url", "image_url": {"url": page["_data_uri"]}})
+    content.append({"type": "text", "text": f"Question: {question}"})
+    messages.append({"role": "user", "content": content})
+    return messages
+
+
+def _turn_update(*, conversation_id: str, message_id: str, **fields) -> None:
+    updates = {f"set__turns__S__{name}": value for name, value in fields.items()}
+    Conversation.objects(conversation_id=conversation_id, turns__message_id=message_id).update_one(**updates)
+
+
+def message_ask(*, user: User, conversation_id: str, question: str, parent_message_id: str | None = None,
+                model_id: str | None = None) -> Answer:
+    """Validate, retrieve and record the turn now; the answer streams when `events` is iterated.
+
+    The parent defaults to the latest turn; passing the parent of an earlier turn edits that question (or
+    regenerates its answer) on a new branch. The history sent to the model is the path to the parent.
+    """
+    question = (question or "").strip()
+    if not question:
+        raise ValidationError("The question is empty.", details={"question": ["This field may not be blank."]})
+    if len(question) > settings.CHAT_MAX_QUESTION_LENGTH:
+        raise ValidationError(f"The question is longer than {settings.CHAT_MAX_QUESTION_LENGTH} characters.")
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    model = model_resolve(user=user, model_id=model_id)
+    parent_message_id = parent_message_id or conversation_leaf(conversation=conversation)
+    history = conversation_path(conversation=conversation, message_id=parent_message_id)
+    knowledge_base_ids = _live_knowledge_base_ids(
+        user=user, ids=[*model.extra.get("base_used", []), conversation.temp_db or ""])
+    pages = _retrieve(user=user, model=model, knowledge_base_ids=knowledge_base_ids, question=question)
+    citations = [{k: v for k, v in page.items() if not k.startswith("_")} for page in pages]
+    messages = _messages(model=model, history=history, question=question, pages=pages)
+
+    turn = Turn(message_id=new_id(), parent_message_id=parent_message_id, user_message=question,
+                model_id=model.extra.get("model_id"), model_name=model.model_name, temp_db=conversation.temp_db,
+                file_used=citations, status="streaming")
+    Conversation.objects(conversation_id=conversation_id, username=user.username).update_one(
+        push__turns=turn, set__last_modify_at=utcnow())
+    audit_log_record(user=user, action="chat.ask", resource_type="conversation", resource_id=conversation_id,
+                     details={"message_id": turn.message_id, "model_id": turn.model_id, "pages": len(citations)})
+    return Answer(
+        conversation_id=conversation_id, message_id=turn.message_id, parent_message_id=parent_message_id,
+        citations=citations,
+        events=AnswerEvents(_answer_events(conversation_id=conversation_id, message_id=turn.message_id,
+                                           model=model, messages=messages, citations=citations)),
+    )
+
+
+def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedModel, messages: list[dict],
+                   citations: list[dict]) -> Iterator[tuple[str, dict]]:
+    ids = {"conversation_id": conversation_id, "message_id": message_id}
+    parts: list[str] = []
+    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    status, error = "failed", None
+    stream = stream_chat(model=model, messages=messages, timeout=settings.CHAT_LLM_TIMEOUT)
+    try:
+        yield "citations", {**ids, "citations": citations}
+        for event in stream:
+            if event["type"] == "token":
+                parts.append(event["text"])
+                yield "token", {"text": event["text"]}
+            elif event["type"] == "done":
+                usage = {**usage, **event["usage"]}
+        status = "completed"
+    except LLMError as exc:
+        error = exc.message
+    except GeneratorExit:
+        status, error = "cancelled", "The client went away before the answer was complete."
+        raise
+    except Exception:  # noqa: BLE001 - a stored turn must never stay "streaming"
+        logger.exception("answer failed")
+        error = "The answer failed because of an internal error."
+    finally:
+        stream.close()
+        _turn_update(conversation_id=conversation_id, message_id=message_id, ai_message="".join(parts),
+                     status=status, error=error, prompt_tokens=usage["prompt_tokens"],
+                     completion_tokens=usage["completion_tokens"], total_token=usage["total_tokens"],
+                     finished_at=utcnow())
+        if status == "completed":
+            Conversation.objects(conversation_id=conversation_id).update_one(set__is_read=False,
+                                                                             set__last_modify_at=utcnow())
+    if status == "completed":
+        yield "done", {**ids, "status": status, "usage": usage}
+    else:
+        yield "error", {**ids, "status": status, "message": error}
+
+
+def answer_collect(*, answer: Answer) -> dict:
+    """Run an answer to the end for a non-streaming client; a provider failure raises ModelProviderError."""
+    parts, usage, status = [], {}, "completed"
+    for name, data in answer.events:
+        if name == "token":
+            parts.append(data["text"])
+        elif name == "done":
+            usage = data["usage"]
+        elif name == "error":
+            raise ModelProviderError(data["message"], details={"conversation_id": answer.conversation_id,
+                                                               "message_id": answer.message_id,
+                                                               "status": data["status"]})
+    return {"conversation_id": answer.conversation_id, "message_id": answer.message_id,
+            "parent_message_id": answer.parent_message_id, "status": status, "answer": "".join(parts),
+            "citations": answer.citations, "usage": usage}

@@ -260,6 +260,10 @@ CHAT_MODEL_CONFIG_CACHE_TTL = env.int("CHAT_MODEL_CONFIG_CACHE_TTL", default=30 
 CHAT_LLM_TIMEOUT = env.float("CHAT_LLM_TIMEOUT", default=120.0)  # seconds without a byte from the model
 CHAT_MAX_QUESTION_LENGTH = env.int("CHAT_MAX_QUESTION_LENGTH", default=20000)
 CHAT_HISTORY_TURNS = env.int("CHAT_HISTORY_TURNS", default=20)  # earlier turns of the branch sent as history
+CHAT_DEFAULT_SYSTEM_PROMPT = env.str(
+    "CHAT_DEFAULT_SYSTEM_PROMPT",
+    default="You are a helpful assistant. When document pages are provided, answer from them and cite them as [n].",
+)
 CHAT_PAGE_TEXT_CHARS = env.int("CHAT_PAGE_TEXT_CHARS", default=4000)  # text layer per cited page sent to the model
 
 # --- workflows ---
