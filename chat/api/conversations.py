@@ -58,7 +58,7 @@ class ConversationDetailOutputSerializer(ConversationOutputSerializer):
 
 
 class ConversationListCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class ConversationCreateInputSerializer(serializers.Serializer):
         conversation_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
     @extend_schema(responses=ConversationOutputSerializer(many=True), operation_id="conversations_list",
@@ -68,16 +68,16 @@ class ConversationListCreateApi(APIView):
         page = paginator.paginate_queryset(selectors.conversation_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: ConversationDetailOutputSerializer})
+    @extend_schema(request=ConversationCreateInputSerializer, responses={201: ConversationDetailOutputSerializer})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.ConversationCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         conversation = services.conversation_create(user=request.user, **data.validated_data)
         return Response(ConversationDetailOutputSerializer(conversation).data, status=201)
 
 
 class ConversationDetailApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class ConversationUpdateInputSerializer(serializers.Serializer):
         conversation_name = serializers.CharField(max_length=200, required=False)
         is_read = serializers.BooleanField(required=False)
 
@@ -86,10 +86,10 @@ class ConversationDetailApi(APIView):
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         return Response(ConversationDetailOutputSerializer(conversation).data)
 
-    @extend_schema(request=InputSerializer, responses=ConversationDetailOutputSerializer,
+    @extend_schema(request=ConversationUpdateInputSerializer, responses=ConversationDetailOutputSerializer,
                    description="Rename (conversation_name) and/or mark read (is_read).")
     def patch(self, request, conversation_id: str):
-        data = self.InputSerializer(data=request.data)
+        data = self.ConversationUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         conversation = services.conversation_update(user=request.user, conversation_id=conversation_id,
                                                     **data.validated_data)
@@ -112,7 +112,7 @@ def _sse(events):
 class MessageApi(APIView):
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, EventStreamRenderer]
 
-    class InputSerializer(serializers.Serializer):
+    class MessageInputSerializer(serializers.Serializer):
         question = serializers.CharField(max_length=100_000, allow_blank=True, trim_whitespace=True)
         parent_message_id = serializers.CharField(max_length=64, required=False, allow_null=True,
                                                   help_text="Default: the latest turn. Give the parent of an "
@@ -120,7 +120,7 @@ class MessageApi(APIView):
         model_id = serializers.CharField(max_length=64, required=False, allow_null=True,
                                          help_text="Default: the selected model.")
 
-    class OutputSerializer(serializers.Serializer):
+    class AnswerOutputSerializer(serializers.Serializer):
         conversation_id = serializers.CharField()
         message_id = serializers.CharField()
         parent_message_id = serializers.CharField(allow_null=True)
@@ -141,11 +141,11 @@ class MessageApi(APIView):
         return Response(TurnOutputSerializer(turns, many=True).data)
 
     @extend_schema(
-        request=InputSerializer,
+        request=MessageInputSerializer,
         parameters=[OpenApiParameter("stream", OpenApiTypes.BOOL, description="false: one JSON response.")],
         responses={
             200: OpenApiResponse(
-                OutputSerializer,
+                AnswerOutputSerializer,
                 description="With stream=true (default) a text/event-stream of `citations` (file, page, score, "
                             "image_url), `token` ({text}) and a final `done` ({usage}) or `error` ({message}) "
                             "event; with stream=false this JSON.",
@@ -154,30 +154,31 @@ class MessageApi(APIView):
     )
     def post(self, request, conversation_id: str):
         rate_limit(request=request, scope="chat")
-        data = self.InputSerializer(data=request.data)
+        data = self.MessageInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         answer = services.message_ask(user=request.user, conversation_id=conversation_id,
                                       **data.validated_data)
         if request.query_params.get("stream", "true").lower() not in ("false", "0", "no"):
             return sse_response(_sse(answer.events))
         result = services.answer_collect(answer=answer)
-        return Response(self.OutputSerializer(result).data)
+        return Response(self.AnswerOutputSerializer(result).data)
 
 
 class ConversationFilesApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    class InputSerializer(serializers.Serializer):
+    class ConversationFilesInputSerializer(serializers.Serializer):
         files = serializers.ListField(child=serializers.FileField())
 
-    class OutputSerializer(serializers.Serializer):
+    class ConversationFileOutputSerializer(serializers.Serializer):
         file_id = serializers.CharField()
         knowledge_db_id = serializers.CharField()
         filename = serializers.CharField()
         status = serializers.CharField()
         task_id = serializers.CharField(allow_null=True)
 
-    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: OutputSerializer(many=True)},
+    @extend_schema(request={"multipart/form-data": ConversationFilesInputSerializer},
+                   responses={201: ConversationFileOutputSerializer(many=True)},
                    description="Upload files into the conversation's temporary knowledge base (created on first "
                                "upload, searched with the model's KBs, deleted with the conversation).")
     def post(self, request, conversation_id: str):
@@ -188,4 +189,4 @@ class ConversationFilesApi(APIView):
                                   details={"files": ["This field is required."]})
         files = services.conversation_files_upload(user=request.user, conversation_id=conversation_id,
                                                    uploaded_files=uploaded)
-        return Response(self.OutputSerializer(files, many=True).data, status=201)
+        return Response(self.ConversationFileOutputSerializer(files, many=True).data, status=201)

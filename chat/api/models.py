@@ -113,22 +113,23 @@ class ModelTestApi(APIView):
 
 
 class ModelSelectedApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class ModelSelectInputSerializer(serializers.Serializer):
         model_id = serializers.CharField(max_length=64)
 
-    class OutputSerializer(serializers.Serializer):
+    class ModelSelectedOutputSerializer(serializers.Serializer):
         selected_model = serializers.CharField(allow_null=True)
         model = ModelOutputSerializer(allow_null=True)
 
-    @extend_schema(responses=OutputSerializer, operation_id="models_selected_retrieve")
+    @extend_schema(responses=ModelSelectedOutputSerializer, operation_id="models_selected_retrieve")
     def get(self, request):
         entry = selectors.model_selected(user=request.user)
         selected = entry.model_id if entry else None
         return Response({"selected_model": selected, "model": _out(entry, selected) if entry else None})
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer, operation_id="models_selected_update")
+    @extend_schema(request=ModelSelectInputSerializer, responses=ModelSelectedOutputSerializer,
+                   operation_id="models_selected_update")
     def put(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.ModelSelectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         entry = services.model_select(user=request.user, model_id=data.validated_data["model_id"])
         return Response({"selected_model": entry.model_id, "model": _out(entry, entry.model_id)})
