@@ -27,6 +27,7 @@ from knowledge import selectors as knowledge_selectors
 from knowledge import services as knowledge_services
 from layra.errors import DomainError, NotFound, ValidationError
 from layra.ids import new_id
+from layra.metrics import LLM_ERRORS, LLM_LATENCY
 from layra.redis import redis_client
 
 logger = logging.getLogger(__name__)
@@ -390,6 +391,7 @@ def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedMode
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     status, error = "failed", None
     stream = stream_chat(model=model, messages=messages, timeout=settings.CHAT_LLM_TIMEOUT)
+    started = time.monotonic()
     try:
         yield "citations", {**ids, "citations": citations}
         for event in stream:
@@ -399,8 +401,10 @@ def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedMode
             elif event["type"] == "done":
                 usage = {**usage, **event["usage"]}
         status = "completed"
+        LLM_LATENCY.labels(source="chat").observe(time.monotonic() - started)
     except LLMError as exc:
         error = exc.message
+        LLM_ERRORS.labels(source="chat", status=str(exc.status or "error")).inc()
     except GeneratorExit:
         status, error = "cancelled", "The client went away before the answer was complete."
         raise
