@@ -400,6 +400,9 @@ def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedMode
                 yield "token", {"text": event["text"]}
             elif event["type"] == "done":
                 usage = {**usage, **event["usage"]}
+        if not usage["completion_tokens"] and parts:  # the provider sent no usage: count the chunks
+            usage["completion_tokens"] = len(parts)
+            usage["total_tokens"] = usage["prompt_tokens"] + len(parts)
         status = "completed"
         LLM_LATENCY.labels(source="chat").observe(time.monotonic() - started)
     except LLMError as exc:

@@ -16,14 +16,16 @@ from layra.sse import sse_event, sse_response
 
 
 class EventStreamRenderer(BaseRenderer):
-    """Lets clients send `Accept: text/event-stream`; a JSON body (an error) becomes one `error` event."""
+    """Lets clients send `Accept: text/event-stream`; a JSON body becomes one event (`error` for a 4xx/5xx)."""
 
     media_type = "text/event-stream"
     format = "sse"
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        return sse_event("error", data or {}).encode()
+        response = (renderer_context or {}).get("response")
+        failed = response is None or response.status_code >= 400
+        return sse_event("error" if failed else "message", data or {}).encode()
 
 
 class TurnOutputSerializer(serializers.Serializer):

@@ -160,3 +160,22 @@ def test_delete_conversation(api_client):
     cid = make_conversation(api_client)
     assert api_client.delete(f"/api/v1/conversations/{cid}/").status_code == 204
     assert api_client.get(f"/api/v1/conversations/{cid}/").status_code == 404
+
+
+def test_token_counts_fall_back_to_chunks_when_the_provider_sends_no_usage(api_client, fake_llm):
+    make_model(api_client, fake_llm.url)
+    cid = make_conversation(api_client)
+    fake_llm.usage = None
+    fake_llm.reply = "one two three"
+    body = ask_json(api_client, cid, "Count?").json()
+    assert body["usage"] == {"prompt_tokens": 0, "completion_tokens": 3, "total_tokens": 3}
+    assert Conversation.objects.get(conversation_id=cid).turns[0].completion_tokens == 3
+
+
+def test_sse_client_gets_a_json_answer_as_a_message_event(api_client, fake_llm):
+    make_model(api_client, fake_llm.url)
+    cid = make_conversation(api_client)
+    response = api_client.post(f"/api/v1/conversations/{cid}/messages?stream=false", {"question": "Q"},
+                               format="json", HTTP_ACCEPT="text/event-stream")
+    assert response.status_code == 200
+    assert response.content.decode().startswith("event: message")
