@@ -5,6 +5,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -444,3 +445,19 @@ def answer_collect(*, answer: Answer) -> dict:
     return {"conversation_id": answer.conversation_id, "message_id": answer.message_id,
             "parent_message_id": answer.parent_message_id, "status": status, "answer": "".join(parts),
             "citations": answer.citations, "usage": usage}
+
+
+def turns_fail_stale(*, older_than_seconds: int) -> int:
+    """Mark turns still "streaming" after `older_than_seconds` (the process died mid-answer) as failed."""
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    failed = 0
+    stale = Conversation.objects(turns__match={"status": "streaming", "timestamp__lt": cutoff}).only(
+        "conversation_id", "turns.message_id", "turns.status", "turns.timestamp")
+    for conversation in stale:
+        for turn in conversation.turns:
+            if turn.status == "streaming" and turn.timestamp < cutoff:
+                _turn_update(conversation_id=conversation.conversation_id, message_id=turn.message_id,
+                             status="failed", error="The answer was interrupted (the server stopped).",
+                             finished_at=utcnow())
+                failed += 1
+    return failed
