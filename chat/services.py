@@ -202,16 +202,21 @@ def conversation_delete(*, user: User, conversation_id: str) -> None:
 
 
 def conversation_temp_kb_ensure(*, user: User, conversation_id: str) -> str:
-    """The conversation's temporary KB id, created on first use (a concurrent creator wins once)."""
+    """The conversation's temporary KB id, created on first use (or again if it was deleted).
+
+    Two concurrent first uploads both create a KB; the one that claims the conversation wins and the
+    other KB is deleted again.
+    """
     conversation = conversation_get(user=user, conversation_id=conversation_id)
-    if conversation.temp_db:
-        return conversation.temp_db
+    current = conversation.temp_db
+    if current and _live_knowledge_base_ids(user=user, ids=[current]):
+        return current
     kb = knowledge_services.knowledge_base_create(
         user=user, name=f"Conversation files: {conversation.conversation_name}"[:200], is_temp=True,
         conversation_id=conversation_id,
     )
     claimed = Conversation.objects(conversation_id=conversation_id, username=user.username,
-                                   temp_db=None).update_one(set__temp_db=kb.knowledge_base_id)
+                                   temp_db=current).update_one(set__temp_db=kb.knowledge_base_id)
     if claimed:
         return kb.knowledge_base_id
     knowledge_services.knowledge_base_delete(user=user, knowledge_base_id=kb.knowledge_base_id)

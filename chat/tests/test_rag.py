@@ -95,3 +95,21 @@ def test_deleting_a_conversation_deletes_its_temp_kb_only(api_client, user, djan
     with pytest.raises(NotFound):
         knowledge_base_get(user=user, knowledge_base_id=temp_db)
     assert knowledge_base_get(user=user, knowledge_base_id=keep.knowledge_base_id)
+
+
+def test_a_deleted_temp_kb_is_replaced_on_the_next_upload(api_client, user):
+    from chat.services import conversation_temp_kb_ensure
+
+    cid = make_conversation(api_client)
+    first = conversation_temp_kb_ensure(user=user, conversation_id=cid)
+    knowledge_services.knowledge_base_delete(user=user, knowledge_base_id=first)
+    second = conversation_temp_kb_ensure(user=user, conversation_id=cid)
+    assert second != first
+    assert Conversation.objects.get(conversation_id=cid).temp_db == second
+
+
+def test_other_users_kb_in_base_used_is_404(api_client, other_user):
+    theirs = knowledge_services.knowledge_base_create(user=other_user, name="Private")
+    response = api_client.post("/api/v1/models/", {"model_name": "m", "model_url": "https://api.example.com/v1",
+                                                   "base_used": [theirs.knowledge_base_id]}, format="json")
+    assert response.status_code == 404
