@@ -111,3 +111,8 @@ def conversation_path(*, conversation: Conversation, message_id: str | None) -> 
 def conversation_leaf(*, conversation: Conversation) -> str | None:
     """The latest turn: where a question continues when the client names no parent."""
     return conversation.turns[-1].message_id if conversation.turns else None
+
+
+def conversation_ids_existing(*, conversation_ids: list[str]) -> set[str]:
+    """Operators (cleanup of orphaned temp KBs): which of these conversations still exist, any owner."""
+    return set(Conversation.objects(conversation_id__in=list(conversation_ids)).distinct("conversation_id"))

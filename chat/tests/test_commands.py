@@ -20,3 +20,11 @@ def test_stale_streaming_turns_are_failed(user, capsys):
     assert json.loads(capsys.readouterr().out) == {"failed": 1}
     turns = {t.message_id: t.status for t in Conversation.objects.get(conversation_id="c1").turns}
     assert turns == {"old": "failed", "done": "completed", "new": "streaming"}
+
+
+def test_conversation_ids_existing_for_operators(user):
+    from chat.selectors import conversation_ids_existing
+
+    Conversation(conversation_id="c1", username=user.username).save()
+    Conversation(conversation_id="c2", username="someone-else").save()
+    assert conversation_ids_existing(conversation_ids=["c1", "c2", "gone"]) == {"c1", "c2"}
