@@ -405,3 +405,15 @@ def _import_row_problem(row: dict, username: str, seen: set[str]) -> str:
     if "$" in row.get("salt", ""):
         return "salt contains '$'"
     return ""
+
+
+def tokens_purge(*, older_than_days: int = 30) -> dict:
+    """Delete refresh tokens expired, and login sessions ended or idle past the refresh lifetime, for longer
+    than `older_than_days`. Revoked access tokens expire from Redis by themselves."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    tokens_deleted, _ = RefreshToken.objects.filter(expires_at__lt=cutoff).delete()
+    stale = LoginSession.objects.filter(revoked_at__lt=cutoff) | LoginSession.objects.filter(
+        last_activity__lt=cutoff - settings.JWT_REFRESH_TTL)
+    sessions_deleted = stale.count()
+    stale.delete()
+    return {"refresh_tokens_deleted": tokens_deleted, "sessions_deleted": sessions_deleted}

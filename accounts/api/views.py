@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -90,7 +91,7 @@ class RefreshApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, auth=[])
     def post(self, request):
-        rate_limit(request=request, scope="login")
+        rate_limit(request=request, scope="refresh")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         pair = services.token_refresh(refresh=data.validated_data["refresh"], ip=client_ip(request))
@@ -164,7 +165,12 @@ class ApiKeyCreatedSerializer(ApiKeyOutputSerializer):
     key = serializers.CharField(help_text="The key itself; shown only in this response.")
 
 
+# An API key cannot mint or revoke keys: managing keys needs a login (bearer token or admin session).
+_INTERACTIVE_AUTH = [JWTAuthentication, SessionAuthentication]
+
+
 class ApiKeyListCreateApi(APIView):
+    authentication_classes = _INTERACTIVE_AUTH
     pagination_class = None
 
     class InputSerializer(serializers.Serializer):
@@ -188,6 +194,8 @@ class ApiKeyListCreateApi(APIView):
 
 
 class ApiKeyDetailApi(APIView):
+    authentication_classes = _INTERACTIVE_AUTH
+
     @extend_schema(responses=ApiKeyOutputSerializer)
     def get(self, request, key_id: str):
         return Response(ApiKeyOutputSerializer(selectors.api_key_get(user=request.user, key_id=key_id)).data)

@@ -76,3 +76,11 @@ def test_other_users_key_is_404(client, other_client):
 def test_name_is_required(client):
     response = client.post(KEYS, {}, format="json")
     assert response.status_code == 400 and "name" in response.json()["error"]["details"]
+
+
+def test_an_api_key_cannot_manage_api_keys(client):
+    key = client.post(KEYS, {"name": "ci"}, format="json").json()["key"]
+    other = APIClient()
+    other.credentials(HTTP_X_API_KEY=key)
+    assert other.post(KEYS, {"name": "more"}, format="json").status_code == 401
+    assert ApiKey.objects.count() == 1
