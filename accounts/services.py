@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import check_password, is_password_usable, make_password
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -83,15 +83,12 @@ def user_register(*, username: str, password: str, email: str = "", ip: str | No
 def user_update(*, user: User, email: str | None = None, first_name: str | None = None,
                 last_name: str | None = None) -> User:
     """Profile fields only; the username is the owner key of every document and never changes here."""
-    fields = []
-    if email is not None:
-        if email:
-            _validate_email(email)
-        user.email, fields = email, [*fields, "email"]
-    if first_name is not None:
-        user.first_name, fields = first_name, [*fields, "first_name"]
-    if last_name is not None:
-        user.last_name, fields = last_name, [*fields, "last_name"]
+    if email:
+        _validate_email(email)
+    changes = {"email": email, "first_name": first_name, "last_name": last_name}
+    fields = [name for name, value in changes.items() if value is not None]
+    for name in fields:
+        setattr(user, name, changes[name])
     if fields:
         user.save(update_fields=[*fields, "updated_at"])
     return user
@@ -193,6 +190,8 @@ def login(*, username: str, password: str, ip: str | None = None, user_agent: st
         user.password_migration_required = False
         user.save(update_fields=["password", "password_migration_required", "updated_at"])
 
+    if not is_password_usable(user.password):
+        make_password(password)  # check_password would return at once; keep the timing the same
     if not check_password(password, user.password, upgrade):
         raise _login_failed(username=username, reason="bad_password", ip=ip, user=user)
     if not user.is_active:
