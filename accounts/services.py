@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, is_password_usable, make_password
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -190,8 +190,6 @@ def login(*, username: str, password: str, ip: str | None = None, user_agent: st
         user.password_migration_required = False
         user.save(update_fields=["password", "password_migration_required", "updated_at"])
 
-    if not is_password_usable(user.password):
-        make_password(password)  # check_password would return at once; keep the timing the same
     if not check_password(password, user.password, upgrade):
         raise _login_failed(username=username, reason="bad_password", ip=ip, user=user)
     if not user.is_active:

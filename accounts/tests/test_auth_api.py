@@ -317,7 +317,7 @@ def test_password_change_errors_name_the_field(anon_client, tokens):
     assert weak.status_code == 400 and "new_password" in _error(weak)["details"]
 
 
-def test_user_without_usable_password_costs_the_same(user, login, monkeypatch):
+def test_user_without_usable_password_costs_the_same_hashing(user, login, monkeypatch):
     user.set_unusable_password()
     user.save()
     work = []
