@@ -325,3 +325,14 @@ def test_user_without_usable_password_costs_the_same_hashing(user, login, monkey
     response = login(user.username, "anything-at-all")
     assert response.status_code == 401 and _error(response)["message"] == "Invalid username or password."
     assert work == ["encode"]
+
+
+def test_redis_down_is_503_not_500_and_fails_closed(anon_client, tokens, user, login, services):
+    services["redis"].stop()
+    try:
+        me = bearer(APIClient(), tokens["access"]).get(ME)
+        attempt = login(user.username)
+    finally:
+        services["redis"].start()
+    assert me.status_code == 503 and _error(me)["code"] == "service_unavailable"
+    assert attempt.status_code == 503
