@@ -83,15 +83,12 @@ def user_register(*, username: str, password: str, email: str = "", ip: str | No
 def user_update(*, user: User, email: str | None = None, first_name: str | None = None,
                 last_name: str | None = None) -> User:
     """Profile fields only; the username is the owner key of every document and never changes here."""
-    fields = []
-    if email is not None:
-        if email:
-            _validate_email(email)
-        user.email, fields = email, [*fields, "email"]
-    if first_name is not None:
-        user.first_name, fields = first_name, [*fields, "first_name"]
-    if last_name is not None:
-        user.last_name, fields = last_name, [*fields, "last_name"]
+    if email:
+        _validate_email(email)
+    changes = {"email": email, "first_name": first_name, "last_name": last_name}
+    fields = [name for name, value in changes.items() if value is not None]
+    for name in fields:
+        setattr(user, name, changes[name])
     if fields:
         user.save(update_fields=[*fields, "updated_at"])
     return user

@@ -38,3 +38,16 @@ def test_audit_log_admin_is_read_only_and_filterable(admin_client, user):
                                   "accounts/apikey/", "accounts/auditlog/"])
 def test_admin_pages_render(admin_client, tokens, page):
     assert admin_client.get(f"/admin/{page}").status_code == 200
+
+
+def test_admin_can_add_a_user(admin_client):
+    from accounts.models import User
+
+    page = admin_client.get("/admin/accounts/user/add/")
+    assert page.status_code == 200
+    response = admin_client.post("/admin/accounts/user/add/", {
+        "username": "made-by-admin", "password1": "a-Long-enough-pass", "password2": "a-Long-enough-pass",
+        "usable_password": "true",
+    })
+    assert response.status_code == 302, response.content[:2000]
+    assert User.objects.get(username="made-by-admin").check_password("a-Long-enough-pass")

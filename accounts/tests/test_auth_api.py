@@ -315,3 +315,24 @@ def test_password_change_errors_name_the_field(anon_client, tokens):
     assert wrong.status_code == 400 and "current_password" in _error(wrong)["details"]
     weak = client.post("/api/v1/auth/password", {"current_password": PASSWORD, "new_password": "123"}, format="json")
     assert weak.status_code == 400 and "new_password" in _error(weak)["details"]
+
+
+def test_user_without_usable_password_costs_the_same_hashing(user, login, monkeypatch):
+    user.set_unusable_password()
+    user.save()
+    work = []
+    monkeypatch.setattr(Argon2PasswordHasher, "encode", _spy(work, "encode", Argon2PasswordHasher.encode))
+    response = login(user.username, "anything-at-all")
+    assert response.status_code == 401 and _error(response)["message"] == "Invalid username or password."
+    assert work == ["encode"]
+
+
+def test_redis_down_is_503_not_500_and_fails_closed(anon_client, tokens, user, login, services):
+    services["redis"].stop()
+    try:
+        me = bearer(APIClient(), tokens["access"]).get(ME)
+        attempt = login(user.username)
+    finally:
+        services["redis"].start()
+    assert me.status_code == 503 and _error(me)["code"] == "service_unavailable"
+    assert attempt.status_code == 503

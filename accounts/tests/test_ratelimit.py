@@ -54,3 +54,18 @@ def test_disabled_never_limits(settings):
     for _ in range(5):
         rate_limit(request=_request(), scope="search")
     assert redis_client("ratelimit").get("ratelimit:10.0.0.1:search") is None
+
+
+def test_decorator_limits_a_view_method(settings):
+    from accounts.ratelimit import rate_limited
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "chat": "1/60"}
+
+    class View:
+        @rate_limited("chat")
+        def post(self, request):
+            return "ran"
+
+    assert View().post(_request()) == "ran"
+    with pytest.raises(RateLimited):
+        View().post(_request())
