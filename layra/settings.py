@@ -250,6 +250,13 @@ LOGGING = {
 # --- App settings: each app adds its own below its header (keeps parallel work mergeable) ---
 
 # --- accounts ---
+JWT_ALGORITHM = "HS256"
+# Failed logins for one username within the window lock that username (existing or not) for a while.
+ACCOUNTS_LOCKOUT_THRESHOLD = env.int("ACCOUNTS_LOCKOUT_THRESHOLD", default=5)
+ACCOUNTS_LOCKOUT_WINDOW = env.int("ACCOUNTS_LOCKOUT_WINDOW", default=15 * 60)
+ACCOUNTS_LOCKOUT_SECONDS = env.int("ACCOUNTS_LOCKOUT_SECONDS", default=15 * 60)
+# A session's / API key's last activity is written at most this often.
+ACCOUNTS_ACTIVITY_RESOLUTION = env.int("ACCOUNTS_ACTIVITY_RESOLUTION", default=60)
 
 # --- embeddings ---
 
