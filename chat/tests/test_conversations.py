@@ -179,3 +179,14 @@ def test_sse_client_gets_a_json_answer_as_a_message_event(api_client, fake_llm):
                                format="json", HTTP_ACCEPT="text/event-stream")
     assert response.status_code == 200
     assert response.content.decode().startswith("event: message")
+
+
+def test_asking_is_rate_limited(api_client, fake_llm, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "chat": "2/60"}
+    make_model(api_client, fake_llm.url)
+    cid = make_conversation(api_client)
+    assert ask_json(api_client, cid, "1").status_code == 200
+    assert ask_json(api_client, cid, "2").status_code == 200
+    response = ask_json(api_client, cid, "3")
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    assert len(fake_llm.requests) == 2
