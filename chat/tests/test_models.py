@@ -126,3 +126,15 @@ def test_connection_test_reports_ok_and_failure(api_client, fake_llm, refused_ur
     bad = _create(api_client, model_url=refused_url)
     result = api_client.post(f"/api/v1/models/{bad['model_id']}/test").json()
     assert result["ok"] is False and "connect" in result["error"].lower()
+
+
+def test_model_changes_are_audited_without_the_key(api_client, user):
+    from accounts.models import AuditLog
+
+    model = _create(api_client)
+    api_client.patch(f"/api/v1/models/{model['model_id']}/", {"api_key": "sk-new-key-0000000000001234"},
+                     format="json")
+    api_client.delete(f"/api/v1/models/{model['model_id']}/")
+    logs = list(AuditLog.objects.filter(resource_id=model["model_id"]).order_by("id"))
+    assert [log.action for log in logs] == ["model.create", "model.update", "model.delete"]
+    assert all(SECRET not in str(log.details) and "sk-new" not in str(log.details) for log in logs)
