@@ -42,16 +42,18 @@ def _model_config_invalidate(*, username: str) -> None:
     redis_client("cache").delete(model_config_cache_key(username))
 
 
-def _model_config_for_update(*, user: User) -> ModelConfig:
-    config = ModelConfig.objects(username=user.username).first()
+def _model_configs(*, user: User):
+    """The user's config document as a queryset for atomic updates (created empty on first use)."""
+    configs = ModelConfig.objects(username=user.username)
+    configs.update_one(upsert=True, set_on_insert__models=[], set__last_modify_at=utcnow())
+    return configs
+
+
+def _model_entry(*, user: User, model_id: str) -> ModelEntry:
+    config = ModelConfig.objects(username=user.username, models__model_id=model_id).first()
     if config is None:
-        config = ModelConfig(username=user.username, models=[])
-    return config
-
-
-def _model_config_save(*, config: ModelConfig) -> None:
-    config.save()
-    _model_config_invalidate(username=config.username)
+        raise NotFound("Model not found.")
+    return next(m for m in config.models if m.model_id == model_id)
 
 
 def _clean_model_fields(*, user: User, fields: dict) -> dict:
@@ -94,54 +96,51 @@ def model_create(*, user: User, model_name: str, model_url: str, api_key: str = 
     cleaned = _clean_model_fields(user=user, fields={**fields, "model_name": model_name, "model_url": model_url})
     entry = ModelEntry(model_id=new_id(), **cleaned)
     _set_api_key(entry, api_key or "")
-    config = _model_config_for_update(user=user)
-    config.models.append(entry)
-    if select or not config.selected_model:
-        config.selected_model = entry.model_id
-    _model_config_save(config=config)
+    configs = _model_configs(user=user)
+    configs.update_one(push__models=entry)
+    if select:
+        configs.update_one(set__selected_model=entry.model_id)
+    else:  # the first model becomes the selected one
+        ModelConfig.objects(username=user.username, selected_model=None).update_one(
+            set__selected_model=entry.model_id)
+    _model_config_invalidate(username=user.username)
     audit_log_record(user=user, action="model.create", resource_type="model", resource_id=entry.model_id,
                      details={"model_name": entry.model_name})
     return entry
 
 
-def _entry_for_update(config: ModelConfig, model_id: str) -> ModelEntry:
-    for entry in config.models:
-        if entry.model_id == model_id:
-            return entry
-    raise NotFound("Model not found.")
-
-
 def model_update(*, user: User, model_id: str, api_key: str | None = None, **fields) -> ModelEntry:
     """Change the given fields; api_key None keeps the stored key, "" removes it."""
-    config = _model_config_for_update(user=user)
-    entry = _entry_for_update(config, model_id)
-    for name, value in _clean_model_fields(user=user, fields=fields).items():
-        setattr(entry, name, value)
+    _model_entry(user=user, model_id=model_id)
+    cleaned = _clean_model_fields(user=user, fields=fields)
+    changes = {f"set__models__S__{name}": value for name, value in cleaned.items()}
     if api_key is not None:
-        _set_api_key(entry, api_key)
-    entry.last_modify_at = utcnow()
-    _model_config_save(config=config)
+        changes["set__models__S__api_key"] = crypto.encrypt(api_key)
+        changes["set__models__S__api_key_hint"] = crypto.mask(api_key)
+    changes["set__models__S__last_modify_at"] = utcnow()
+    ModelConfig.objects(username=user.username, models__model_id=model_id).update_one(
+        set__last_modify_at=utcnow(), **changes)
+    _model_config_invalidate(username=user.username)
     audit_log_record(user=user, action="model.update", resource_type="model", resource_id=model_id,
                      details={"fields": sorted([*fields, *(["api_key"] if api_key is not None else [])])})
-    return entry
+    return _model_entry(user=user, model_id=model_id)
 
 
 def model_delete(*, user: User, model_id: str) -> None:
-    config = _model_config_for_update(user=user)
-    entry = _entry_for_update(config, model_id)
-    config.models = [m for m in config.models if m.model_id != entry.model_id]
-    if config.selected_model == model_id:
-        config.selected_model = None
-    _model_config_save(config=config)
+    _model_entry(user=user, model_id=model_id)
+    ModelConfig.objects(username=user.username).update_one(pull__models__model_id=model_id,
+                                                           set__last_modify_at=utcnow())
+    ModelConfig.objects(username=user.username, selected_model=model_id).update_one(set__selected_model=None)
+    _model_config_invalidate(username=user.username)
     audit_log_record(user=user, action="model.delete", resource_type="model", resource_id=model_id)
 
 
 def model_select(*, user: User, model_id: str) -> ModelEntry:
-    config = _model_config_for_update(user=user)
-    entry = _entry_for_update(config, model_id)
-    config.selected_model = entry.model_id
-    _model_config_save(config=config)
-    return entry
+    if not ModelConfig.objects(username=user.username, models__model_id=model_id).update_one(
+            set__selected_model=model_id, set__last_modify_at=utcnow()):
+        raise NotFound("Model not found.")
+    _model_config_invalidate(username=user.username)
+    return _model_entry(user=user, model_id=model_id)
 
 
 def model_test(*, user: User, model_id: str, timeout: float = 15) -> dict:
