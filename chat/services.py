@@ -352,12 +352,16 @@ def _turn_update(*, conversation_id: str, message_id: str, **fields) -> None:
     Conversation.objects(conversation_id=conversation_id, turns__message_id=message_id).update_one(**updates)
 
 
-def message_ask(*, user: User, conversation_id: str, question: str, parent_message_id: str | None = None,
+LATEST_TURN = "latest"
+
+
+def message_ask(*, user: User, conversation_id: str, question: str, parent_message_id: str | None = LATEST_TURN,
                 model_id: str | None = None) -> Answer:
     """Validate, retrieve and record the turn now; the answer streams when `events` is iterated.
 
-    The parent defaults to the latest turn; passing the parent of an earlier turn edits that question (or
-    regenerates its answer) on a new branch. The history sent to the model is the path to the parent.
+    The parent defaults to the latest turn (LATEST_TURN); None starts a new root. Passing the parent of an
+    earlier turn edits that question (or regenerates its answer) on a new branch, keeping both. The history
+    sent to the model is the path from the root to the parent.
     """
     question = (question or "").strip()
     if not question:
@@ -366,7 +370,8 @@ def message_ask(*, user: User, conversation_id: str, question: str, parent_messa
         raise ValidationError(f"The question is longer than {settings.CHAT_MAX_QUESTION_LENGTH} characters.")
     conversation = conversation_get(user=user, conversation_id=conversation_id)
     model = model_resolve(user=user, model_id=model_id)
-    parent_message_id = parent_message_id or conversation_leaf(conversation=conversation)
+    if parent_message_id == LATEST_TURN:
+        parent_message_id = conversation_leaf(conversation=conversation)
     history = conversation_path(conversation=conversation, message_id=parent_message_id)
     knowledge_base_ids = _live_knowledge_base_ids(
         user=user, ids=[*model.extra.get("base_used", []), conversation.temp_db or ""])

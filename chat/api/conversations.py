@@ -117,8 +117,9 @@ class MessageApi(APIView):
     class MessageInputSerializer(serializers.Serializer):
         question = serializers.CharField(max_length=100_000, allow_blank=True, trim_whitespace=True)
         parent_message_id = serializers.CharField(max_length=64, required=False, allow_null=True,
-                                                  help_text="Default: the latest turn. Give the parent of an "
-                                                            "earlier turn to edit or regenerate it on a new branch.")
+                                                  help_text="Absent: continue the latest turn; null: a new "
+                                                            "first question. Give the parent of an earlier turn to "
+                                                            "edit or regenerate it on a new branch.")
         model_id = serializers.CharField(max_length=64, required=False, allow_null=True,
                                          help_text="Default: the selected model.")
 

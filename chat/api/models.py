@@ -18,7 +18,7 @@ class ModelInputSerializer(serializers.Serializer):
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False, allow_null=True)
     max_length = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, allow_null=True)
     top_P = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
-    top_K = serializers.IntegerField(min_value=1, max_value=50, required=False, allow_null=True)
+    top_K = serializers.IntegerField(min_value=1, max_value=20, required=False, allow_null=True)
     score_threshold = serializers.FloatField(required=False, allow_null=True)
 
 

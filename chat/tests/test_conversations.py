@@ -98,11 +98,15 @@ def test_branching_edit_keeps_both_branches_and_history_follows_the_path(api_cli
     fake_llm.reply = "A2-edited"
     q2b = ask_json(api_client, cid, "Q2 edited", parent_message_id=q1).json()["message_id"]
     assert [m["content"] for m in fake_llm.last["messages"][1:]] == ["Q1", "A1", "Q2 edited"]
-    # regenerate Q1's answer: a new root
+    # regenerate Q1's answer: a new root (explicit null), no history
     fake_llm.reply = "A1-again"
-    body = api_client.post(f"/api/v1/conversations/{cid}/messages?stream=false",
-                           {"question": "Q1", "parent_message_id": None}, format="json").json()
-    assert body["parent_message_id"] == q2b  # None means "continue the latest turn"
+    body = ask_json(api_client, cid, "Q1", parent_message_id=None).json()
+    assert body["parent_message_id"] is None
+    assert [m["content"] for m in fake_llm.last["messages"][1:]] == ["Q1"]
+    # no parent given: continue the latest turn (the regenerated root)
+    fake_llm.reply = "after"
+    assert ask_json(api_client, cid, "Next").json()["parent_message_id"] == body["message_id"]
+    assert [m["content"] for m in fake_llm.last["messages"][1:]] == ["Q1", "A1-again", "Next"]
     turns = {t["message_id"]: t for t in api_client.get(f"/api/v1/conversations/{cid}/").json()["turns"]}
     assert turns[q2]["parent_message_id"] == q1 and turns[q2b]["parent_message_id"] == q1
     assert turns[q2]["ai_message"] == "A2" and turns[q2b]["ai_message"] == "A2-edited"
