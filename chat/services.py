@@ -2,6 +2,8 @@
 
 import base64
 import logging
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -401,18 +403,60 @@ def message_ask(*, user: User, conversation_id: str, question: str, parent_messa
     )
 
 
+def _in_thread(events: Iterator[dict], *, keepalive: float) -> Iterator[dict | None]:
+    """Iterate `events` in a daemon thread; yield None after each `keepalive` seconds of silence.
+
+    A slow model then still lets the stream write (keeping proxies open and noticing a client that went
+    away). Closing this generator asks the thread to stop; the thread closes `events` (the HTTP stream).
+    """
+    items: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for item in events:
+                if stop.is_set():
+                    break
+                items.put(("item", item))
+            items.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            items.put(("error", exc))
+        finally:
+            events.close()
+
+    threading.Thread(target=pump, daemon=True, name="llm-stream").start()
+    try:
+        while True:
+            try:
+                kind, value = items.get(timeout=keepalive)
+            except queue.Empty:
+                yield None
+                continue
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+
+
 def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedModel, messages: list[dict],
                    citations: list[dict]) -> Iterator[tuple[str, dict]]:
     ids = {"conversation_id": conversation_id, "message_id": message_id}
     parts: list[str] = []
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     status, error = "failed", None
-    stream = stream_chat(model=model, messages=messages, timeout=settings.CHAT_LLM_TIMEOUT)
+    stream = _in_thread(stream_chat(model=model, messages=messages, timeout=settings.CHAT_LLM_TIMEOUT),
+                        keepalive=settings.CHAT_SSE_KEEPALIVE)
     started = time.monotonic()
     try:
         yield "citations", {**ids, "citations": citations}
         for event in stream:
-            if event["type"] == "token":
+            if event is None:
+                yield "keepalive", {}
+            elif event["type"] == "token":
                 parts.append(event["text"])
                 yield "token", {"text": event["text"]}
             elif event["type"] == "done":

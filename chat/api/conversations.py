@@ -106,7 +106,7 @@ class ConversationDetailApi(APIView):
 def _sse(events):
     try:
         for name, data in events:
-            yield sse_event(name, data)
+            yield ": keepalive\n\n" if name == "keepalive" else sse_event(name, data)
     finally:
         events.close()
 

@@ -99,3 +99,23 @@ def test_client_gone_before_first_event_cancels_the_turn(api_client, fake_llm):
     gc.collect()
     assert _turn(cid).status == "cancelled"
     assert fake_llm.requests == []
+
+
+def test_a_silent_model_gets_keepalives_and_closing_cancels_at_once(api_client, fake_llm, settings):
+    import time
+
+    settings.CHAT_SSE_KEEPALIVE = 0.1
+    make_model(api_client, fake_llm.url)
+    cid = make_conversation(api_client)
+    fake_llm.mode, fake_llm.delay = "stall", 3
+    response = ask(api_client, cid, "Q")
+    stream = iter(response.streaming_content)
+    seen = b""
+    while b": keepalive" not in seen:
+        seen += next(stream)
+    assert b"event: token" in seen  # the first word came before the stall
+    started = time.monotonic()
+    response.close()
+    assert time.monotonic() - started < 1
+    turn = _turn(cid)
+    assert turn.status == "cancelled" and turn.ai_message == "The "
