@@ -252,6 +252,8 @@ LOGGING = {
 # --- accounts ---
 
 # --- embeddings ---
+SEARCH_CANDIDATES_PER_TOKEN = env.int("SEARCH_CANDIDATES_PER_TOKEN", default=20)
+BENCH_MILVUS_URI = env.str("BENCH_MILVUS_URI", default=str(DATA_DIR / "bench_milvus.db"))
 
 # --- knowledge ---
 
