@@ -29,6 +29,7 @@ class IngestionJob(models.Model):
     pages_done = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    stage_seconds = models.JSONField(default=dict, blank=True)  # convert, render, load, embed, index
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)

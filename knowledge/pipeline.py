@@ -9,6 +9,7 @@ import logging
 import subprocess
 import tempfile
 import textwrap
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -117,6 +118,15 @@ def _job_state(job: IngestionJob, state: str, **fields) -> None:
     rows.update(**fields)
     for name, value in fields.items():
         setattr(job, name, value)
+
+
+def _timed(job: IngestionJob, stage: str, started: float) -> float:
+    """Add the seconds since `started` to the job's stage timings; return now."""
+    now = time.perf_counter()
+    job.stage_seconds = {**(job.stage_seconds or {}), stage: round((job.stage_seconds or {}).get(stage, 0)
+                                                                   + now - started, 4)}
+    IngestionJob.objects.filter(pk=job.pk).update(stage_seconds=job.stage_seconds)
+    return now
 
 
 def _check_live(job: IngestionJob) -> File:
@@ -254,17 +264,19 @@ def _source_pages(file: File, data: bytes, job: IngestionJob):
 def ingest_run(*, job_id: int) -> bool:
     """Convert and render one file's pages into storage. True when the embed step should follow."""
     job = IngestionJob.objects.get(pk=job_id)
-    if job.is_terminal:
-        return False
+    if job.is_terminal or job.state in (State.EMBEDDING, State.INDEXING):
+        return False  # finished, or the embed step owns the job now (it is redelivered itself if killed)
     file = File.objects(file_id=job.file_id).first()
     try:
         file = _check_live(job)
+        started = time.perf_counter()
         _job_state(job, State.CONVERTING, attempts=job.attempts + 1, started_at=job.started_at or timezone.now(),
                    error="")
         File.objects(file_id=file.file_id).update_one(set__status="processing")
         progress.progress_set(task_id=job.task_id, status=State.CONVERTING, message="Converting")
         data = object_get(file.minio_filename)
         count, pages = _source_pages(file, data, job)
+        started = _timed(job, "convert", started)
         _job_state(job, State.RENDERING, pages_total=count, pages_done=0)
         _report(job, State.RENDERING, 0, "Rendering pages")
         records: list[PageImage] = []
@@ -285,6 +297,7 @@ def ingest_run(*, job_id: int) -> bool:
                     _report(job, State.RENDERING, number, f"Rendered {number}/{count} pages")
         File.objects(file_id=file.file_id).update_one(set__images=records, set__page_count=len(records))
         IngestionJob.objects.filter(pk=job.pk).update(pages_done=len(records))
+        _timed(job, "render", started)
         return True
     except Stop:
         _finish_unsuccessfully(job, file, State.CANCELLED, "Cancelled.")
@@ -318,14 +331,18 @@ def embed_run(*, job_id: int) -> bool:
             raise IngestError("The file has no rendered pages.")
         _job_state(job, State.EMBEDDING, pages_total=len(pages))
         _report(job, State.EMBEDDING, len(pages), "Embedding pages")
+        started = time.perf_counter()
         embedder = get_embedder()
+        started = _timed(job, "model_load", started)
         rows: list = []
         batch = settings.KNOWLEDGE_EMBED_BATCH
         with ThreadPoolExecutor(_IO_THREADS) as pool:
             for start in range(0, len(pages), batch):
                 chunk = pages[start:start + batch]
                 images = list(pool.map(_load_image, [p.minio_filename for p in chunk]))
+                started = _timed(job, "load_images", started)
                 vectors = embedder.embed_images(images, texts=[p.text or "" for p in chunk])
+                started = _timed(job, "embed", started)
                 rows.extend((p.images_id, p.page_number, v) for p, v in zip(chunk, vectors, strict=True))
                 _check_live(job)
                 done = start + len(chunk)
@@ -333,6 +350,7 @@ def embed_run(*, job_id: int) -> bool:
         _job_state(job, State.INDEXING)
         _report(job, State.INDEXING, 2 * len(pages), "Indexing")
         vectors_replace_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id, pages=rows)
+        _timed(job, "index", started)
         _check_live(job)
         KnowledgeBase.objects(knowledge_base_id=file.knowledge_db_id, embedder=None).update_one(
             set__embedder=f"{embedder.name}:{embedder.dim}")
