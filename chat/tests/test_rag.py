@@ -66,7 +66,9 @@ def test_conversation_files_go_to_a_temp_kb_searched_and_removed_with_the_conver
     assert body["citations"][0]["page_number"] == 2
     assert Conversation.objects.get(conversation_id=cid).turns[0].temp_db == temp_db
 
-    with django_capture_on_commit_callbacks(execute=True):
+    # the purge (files, pages, vectors) is knowledge's task, scheduled on commit
+    with django_capture_on_commit_callbacks() as purges:
         assert api_client.delete(f"/api/v1/conversations/{cid}/").status_code == 204
+    assert len(purges) == 1
     with pytest.raises(NotFound):
         knowledge_base_get(user=user, knowledge_base_id=temp_db)

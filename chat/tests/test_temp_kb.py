@@ -49,8 +49,10 @@ def test_deleting_a_conversation_deletes_its_temp_kb_only(api_client, user, djan
     cid = make_conversation(api_client)
     temp_db = conversation_temp_kb_ensure(user=user, conversation_id=cid)
     assert conversation_temp_kb_ensure(user=user, conversation_id=cid) == temp_db
-    with django_capture_on_commit_callbacks(execute=True):
+    # the purge (files, pages, vectors) is knowledge's task, scheduled on commit
+    with django_capture_on_commit_callbacks() as purges:
         assert api_client.delete(f"/api/v1/conversations/{cid}/").status_code == 204
+    assert len(purges) == 1
     with pytest.raises(NotFound):
         knowledge_base_get(user=user, knowledge_base_id=temp_db)
     assert knowledge_base_get(user=user, knowledge_base_id=keep.knowledge_base_id)
