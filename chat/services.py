@@ -230,11 +230,12 @@ def conversation_temp_kb_ensure(*, user: User, conversation_id: str) -> str:
     return conversation.temp_db
 
 
-def conversation_files_upload(*, user: User, conversation_id: str, uploaded_files: list) -> list:
+def conversation_files_upload(*, user: User, conversation_id: str, uploaded_files: list,
+                              ip: str | None = None) -> list:
     """Upload files into the conversation's temporary KB; they go through the normal ingestion pipeline."""
     knowledge_base_id = conversation_temp_kb_ensure(user=user, conversation_id=conversation_id)
     return _knowledge_services().files_upload(user=user, knowledge_base_id=knowledge_base_id,
-                                           uploaded_files=uploaded_files)
+                                              uploaded_files=uploaded_files, ip=ip)
 
 
 # --- answering -------------------------------------------------------------------------------------------
