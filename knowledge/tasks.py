@@ -21,11 +21,12 @@ def embed_file(job_id: int) -> None:
     pipeline.embed_run(job_id=job_id)
 
 
-@shared_task(name="knowledge.purge_file", queue="default", acks_late=True, time_limit=600)
+@shared_task(name="knowledge.purge_file", queue="default", acks_late=True, time_limit=600, soft_time_limit=540)
 def purge_file(file_id: str) -> None:
     services.file_purge(file_id=file_id)
 
 
-@shared_task(name="knowledge.purge_knowledge_base", queue="default", acks_late=True, time_limit=1800)
+@shared_task(name="knowledge.purge_knowledge_base", queue="default", acks_late=True, time_limit=1800,
+             soft_time_limit=1740)
 def purge_knowledge_base(knowledge_base_id: str) -> None:
     services.knowledge_base_purge(knowledge_base_id=knowledge_base_id)
