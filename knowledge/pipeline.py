@@ -309,6 +309,12 @@ def ingest_run(*, job_id: int) -> bool:
     return False
 
 
+# Backends that embed the page's text layer only (embeddings' CPU "minilm"): their pages need not be fetched
+# back from storage, a placeholder image stands in.
+TEXT_ONLY_EMBEDDERS = frozenset({"minilm"})
+_PLACEHOLDER = Image.new("L", (1, 1), 255)
+
+
 def _load_image(key: str) -> Image.Image:
     img = Image.open(io.BytesIO(object_get(key)))
     img.load()
@@ -336,10 +342,14 @@ def embed_run(*, job_id: int) -> bool:
         started = _timed(job, "model_load", started)
         rows: list = []
         batch = settings.KNOWLEDGE_EMBED_BATCH
+        text_only = embedder.name in TEXT_ONLY_EMBEDDERS
         with ThreadPoolExecutor(_IO_THREADS) as pool:
             for start in range(0, len(pages), batch):
                 chunk = pages[start:start + batch]
-                images = list(pool.map(_load_image, [p.minio_filename for p in chunk]))
+                if text_only:
+                    images = [_PLACEHOLDER] * len(chunk)
+                else:
+                    images = list(pool.map(_load_image, [p.minio_filename for p in chunk]))
                 started = _timed(job, "load_images", started)
                 vectors = embedder.embed_images(images, texts=[p.text or "" for p in chunk])
                 started = _timed(job, "embed", started)
