@@ -121,7 +121,7 @@ def _expand_custom(*, user, nodes: list) -> list:
     return out
 
 
-def _run_create(*, user, wf: Workflow, inputs: dict, breakpoints: list[str]) -> WorkflowRun:
+def run_create(*, user, wf: Workflow, inputs: dict, breakpoints: list[str]) -> WorkflowRun:
     if not isinstance(inputs, dict):
         raise ValidationError("'inputs' must be an object.")
     ids = {n["id"] for n in wf.nodes}
@@ -152,7 +152,7 @@ def _enqueue(run: WorkflowRun) -> None:
 def run_start(*, user, workflow_id: str, inputs: dict | None = None, breakpoints: list[str] | None = None
               ) -> WorkflowRun:
     wf = selectors.workflow_get(user=user, workflow_id=workflow_id)
-    run = _run_create(user=user, wf=wf, inputs=inputs or {}, breakpoints=breakpoints or [])
+    run = run_create(user=user, wf=wf, inputs=inputs or {}, breakpoints=breakpoints or [])
     event_emit(run_id=run.run_id, event="run_queued", data={"workflow_id": workflow_id})
     _enqueue(run)
     audit_log_record(user=user, action="workflow.run", resource_type="workflow", resource_id=workflow_id,
@@ -248,7 +248,7 @@ def chatflow_message(*, user, chatflow_id: str, message: str, resolve_model=None
     cf = selectors.chatflow_get(user=user, chatflow_id=chatflow_id)
     wf = selectors.workflow_get(user=user, workflow_id=cf.workflow_id)
     history = [{"user": t.user_message, "assistant": t.reply} for t in cf.turns[-10:]]
-    run = _run_create(user=user, wf=wf, inputs={"user_message": message, "history": history}, breakpoints=[])
+    run = run_create(user=user, wf=wf, inputs={"user_message": message, "history": history}, breakpoints=[])
     status = engine.run_execute(run_id=run.run_id, resolve_model=resolve_model)
     run.reload()
     error = None
