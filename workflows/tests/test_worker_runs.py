@@ -106,3 +106,24 @@ def test_escape_attempts_fail_the_node_and_the_worker_keeps_serving(celery_worke
     run = _wait(api_client, _start(api_client, _create(api_client, nodes, edges)), {"succeeded", "failed"},
                 celery_worker)
     assert run["status"] == "succeeded"
+
+
+def test_run_survives_a_worker_crash(celery_worker, api_client, settings):
+    from workflows.services import runs_check_stuck
+
+    settings.WORKFLOW_STUCK_AFTER_S = 1
+    nodes, edges = chain(node("start", "start"), node("before", "variable", assignments={"a": "1"}),
+                         node("slow", "code", code="import time\ntime.sleep(3)\nresult = inputs['a'] + 1"),
+                         node("end", "end", outputs={"b": "slow"}))
+    run_id = _start(api_client, _create(api_client, nodes, edges))
+    deadline = time.monotonic() + 30
+    while api_client.get(f"/api/v1/runs/{run_id}/").json()["current_node"] != "slow":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    celery_worker.kill()
+    time.sleep(1.5)
+    celery_worker.start()
+    assert runs_check_stuck() == {"resumed": 1, "failed": 0}
+    run = _wait(api_client, run_id, {"succeeded", "failed"}, celery_worker)
+    assert run["status"] == "succeeded", run["error"]
+    assert run["outputs"] == {"b": 2} and run["completed_nodes"] == ["start", "before", "slow", "end"]
