@@ -141,3 +141,21 @@ def test_cancel_a_running_run_stops_before_the_next_node(celery_worker, api_clie
     run = _wait(api_client, run_id, {"cancelled", "succeeded", "failed"}, celery_worker)
     assert run["status"] == "cancelled" and "after" not in run["completed_nodes"]
     assert _sse(api_client, run_id)[-1] == "run_finished"
+
+
+def test_llm_node_with_a_saved_model_config_runs_through_worker(celery_worker, api_client, llm_server):
+    """The worker resolves the user's selected model config (key decrypted) and streams from the endpoint."""
+    url = f"http://127.0.0.1:{llm_server.server_port}/v1"
+    resp = api_client.post("/api/v1/models/", {"model_name": "tiny", "model_url": url, "api_key": "sk-secret-0000wxyz",
+                                               "temperature": 0.2, "select": True}, format="json")
+    assert resp.status_code == 201, resp.json()
+    nodes, edges = chain(node("start", "start"), node("llm", "llm", prompt="Say {{ word }}"),
+                         node("end", "end", outputs={"answer": "llm"}))
+    workflow_id = _create(api_client, nodes, edges)
+    run_id = _start(api_client, workflow_id, inputs={"word": "banana"})
+    run = _wait(api_client, run_id, {"succeeded", "failed"}, celery_worker)
+    assert run["status"] == "succeeded", run["error"]
+    assert run["outputs"]["answer"].split() == ["Echo:", "Say", "banana"]
+    sent = llm_server.requests[-1]
+    assert sent["model"] == "tiny" and sent["temperature"] == 0.2
+    assert "node_output" in _sse(api_client, run_id)
