@@ -18,3 +18,91 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+
+class AuditLog(models.Model):
+    """Who did what to which resource, when and from where. Written by accounts.services.audit_log_record."""
+
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150, blank=True, default="", db_index=True,
+                                help_text="The acting user's name at the time (kept when the user is deleted).")
+    action = models.CharField(max_length=64, db_index=True)
+    resource_type = models.CharField(max_length=64, blank=True, default="")
+    resource_id = models.CharField(max_length=128, blank=True, default="")
+    timestamp = models.DateTimeField(auto_now_add=True, db_index=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        db_table = "audit_log"
+        ordering = ["-timestamp", "-id"]
+        indexes = [models.Index(fields=["resource_type", "resource_id"], name="audit_resource_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action}"
+
+
+class LoginSession(models.Model):
+    """One login: the family of refresh tokens it issues, and the access tokens they mint, live and die with it."""
+
+    session_id = models.CharField(max_length=36, unique=True, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="login_sessions")
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_activity = models.DateTimeField(db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    revoke_reason = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        db_table = "login_sessions"
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.session_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class RefreshToken(models.Model):
+    """A refresh token by its hash only. `family` is the login session's id; spending one mints the next."""
+
+    jti = models.CharField(max_length=36, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False, help_text="SHA-256 of the token.")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens")
+    session = models.ForeignKey(LoginSession, on_delete=models.CASCADE, related_name="refresh_tokens")
+    family = models.CharField(max_length=36, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    spent_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "refresh_tokens"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.jti}"
+
+
+class ApiKey(models.Model):
+    """A key for programmatic access, shown once at creation and stored as its SHA-256 only."""
+
+    key_id = models.CharField(max_length=36, unique=True, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The key's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "api_keys"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.name} ({self.prefix}…)"

@@ -1,8 +1,17 @@
 """Reads for knowledge bases and files. Ownership is part of every query."""
 
+import json
+import time
+from collections.abc import Iterator
+
+from django.conf import settings
+
 from accounts.models import User
-from knowledge.documents import KnowledgeBase
+from knowledge.documents import File, KnowledgeBase, PageImage
+from knowledge.models import IngestionJob
+from knowledge.progress import progress_get
 from layra.errors import NotFound
+from layra.redis import redis_client
 
 
 def knowledge_base_get(*, user: User, knowledge_base_id: str) -> KnowledgeBase:
@@ -19,3 +28,141 @@ def knowledge_bases_for_search(*, user: User, knowledge_base_ids: list[str]) -> 
     if len(kbs) != len(wanted):
         raise NotFound("Knowledge base not found.")
     return kbs
+
+
+def knowledge_base_list(*, user: User, name: str | None = None) -> list[KnowledgeBase]:
+    """The user's own (non-temporary) KBs, newest first, optionally filtered by name."""
+    query = KnowledgeBase.objects(username=user.username, is_delete=False, is_temp__ne=True)
+    if name:
+        query = query.filter(knowledge_base_name__icontains=name)
+    return list(query.order_by("-created_at"))
+
+
+def knowledge_base_counts(*, knowledge_base_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """{kb_id: (file count, page count)} over live files, in one aggregation."""
+    if not knowledge_base_ids:
+        return {}
+    rows = File.objects(knowledge_db_id__in=knowledge_base_ids, is_delete=False).aggregate([
+        {"$group": {"_id": "$knowledge_db_id", "files": {"$sum": 1}, "pages": {"$sum": "$page_count"}}},
+    ])
+    return {row["_id"]: (int(row["files"]), int(row["pages"] or 0)) for row in rows}
+
+
+def knowledge_base_detail(*, user: User, knowledge_base_id: str) -> dict:
+    """KB metadata with counts, cached as `kb:{id}` (30 min); ownership checked on every read."""
+    key = f"kb:{knowledge_base_id}"
+    try:
+        cached = redis_client("cache").get(key)
+    except Exception:  # noqa: BLE001 - a cache outage falls back to Mongo
+        cached = None
+    if cached:
+        data = json.loads(cached)
+        if data.get("username") == user.username:
+            return data
+        raise NotFound("Knowledge base not found.")
+    kb = knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
+    files, pages = knowledge_base_counts(knowledge_base_ids=[kb.knowledge_base_id]).get(kb.knowledge_base_id, (0, 0))
+    data = knowledge_base_to_dict(kb, files=files, pages=pages)
+    try:
+        redis_client("cache").set(key, json.dumps(data), ex=settings.KNOWLEDGE_KB_CACHE_TTL)
+    except Exception:  # noqa: BLE001
+        pass
+    return data
+
+
+def knowledge_base_to_dict(kb: KnowledgeBase, *, files: int, pages: int) -> dict:
+    return {"knowledge_base_id": kb.knowledge_base_id, "knowledge_base_name": kb.knowledge_base_name,
+            "username": kb.username, "is_temp": kb.is_temp, "version": kb.version, "embedder": kb.embedder,
+            "file_count": files, "page_count": pages, "created_at": kb.created_at.isoformat(),
+            "last_modify_at": kb.last_modify_at.isoformat()}
+
+
+def file_list(*, user: User, knowledge_base_id: str) -> list[File]:
+    kb = knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
+    return list(File.objects(knowledge_db_id=kb.knowledge_base_id, username=user.username, is_delete=False)
+                .exclude("images").order_by("-created_at"))
+
+
+def file_get(*, user: User, file_id: str) -> File:
+    file = File.objects(file_id=file_id, username=user.username, is_delete=False).first()
+    if file is None or not KnowledgeBase.objects(knowledge_base_id=file.knowledge_db_id, is_delete=False).count():
+        raise NotFound("File not found.")
+    return file
+
+
+def file_content(*, user: User, file_id: str) -> tuple[File, bytes]:
+    from knowledge.pipeline import object_get
+
+    file = file_get(user=user, file_id=file_id)
+    return file, object_get(file.minio_filename)
+
+
+def file_page(*, user: User, file_id: str, page_number: int) -> tuple[File, PageImage]:
+    file = file_get(user=user, file_id=file_id)
+    for page in file.images:
+        if page.page_number == page_number:
+            return file, page
+    raise NotFound("Page not found.")
+
+
+def page_get(*, user: User, image_id: str) -> tuple[File, PageImage]:
+    file = File.objects(images__images_id=image_id, username=user.username, is_delete=False).first()
+    if file is not None:
+        for page in file.images:
+            if page.images_id == image_id:
+                return file, page
+    raise NotFound("Page not found.")
+
+
+def page_image_bytes(*, user: User, image_id: str) -> bytes:
+    from knowledge.pipeline import object_get
+
+    _file, page = page_get(user=user, image_id=image_id)
+    return object_get(page.minio_filename)
+
+
+def page_image_url(*, image_id: str, file_id: str, page_number: int) -> str:
+    return f"/api/v1/files/{file_id}/pages/{page_number}/image"
+
+
+def ingestion_job_get(*, user: User, task_id: str) -> IngestionJob:
+    job = IngestionJob.objects.filter(task_id=task_id, user=user).first()
+    if job is None:
+        raise NotFound("Task not found.")
+    return job
+
+
+def ingestion_job_status(*, user: User, task_id: str) -> dict:
+    job = ingestion_job_get(user=user, task_id=task_id)
+    return ingestion_job_to_dict(job)
+
+
+def ingestion_job_to_dict(job: IngestionJob) -> dict:
+    live = progress_get(task_id=job.task_id)
+    return {"task_id": job.task_id, "file_id": job.file_id, "knowledge_base_id": job.knowledge_base_id,
+            "state": job.state, "pages_total": job.pages_total, "pages_done": job.pages_done,
+            "attempts": job.attempts, "error": job.error,
+            "processed": live.get("processed", 0), "total": live.get("total", 0),
+            "message": live.get("message", ""), "eta_seconds": live.get("eta_seconds"),
+            "created_at": job.created_at, "finished_at": job.finished_at}
+
+
+def ingestion_job_events(*, user: User, task_id: str) -> Iterator[tuple[str, dict]]:
+    """(event, data) pairs: progress whenever it changes, then one `end` when the job is over."""
+    job = ingestion_job_get(user=user, task_id=task_id)
+    deadline = time.monotonic() + settings.KNOWLEDGE_SSE_MAX_SECONDS
+    last = None
+    while True:
+        job.refresh_from_db()
+        data = ingestion_job_to_dict(job)
+        snapshot = (data["state"], data["processed"], data["total"], data["message"])
+        if snapshot != last:
+            last = snapshot
+            yield "progress", data
+        if job.is_terminal:
+            yield "end", data
+            return
+        if time.monotonic() > deadline:
+            yield "timeout", data
+            return
+        time.sleep(settings.KNOWLEDGE_SSE_POLL_SECONDS)

@@ -1,1 +1,16 @@
-urlpatterns: list = []
+from django.urls import path
+
+from knowledge.api import views
+
+urlpatterns = [
+    path("knowledge-bases/", views.KnowledgeBaseListCreateApi.as_view(), name="knowledge-bases"),
+    path("knowledge-bases/<str:knowledge_base_id>/", views.KnowledgeBaseDetailApi.as_view(), name="knowledge-base"),
+    path("knowledge-bases/<str:knowledge_base_id>/files/", views.FileListUploadApi.as_view(),
+         name="knowledge-base-files"),
+    path("files/<str:file_id>/", views.FileDetailApi.as_view(), name="file"),
+    path("files/<str:file_id>/download", views.FileDownloadApi.as_view(), name="file-download"),
+    path("files/<str:file_id>/pages/<int:page_number>/image", views.PageImageApi.as_view(), name="file-page-image"),
+    path("tasks/<str:task_id>/", views.TaskDetailApi.as_view(), name="task"),
+    path("tasks/<str:task_id>/events", views.TaskEventsApi.as_view(), name="task-events"),
+    path("tasks/<str:task_id>/cancel", views.TaskCancelApi.as_view(), name="task-cancel"),
+]

@@ -9,3 +9,7 @@ class LayraConfig(AppConfig):
         from layra import mongo
 
         mongo.connect()  # connect=False: no socket until the first query, fork safe
+
+        from layra.metrics import register_collectors
+
+        register_collectors()

@@ -250,6 +250,13 @@ LOGGING = {
 # --- App settings: each app adds its own below its header (keeps parallel work mergeable) ---
 
 # --- accounts ---
+JWT_ALGORITHM = "HS256"
+# Failed logins for one username within the window lock that username (existing or not) for a while.
+ACCOUNTS_LOCKOUT_THRESHOLD = env.int("ACCOUNTS_LOCKOUT_THRESHOLD", default=5)
+ACCOUNTS_LOCKOUT_WINDOW = env.int("ACCOUNTS_LOCKOUT_WINDOW", default=15 * 60)
+ACCOUNTS_LOCKOUT_SECONDS = env.int("ACCOUNTS_LOCKOUT_SECONDS", default=15 * 60)
+# A session's / API key's last activity is written at most this often.
+ACCOUNTS_ACTIVITY_RESOLUTION = env.int("ACCOUNTS_ACTIVITY_RESOLUTION", default=60)
 
 # --- embeddings ---
 SEARCH_CANDIDATES_PER_TOKEN = env.int("SEARCH_CANDIDATES_PER_TOKEN", default=20)
@@ -258,6 +265,22 @@ SEARCH_PAGE_VECTORS_TTL_S = env.int("SEARCH_PAGE_VECTORS_TTL_S", default=7 * 24 
 BENCH_MILVUS_URI = env.str("BENCH_MILVUS_URI", default=str(DATA_DIR / "bench_milvus.db"))
 
 # --- knowledge ---
+KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+KNOWLEDGE_MAX_BATCH_FILES = env.int("KNOWLEDGE_MAX_BATCH_FILES", default=20)
+KNOWLEDGE_MAX_PAGES = env.int("KNOWLEDGE_MAX_PAGES", default=1000)
+KNOWLEDGE_MAX_IMAGE_PIXELS = env.int("KNOWLEDGE_MAX_IMAGE_PIXELS", default=50_000_000)
+KNOWLEDGE_MAX_UNZIPPED_BYTES = env.int("KNOWLEDGE_MAX_UNZIPPED_BYTES", default=500 * 1024 * 1024)
+KNOWLEDGE_RENDER_DPI = env.int("KNOWLEDGE_RENDER_DPI", default=110)
+KNOWLEDGE_PAGE_JPEG_QUALITY = env.int("KNOWLEDGE_PAGE_JPEG_QUALITY", default=80)
+KNOWLEDGE_PAGE_BATCH = env.int("KNOWLEDGE_PAGE_BATCH", default=16)  # progress + storage batch
+KNOWLEDGE_EMBED_BATCH = env.int("KNOWLEDGE_EMBED_BATCH", default=64)
+KNOWLEDGE_SOFFICE = env.str("KNOWLEDGE_SOFFICE", default="soffice")
+KNOWLEDGE_SOFFICE_TIMEOUT = env.int("KNOWLEDGE_SOFFICE_TIMEOUT", default=180)
+KNOWLEDGE_KB_CACHE_TTL = env.int("KNOWLEDGE_KB_CACHE_TTL", default=30 * 60)
+KNOWLEDGE_TASK_PROGRESS_TTL = env.int("KNOWLEDGE_TASK_PROGRESS_TTL", default=3600)
+KNOWLEDGE_TASK_TIME_LIMIT = env.int("KNOWLEDGE_TASK_TIME_LIMIT", default=1800)
+KNOWLEDGE_SSE_POLL_SECONDS = env.float("KNOWLEDGE_SSE_POLL_SECONDS", default=0.5)
+KNOWLEDGE_SSE_MAX_SECONDS = env.int("KNOWLEDGE_SSE_MAX_SECONDS", default=3600)
 
 # --- chat ---
 

@@ -1,6 +1,7 @@
 """Start the embedded stack and serve the API: the README's run command ends here."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="run tasks eagerly in the web process")
 
     def handle(self, *args, host, port, no_worker, **options):
+        # SIGTERM (service managers, `timeout`) must run the finally below that stops the children.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         data_dir = Path(settings.DATA_DIR)
         log_dir = data_dir / "logs"
         children = []
@@ -64,8 +67,12 @@ class Command(BaseCommand):
         try:
             call_command("runserver", f"{host}:{port}", use_reloader=False)
         finally:
-            for child in children:
-                (child.stop if hasattr(child, "stop") else child.terminate)()
+            for child in reversed(children):
+                if isinstance(child, subprocess.Popen):
+                    child.terminate()
+                    child.wait(30)
+                else:
+                    child.stop()
 
     def _ensure_demo_user(self):
         from django.contrib.auth import get_user_model

@@ -1,0 +1,82 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from accounts import services
+from accounts.models import ApiKey, AuditLog, LoginSession, RefreshToken, User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "email", "is_active", "is_staff", "password_migration_required", "last_login",
+                    "created_at")
+    list_filter = ("is_active", "is_staff", "is_superuser", "password_migration_required")
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Migration", {"fields": ("password_migration_required",)}))
+
+
+@admin.action(description="Revoke the selected sessions (their tokens stop working)")
+def revoke_sessions(modeladmin, request, queryset):
+    revoked = sum(services.session_revoke(session_id=sid, reason="admin")
+                  for sid in queryset.filter(revoked_at__isnull=True).values_list("session_id", flat=True))
+    for session in queryset.select_related("user"):
+        services.audit_log_record(user=request.user, action="session.revoke", resource_type="session",
+                                  resource_id=session.session_id, details={"owner": session.user.username})
+    modeladmin.message_user(request, f"{revoked} session(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(LoginSession)
+class LoginSessionAdmin(admin.ModelAdmin):
+    list_display = ("session_id", "user", "started_at", "last_activity", "ip", "revoked_at", "revoke_reason")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "revoke_reason", "started_at")
+    search_fields = ("session_id", "user__username", "ip")
+    readonly_fields = [f.name for f in LoginSession._meta.fields]
+    list_select_related = ("user",)
+    actions = [revoke_sessions]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(RefreshToken)
+class RefreshTokenAdmin(admin.ModelAdmin):
+    list_display = ("jti", "user", "family", "created_at", "expires_at", "spent_at", "revoked_at")
+    list_filter = (("spent_at", admin.EmptyFieldListFilter), ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("jti", "family", "user__username")
+    readonly_fields = [f.name for f in RefreshToken._meta.fields]
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix", "user__username", "key_id")
+    readonly_fields = ("key_id", "user", "prefix", "created_at", "last_used_at")
+    exclude = ("key_hash",)
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request):
+        return False  # keys are created through the API, where the key is shown once
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ("timestamp", "username", "action", "resource_type", "resource_id", "ip")
+    list_filter = ("action", "resource_type", "timestamp")
+    search_fields = ("username", "action", "resource_id", "ip")
+    date_hierarchy = "timestamp"
+    readonly_fields = [f.name for f in AuditLog._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,206 @@
+"""Thin auth API: validate the input, call one service, serialize the result."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.authentication import JWTAuthentication
+from accounts.ratelimit import client_ip, rate_limit
+
+
+def _user_agent(request) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")
+
+
+def _session_id(request) -> str | None:
+    return request.auth.get("sid") if isinstance(request.auth, dict) else None
+
+
+class UserOutputSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    password_migration_required = serializers.BooleanField()
+    date_joined = serializers.DateTimeField()
+    last_login = serializers.DateTimeField(allow_null=True)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    session_id = serializers.CharField()
+
+
+class RegisterApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RegisterInput"
+
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
+        email = serializers.EmailField(required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer}, auth=[])
+    def post(self, request):
+        rate_limit(request=request, scope="register")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_register(**data.validated_data, ip=client_ip(request))
+        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LoginInput"
+
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, auth=[])
+    def post(self, request):
+        rate_limit(request=request, scope="login")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        pair = services.login(**data.validated_data, ip=client_ip(request), user_agent=_user_agent(request))
+        return Response(TokenPairSerializer(pair).data)
+
+
+class RefreshApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RefreshInput"
+
+        refresh = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, auth=[])
+    def post(self, request):
+        rate_limit(request=request, scope="refresh")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        pair = services.token_refresh(refresh=data.validated_data["refresh"], ip=client_ip(request))
+        return Response(TokenPairSerializer(pair).data)
+
+
+class LogoutApi(APIView):
+    """Revokes the presented access token and its login session (with every refresh token of it)."""
+
+    authentication_classes = [JWTAuthentication]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        services.logout(user=request.user, access_payload=request.auth, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "UserUpdateInput"
+
+        email = serializers.EmailField(required=False, allow_blank=True)
+        first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+        last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+
+    @extend_schema(responses=UserOutputSerializer)
+    def get(self, request):
+        return Response(UserOutputSerializer(request.user).data)
+
+    @extend_schema(request=InputSerializer, responses=UserOutputSerializer)
+    def patch(self, request):
+        data = self.InputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        user = services.user_update(user=request.user, **data.validated_data)
+        return Response(UserOutputSerializer(user).data)
+
+
+class PasswordChangeApi(APIView):
+    """Changes the password; every other login session is revoked."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PasswordChangeInput"
+
+        current_password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+        new_password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_change(user=request.user, **data.validated_data, session_id=_session_id(request),
+                                 ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiKeyOutputSerializer(serializers.Serializer):
+    id = serializers.CharField(source="key_id")
+    name = serializers.CharField()
+    masked_key = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+    def get_masked_key(self, obj) -> str:
+        return f"{obj.prefix}…"
+
+
+class ApiKeyCreatedSerializer(ApiKeyOutputSerializer):
+    key = serializers.CharField(help_text="The key itself; shown only in this response.")
+
+
+# An API key cannot mint or revoke keys: managing keys needs a login (bearer token or admin session).
+_INTERACTIVE_AUTH = [JWTAuthentication, SessionAuthentication]
+
+
+class ApiKeyListCreateApi(APIView):
+    authentication_classes = _INTERACTIVE_AUTH
+    pagination_class = None
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ApiKeyCreateInput"
+
+        name = serializers.CharField(max_length=100)
+        expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=3650, allow_null=True)
+
+    @extend_schema(responses=ApiKeyOutputSerializer(many=True))
+    def get(self, request):
+        return Response(ApiKeyOutputSerializer(selectors.api_key_list(user=request.user), many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: ApiKeyCreatedSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        record, key = services.api_key_create(user=request.user, **data.validated_data, ip=client_ip(request))
+        record.key = key
+        return Response(ApiKeyCreatedSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailApi(APIView):
+    authentication_classes = _INTERACTIVE_AUTH
+
+    @extend_schema(responses=ApiKeyOutputSerializer)
+    def get(self, request, key_id: str):
+        return Response(ApiKeyOutputSerializer(selectors.api_key_get(user=request.user, key_id=key_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, key_id: str):
+        services.api_key_revoke(user=request.user, key_id=key_id, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

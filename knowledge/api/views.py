@@ -1,0 +1,218 @@
+"""Thin knowledge API: validate the input, call one service or selector, serialize the result."""
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.ratelimit import client_ip, rate_limit
+from knowledge import selectors, services
+from layra.pagination import PagePagination
+from layra.sse import sse_event, sse_response
+from layra.storage import presigned_url
+
+
+class KnowledgeBaseOutputSerializer(serializers.Serializer):
+    knowledge_base_id = serializers.CharField()
+    knowledge_base_name = serializers.CharField()
+    is_temp = serializers.BooleanField()
+    version = serializers.IntegerField()
+    embedder = serializers.CharField(allow_null=True)
+    file_count = serializers.IntegerField()
+    page_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    last_modify_at = serializers.DateTimeField()
+
+
+class KnowledgeBaseInputSerializer(serializers.Serializer):
+    knowledge_base_name = serializers.CharField(max_length=200)
+
+
+class FileOutputSerializer(serializers.Serializer):
+    file_id = serializers.CharField()
+    knowledge_db_id = serializers.CharField()
+    filename = serializers.CharField()
+    content_type = serializers.CharField(allow_null=True)
+    kind = serializers.CharField(allow_null=True)
+    size = serializers.IntegerField(allow_null=True)
+    sha256 = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    error = serializers.CharField(allow_null=True)
+    task_id = serializers.CharField(allow_null=True)
+    page_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class TaskOutputSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    file_id = serializers.CharField()
+    knowledge_base_id = serializers.CharField()
+    state = serializers.CharField()
+    pages_total = serializers.IntegerField()
+    pages_done = serializers.IntegerField()
+    attempts = serializers.IntegerField()
+    error = serializers.CharField(allow_blank=True)
+    processed = serializers.IntegerField(help_text="Page steps done (each page is rendered, then embedded).")
+    total = serializers.IntegerField(help_text="Page steps in all: twice the page count.")
+    message = serializers.CharField(allow_blank=True)
+    eta_seconds = serializers.FloatField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+def _kb_out(kb, counts) -> dict:
+    files, pages = counts.get(kb.knowledge_base_id, (0, 0))
+    return selectors.knowledge_base_to_dict(kb, files=files, pages=pages)
+
+
+class KnowledgeBaseListCreateApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("name", str, description="Filter: name contains (any case)."),
+                               OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+                   responses={200: KnowledgeBaseOutputSerializer(many=True)})
+    def get(self, request):
+        kbs = selectors.knowledge_base_list(user=request.user, name=request.query_params.get("name"))
+        paginator = PagePagination()
+        page = paginator.paginate_queryset(kbs, request, view=self)
+        counts = selectors.knowledge_base_counts(knowledge_base_ids=[kb.knowledge_base_id for kb in page])
+        data = KnowledgeBaseOutputSerializer([_kb_out(kb, counts) for kb in page], many=True).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(request=KnowledgeBaseInputSerializer, responses={201: KnowledgeBaseOutputSerializer})
+    def post(self, request):
+        data = KnowledgeBaseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        kb = services.knowledge_base_create(user=request.user, name=data.validated_data["knowledge_base_name"])
+        return Response(KnowledgeBaseOutputSerializer(_kb_out(kb, {})).data, status=status.HTTP_201_CREATED)
+
+
+class KnowledgeBaseDetailApi(APIView):
+    @extend_schema(responses={200: KnowledgeBaseOutputSerializer})
+    def get(self, request, knowledge_base_id: str):
+        data = selectors.knowledge_base_detail(user=request.user, knowledge_base_id=knowledge_base_id)
+        return Response(KnowledgeBaseOutputSerializer(data).data)
+
+    @extend_schema(request=KnowledgeBaseInputSerializer, responses={200: KnowledgeBaseOutputSerializer})
+    def patch(self, request, knowledge_base_id: str):
+        data = KnowledgeBaseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.knowledge_base_rename(user=request.user, knowledge_base_id=knowledge_base_id,
+                                       name=data.validated_data["knowledge_base_name"])
+        detail = selectors.knowledge_base_detail(user=request.user, knowledge_base_id=knowledge_base_id)
+        return Response(KnowledgeBaseOutputSerializer(detail).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, knowledge_base_id: str):
+        services.knowledge_base_delete(user=request.user, knowledge_base_id=knowledge_base_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class FileListUploadApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    class UploadInputSerializer(serializers.Serializer):
+        files = serializers.ListField(child=serializers.FileField(), help_text="One or many files.")
+
+    @extend_schema(responses={200: FileOutputSerializer(many=True)},
+                   parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)])
+    def get(self, request, knowledge_base_id: str):
+        files = selectors.file_list(user=request.user, knowledge_base_id=knowledge_base_id)
+        paginator = PagePagination()
+        page = paginator.paginate_queryset(files, request, view=self)
+        return paginator.get_paginated_response(FileOutputSerializer(page, many=True).data)
+
+    @extend_schema(request={"multipart/form-data": UploadInputSerializer},
+                   responses={201: FileOutputSerializer(many=True)})
+    def post(self, request, knowledge_base_id: str):
+        rate_limit(request=request, scope="upload")
+        files = services.files_upload(user=request.user, knowledge_base_id=knowledge_base_id,
+                                      uploaded_files=request.FILES.getlist("files"), ip=client_ip(request))
+        return Response(FileOutputSerializer(files, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class FileDetailApi(APIView):
+    @extend_schema(responses={200: FileOutputSerializer})
+    def get(self, request, file_id: str):
+        return Response(FileOutputSerializer(selectors.file_get(user=request.user, file_id=file_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, file_id: str):
+        services.file_delete(user=request.user, file_id=file_id, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _binary(data: bytes, content_type: str, filename: str | None = None) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    if filename is not None:
+        from django.utils.http import content_disposition_header
+
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
+
+
+class FileDownloadApi(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+                   parameters=[OpenApiParameter("redirect", bool, description="Answer a presigned URL (S3 only).")])
+    def get(self, request, file_id: str):
+        if request.query_params.get("redirect") in ("1", "true"):
+            file = selectors.file_get(user=request.user, file_id=file_id)
+            url = presigned_url(file.minio_filename)
+            if url:
+                return Response({"url": url, "expires_in": 3600})
+        file, data = selectors.file_content(user=request.user, file_id=file_id)
+        return _binary(data, file.content_type or "application/octet-stream", file.filename)
+
+
+class PageImageApi(APIView):
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
+    def get(self, request, file_id: str, page_number: int):
+        _file, page = selectors.file_page(user=request.user, file_id=file_id, page_number=page_number)
+        data = selectors.page_image_bytes(user=request.user, image_id=page.images_id)
+        return _binary(data, "image/jpeg")
+
+
+class TaskDetailApi(APIView):
+    @extend_schema(responses={200: TaskOutputSerializer})
+    def get(self, request, task_id: str):
+        return Response(TaskOutputSerializer(selectors.ingestion_job_status(user=request.user, task_id=task_id)).data)
+
+
+class EventStreamRenderer(BaseRenderer):
+    """Lets clients send `Accept: text/event-stream`; errors before the stream opens still render as JSON."""
+
+    media_type = "text/event-stream"
+    format = "sse"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return JSONRenderer().render(data)
+
+
+class TaskEventsApi(APIView):
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.STR},
+                   description="Server-sent events: `progress` (TaskOutput JSON, with eta_seconds) until `end`.")
+    def get(self, request, task_id: str):
+        events = selectors.ingestion_job_events(user=request.user, task_id=task_id)
+        first = next(events)  # ownership is checked before the stream opens (404 otherwise)
+
+        def stream():
+            yield sse_event(first[0], TaskOutputSerializer(first[1]).data)
+            for name, data in events:
+                yield sse_event(name, TaskOutputSerializer(data).data)
+
+        return sse_response(stream())
+
+
+class TaskCancelApi(APIView):
+    @extend_schema(request=None, responses={200: TaskOutputSerializer})
+    def post(self, request, task_id: str):
+        job = services.ingestion_job_cancel(user=request.user, task_id=task_id)
+        return Response(TaskOutputSerializer(selectors.ingestion_job_to_dict(job)).data)
+
+

@@ -1,0 +1,159 @@
+"""Ingest a generated multi-page PDF through the real pipeline (a real worker subprocess, the configured
+embedder) and print throughput and per-stage seconds.
+
+With no broker configured (the embedded defaults), the command starts private servers in a temporary
+directory (redis-server, SecantusDB, Milvus Lite, an S3 server) and runs itself against them.
+"""
+
+import json as jsonlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class Command(BaseCommand):
+    help = "Benchmark the ingestion pipeline: pages per second and seconds per stage."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--pages", type=int, default=200)
+        parser.add_argument("--json", action="store_true", help="print one JSON object only")
+        parser.add_argument("--private", action="store_true",
+                            help="start private servers even when a broker is configured")
+        parser.add_argument("--inner", action="store_true", help="(internal) run against the current settings")
+        parser.add_argument("--timeout", type=int, default=900)
+
+    def handle(self, *args, pages, json, private, inner, timeout, **options):
+        if inner or (not private and not settings.CELERY_TASK_ALWAYS_EAGER):
+            result = self._run(pages=pages, timeout=timeout)
+        else:
+            result = self._run_private(pages=pages, timeout=timeout, as_json=json)
+        if json:
+            self.stdout.write(_json_dumps(result))
+        else:
+            for key, value in result.items():
+                self.stdout.write(f"{key}: {value}")
+
+    # --- private servers --------------------------------------------------------------------------------
+
+    def _run_private(self, *, pages: int, timeout: int, as_json: bool) -> dict:
+        from layra import embedded
+
+        run_dir = Path(tempfile.mkdtemp(prefix="layra-bench-"))
+        log_dir = run_dir / "logs"
+        services = [
+            redis := embedded.redis_server(embedded.free_port(), log_dir),
+            mongo := embedded.secantus(embedded.free_port(), ":memory:", log_dir),
+            milvus := embedded.milvus_lite(embedded.free_port(), run_dir / "milvus", log_dir),
+            s3 := embedded.moto_s3(embedded.free_port(), log_dir),
+        ]
+        try:
+            for service in services:
+                service.start()
+            env = {**os.environ, "DATA_DIR": str(run_dir / "data"),
+                   "DATABASE_URL": f"sqlite:///{run_dir / 'db.sqlite3'}",
+                   "MONGODB_URI": f"mongodb://127.0.0.1:{mongo.port}/layra_bench?retryWrites=false",
+                   "MILVUS_URI": f"http://127.0.0.1:{milvus.port}", "REDIS_URL": f"redis://127.0.0.1:{redis.port}",
+                   "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis.port}/15", "CELERY_TASK_ALWAYS_EAGER": "false",
+                   "AWS_STORAGE_BUCKET_NAME": "layra-bench", "AWS_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3.port}",
+                   "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "LOG_LEVEL": "WARNING",
+                   "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RATE_LIMIT_ENABLED": "false"}
+            manage = [sys.executable, str(ROOT / "manage.py")]
+            subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
+            out = subprocess.run([*manage, "bench_ingest", "--inner", "--json", "--pages", str(pages),
+                                  "--timeout", str(timeout)], env=env, cwd=ROOT, capture_output=True, text=True,
+                                 check=False)
+            if out.returncode != 0:
+                raise CommandError(f"benchmark failed:\n{out.stderr[-4000:]}")
+            return json_loads_last(out.stdout)
+        finally:
+            for service in reversed(services):
+                service.stop()
+
+    # --- the measurement --------------------------------------------------------------------------------
+
+    def _run(self, *, pages: int, timeout: int) -> dict:
+        from django.contrib.auth import get_user_model
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from knowledge import samples, services
+        from knowledge.models import IngestionJob
+        from layra.storage import ensure_bucket
+
+        ensure_bucket()
+        user, _ = get_user_model().objects.get_or_create(username="bench-ingest",
+                                                         defaults={"email": "bench@example.com"})
+        kb = services.knowledge_base_create(user=user, name="bench")
+        log_path = Path(settings.DATA_DIR) / "bench-worker.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false"}
+        with open(log_path, "ab") as log:
+            worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "layra", "worker", "-Q",
+                                       "default,ingest,gpu", "-c", "1", "--without-gossip", "--without-mingle",
+                                       "--without-heartbeat", "-l", "WARNING"], cwd=ROOT, env=env, stdout=log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            def ingest(name: str, data: bytes) -> IngestionJob:
+                file = services.files_upload(user=user, knowledge_base_id=kb.knowledge_base_id,
+                                             uploaded_files=[SimpleUploadedFile(name, data)])[0]
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    job = IngestionJob.objects.get(task_id=file.task_id)
+                    if job.is_terminal:
+                        if job.state != IngestionJob.State.COMPLETED:
+                            raise CommandError(f"{name}: {job.state}: {job.error}")
+                        return job
+                    if worker.poll() is not None:
+                        raise CommandError(f"worker exited; see {log_path}")
+                    time.sleep(0.05)
+                raise CommandError(f"{name} not ingested in {timeout}s; see {log_path}")
+
+            # Warm-up: worker start and model load are one-time costs, reported apart.
+            started = time.perf_counter()
+            ingest("warmup.pdf", samples.make_pdf(["warm-up page"]))
+            warmup = time.perf_counter() - started
+
+            pdf = samples.make_pdf([_page_text(n) for n in range(1, pages + 1)])
+            started = time.perf_counter()
+            job = ingest("bench.pdf", pdf)
+            seconds = time.perf_counter() - started
+        finally:
+            os.killpg(worker.pid, 15)
+            worker.wait(30)
+            services.knowledge_base_delete(user=user, knowledge_base_id=kb.knowledge_base_id)
+            services.knowledge_base_purge(knowledge_base_id=kb.knowledge_base_id)
+        stages = dict(job.stage_seconds)
+        queued = (job.started_at - job.created_at).total_seconds() if job.started_at else None
+        return {"pages": job.pages_total, "seconds": round(seconds, 3),
+                "pages_per_s": round(job.pages_total / seconds, 2), "stage_seconds": stages,
+                "queue_wait_seconds": round(queued, 3) if queued is not None else None,
+                "warmup_seconds": round(warmup, 3), "embedder": settings.EMBEDDER,
+                "render_dpi": settings.KNOWLEDGE_RENDER_DPI, "embed_batch": settings.KNOWLEDGE_EMBED_BATCH}
+
+
+_WORDS = ("visual", "retrieval", "augmented", "generation", "renders", "every", "page", "and", "embeds", "it")
+
+
+def _page_text(n: int) -> str:
+    """About 30 lines of words, different on every page."""
+    lines = [" ".join(_WORDS[(n + i + j) % len(_WORDS)] for j in range(12)) for i in range(30)]
+    return f"Benchmark page {n}\n" + "\n".join(lines)
+
+
+def _json_dumps(result: dict) -> str:
+    return jsonlib.dumps(result)
+
+
+def json_loads_last(stdout: str) -> dict:
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return jsonlib.loads(line)
+    raise CommandError(f"no JSON in benchmark output:\n{stdout[-2000:]}")

@@ -1,0 +1,369 @@
+"""The ingestion steps as plain functions: convert -> render -> store page images -> embed -> index.
+
+Every step is safe to run twice: page image keys and ids are deterministic per file and page, and the
+file's vectors are replaced, never appended. A failed or cancelled file keeps no page images or vectors.
+"""
+
+import io
+import logging
+import subprocess
+import tempfile
+import textwrap
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from PIL import Image, ImageDraw, ImageFont
+
+from knowledge import progress
+from knowledge.detect import detect, open_image, pdf_page_count
+from knowledge.documents import File, KnowledgeBase, PageImage
+from knowledge.models import IngestionJob
+from layra.errors import DomainError
+from layra.storage import is_s3, storage
+
+logger = logging.getLogger(__name__)
+State = IngestionJob.State
+_IO_THREADS = 8
+
+
+class Stop(Exception):
+    """The job was cancelled or its file deleted while it ran."""
+
+
+class IngestError(Exception):
+    """A readable reason the file cannot be ingested (the file is marked failed with it)."""
+
+
+# --- keys -----------------------------------------------------------------------------------------------
+
+def file_prefix(*, username: str, knowledge_base_id: str, file_id: str) -> str:
+    return f"{username}/{knowledge_base_id}/{file_id}/"
+
+
+def original_key(*, username: str, knowledge_base_id: str, file_id: str) -> str:
+    return file_prefix(username=username, knowledge_base_id=knowledge_base_id, file_id=file_id) + "original"
+
+
+def page_key(file: File, page_number: int) -> str:
+    prefix = file_prefix(username=file.username, knowledge_base_id=file.knowledge_db_id, file_id=file.file_id)
+    return f"{prefix}pages/{page_number:05d}.jpg"
+
+
+def page_image_id(file_id: str, page_number: int) -> str:
+    return str(uuid.uuid5(uuid.UUID(file_id), f"page-{page_number}"))
+
+
+# --- storage helpers ------------------------------------------------------------------------------------
+
+def object_put(key: str, data: bytes) -> None:
+    store = storage()
+    if not is_s3():
+        store.delete(key)  # the filesystem renames on collision; keys must stay deterministic
+    saved = store.save(key, ContentFile(data))
+    if saved != key:
+        raise RuntimeError(f"storage saved {saved!r} instead of {key!r}")
+
+
+def object_get(key: str) -> bytes:
+    with storage().open(key, "rb") as fh:
+        return fh.read()
+
+
+def objects_delete(keys: list[str]) -> None:
+    if not keys:
+        return
+    store = storage()
+    if is_s3():
+        client = store.connection.meta.client
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start:start + 1000]
+            client.delete_objects(Bucket=settings.AWS_STORAGE_BUCKET_NAME,
+                                  Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+        return
+    for key in keys:
+        store.delete(key)
+
+
+def objects_delete_prefix(prefix: str) -> None:
+    """Remove every object under a prefix (S3 listing; filesystem directory walk)."""
+    store = storage()
+    if is_s3():
+        client = store.connection.meta.client
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=settings.AWS_STORAGE_BUCKET_NAME, Prefix=prefix):
+            objects_delete([o["Key"] for o in page.get("Contents", [])])
+        return
+    root = Path(store.path(prefix.rstrip("/")))
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# --- job state ------------------------------------------------------------------------------------------
+
+def _job_state(job: IngestionJob, state: str, **fields) -> None:
+    """Move the job on; a cancel written by the API is never overwritten by a running step."""
+    fields.update(state=state, updated_at=timezone.now())
+    if state in IngestionJob.TERMINAL:
+        fields["finished_at"] = timezone.now()
+    rows = IngestionJob.objects.filter(pk=job.pk)
+    if state != State.CANCELLED:
+        rows = rows.exclude(state=State.CANCELLED)
+    rows.update(**fields)
+    for name, value in fields.items():
+        setattr(job, name, value)
+
+
+def _timed(job: IngestionJob, stage: str, started: float) -> float:
+    """Add the seconds since `started` to the job's stage timings; return now."""
+    now = time.perf_counter()
+    job.stage_seconds = {**(job.stage_seconds or {}), stage: round((job.stage_seconds or {}).get(stage, 0)
+                                                                   + now - started, 4)}
+    IngestionJob.objects.filter(pk=job.pk).update(stage_seconds=job.stage_seconds)
+    return now
+
+
+def _check_live(job: IngestionJob) -> File:
+    state = IngestionJob.objects.filter(pk=job.pk).values_list("state", flat=True).first()
+    file = File.objects(file_id=job.file_id).first()
+    if state == State.CANCELLED or file is None or file.is_delete:
+        raise Stop()
+    return file
+
+
+def _report(job: IngestionJob, state: str, done: int, message: str) -> None:
+    total = job.pages_total * 2  # each page is rendered, then embedded
+    progress.progress_set(task_id=job.task_id, status=state, processed=done, total=total, message=message)
+
+
+def _kb_changed(knowledge_base_id: str, *, bump: bool) -> None:
+    from knowledge.services import kb_cache_invalidate
+
+    if bump:
+        KnowledgeBase.objects(knowledge_base_id=knowledge_base_id).update_one(inc__version=1)
+    kb_cache_invalidate(knowledge_base_id=knowledge_base_id)
+
+
+def file_outputs_remove(file: File) -> None:
+    """Remove a file's page images and vectors (failure, cancel, delete). Safe to repeat."""
+    from embeddings.services import vectors_delete_file
+
+    vectors_delete_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id)
+    prefix = file_prefix(username=file.username, knowledge_base_id=file.knowledge_db_id, file_id=file.file_id)
+    objects_delete_prefix(prefix + "pages/")
+
+
+def _finish_unsuccessfully(job: IngestionJob, file: File | None, state: str, reason: str) -> None:
+    if file is not None:
+        try:
+            file_outputs_remove(file)
+        except Exception:  # noqa: BLE001 - cleanup is retried by delete / cleanup; record the failure anyway
+            logger.exception("cleanup of file %s failed", file.file_id)
+        File.objects(file_id=file.file_id).update_one(set__status=state, set__error=reason or None,
+                                                      set__images=[], set__page_count=0)
+        _kb_changed(file.knowledge_db_id, bump=False)
+    _job_state(job, state, error=reason)
+    progress.progress_set(task_id=job.task_id, status=state, message=reason)
+
+
+# --- convert and render ---------------------------------------------------------------------------------
+
+def convert_office(data: bytes, ext: str) -> bytes:
+    """LibreOffice headless -> PDF bytes, with a private profile dir and a timeout."""
+    with tempfile.TemporaryDirectory(prefix="layra-soffice-") as tmp:
+        src = Path(tmp) / f"input.{ext}"
+        src.write_bytes(data)
+        profile = Path(tmp) / "profile"
+        cmd = [settings.KNOWLEDGE_SOFFICE, f"-env:UserInstallation={profile.as_uri()}", "--headless",
+               "--norestore", "--nolockcheck", "--convert-to", "pdf", "--outdir", tmp, str(src)]
+        try:
+            result = subprocess.run(cmd, capture_output=True, timeout=settings.KNOWLEDGE_SOFFICE_TIMEOUT,
+                                    check=False, start_new_session=True)
+        except FileNotFoundError as exc:
+            raise IngestError("Office conversion is not available (LibreOffice is not installed).") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise IngestError("Office conversion timed out.") from exc
+        out = Path(tmp) / "input.pdf"
+        if result.returncode != 0 or not out.exists():
+            raise IngestError("The office document could not be converted to PDF.")
+        return out.read_bytes()
+
+
+def _encode_page(img: Image.Image) -> bytes:
+    if img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=settings.KNOWLEDGE_PAGE_JPEG_QUALITY)
+    return buf.getvalue()
+
+
+def _pdf_pages(data: bytes):
+    """Yield (PIL image, text) per page, rendered at the configured DPI."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(data)
+    scale = settings.KNOWLEDGE_RENDER_DPI / 72
+    try:
+        for index in range(len(pdf)):
+            page = pdf[index]
+            try:
+                image = page.render(scale=scale).to_pil()
+                textpage = page.get_textpage()
+                text = textpage.get_text_bounded().replace("\r\n", "\n").strip()
+                textpage.close()
+            finally:
+                page.close()
+            yield image, text
+    finally:
+        pdf.close()
+
+
+_TEXT_COLS, _TEXT_ROWS, _TEXT_SIZE = 90, 55, 15
+
+
+def text_pages(text: str) -> list[str]:
+    lines: list[str] = []
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        lines.extend(textwrap.wrap(raw.expandtabs(4), _TEXT_COLS) or [""])
+    pages = ["\n".join(lines[i:i + _TEXT_ROWS]) for i in range(0, len(lines), _TEXT_ROWS)]
+    return [p for p in pages if p.strip()] or [""]
+
+
+def _text_images(text: str):
+    font = ImageFont.load_default(size=_TEXT_SIZE)
+    for page_text in text_pages(text):
+        img = Image.new("L", (850, 1100), 255)
+        ImageDraw.Draw(img).multiline_text((40, 40), page_text, fill=0, font=font, spacing=4)
+        yield img, page_text
+
+
+def _source_pages(file: File, data: bytes, job: IngestionJob):
+    """(page count, iterator of (image, text)) for any supported kind."""
+    detected = detect(data, name=file.filename)
+    if detected.kind == "office":
+        _job_state(job, State.CONVERTING)
+        data = convert_office(data, detected.ext)
+        detected = detect(data, name=file.filename)
+    if detected.kind == "pdf":
+        count = pdf_page_count(data)
+        if count > settings.KNOWLEDGE_MAX_PAGES:
+            raise IngestError(f"The document has {count} pages; the limit is {settings.KNOWLEDGE_MAX_PAGES}.")
+        return count, _pdf_pages(data)
+    if detected.kind == "image":
+        return 1, iter([(open_image(data), "")])
+    pages = list(_text_images(data.decode("utf-8")))
+    return len(pages), iter(pages)
+
+
+def ingest_run(*, job_id: int) -> bool:
+    """Convert and render one file's pages into storage. True when the embed step should follow."""
+    job = IngestionJob.objects.get(pk=job_id)
+    if job.is_terminal or job.state in (State.EMBEDDING, State.INDEXING):
+        return False  # finished, or the embed step owns the job now (it is redelivered itself if killed)
+    file = File.objects(file_id=job.file_id).first()
+    try:
+        file = _check_live(job)
+        started = time.perf_counter()
+        _job_state(job, State.CONVERTING, attempts=job.attempts + 1, started_at=job.started_at or timezone.now(),
+                   error="")
+        File.objects(file_id=file.file_id).update_one(set__status="processing")
+        progress.progress_set(task_id=job.task_id, status=State.CONVERTING, message="Converting")
+        data = object_get(file.minio_filename)
+        count, pages = _source_pages(file, data, job)
+        started = _timed(job, "convert", started)
+        _job_state(job, State.RENDERING, pages_total=count, pages_done=0)
+        _report(job, State.RENDERING, 0, "Rendering pages")
+        records: list[PageImage] = []
+        batch = settings.KNOWLEDGE_PAGE_BATCH
+        with ThreadPoolExecutor(_IO_THREADS) as pool:
+            pending = []
+            for number, (image, text) in enumerate(pages, start=1):
+                key = page_key(file, number)
+                pending.append(pool.submit(object_put, key, _encode_page(image)))
+                records.append(PageImage(images_id=page_image_id(file.file_id, number), page_number=number,
+                                         minio_filename=key, text=text, has_text=bool(text.strip()),
+                                         width=image.width, height=image.height))
+                if number % batch == 0 or number == count:
+                    for future in pending:
+                        future.result()
+                    pending.clear()
+                    _check_live(job)
+                    _report(job, State.RENDERING, number, f"Rendered {number}/{count} pages")
+        File.objects(file_id=file.file_id).update_one(set__images=records, set__page_count=len(records))
+        IngestionJob.objects.filter(pk=job.pk).update(pages_done=len(records))
+        _timed(job, "render", started)
+        return True
+    except Stop:
+        _finish_unsuccessfully(job, file, State.CANCELLED, "Cancelled.")
+    except (IngestError, DomainError) as exc:
+        _finish_unsuccessfully(job, file, State.FAILED, getattr(exc, "message", None) or str(exc))
+    except Exception as exc:
+        logger.exception("ingest of job %s failed", job.pk)
+        _finish_unsuccessfully(job, file, State.FAILED, f"Ingestion failed: {exc.__class__.__name__}.")
+    return False
+
+
+def _load_image(key: str) -> Image.Image:
+    img = Image.open(io.BytesIO(object_get(key)))
+    img.load()
+    return img
+
+
+def embed_run(*, job_id: int) -> bool:
+    """Embed the stored pages in batches, replace the file's vectors, mark the file completed."""
+    from embeddings.embedders import get_embedder
+    from embeddings.services import vectors_replace_file
+
+    job = IngestionJob.objects.get(pk=job_id)
+    if job.is_terminal:
+        return False
+    file = File.objects(file_id=job.file_id).first()
+    try:
+        file = _check_live(job)
+        pages = sorted(file.images, key=lambda p: p.page_number)
+        if not pages:
+            raise IngestError("The file has no rendered pages.")
+        _job_state(job, State.EMBEDDING, pages_total=len(pages))
+        _report(job, State.EMBEDDING, len(pages), "Embedding pages")
+        started = time.perf_counter()
+        embedder = get_embedder()
+        started = _timed(job, "model_load", started)
+        rows: list = []
+        batch = settings.KNOWLEDGE_EMBED_BATCH
+        with ThreadPoolExecutor(_IO_THREADS) as pool:
+            for start in range(0, len(pages), batch):
+                chunk = pages[start:start + batch]
+                images = list(pool.map(_load_image, [p.minio_filename for p in chunk]))
+                started = _timed(job, "load_images", started)
+                vectors = embedder.embed_images(images, texts=[p.text or "" for p in chunk])
+                started = _timed(job, "embed", started)
+                rows.extend((p.images_id, p.page_number, v) for p, v in zip(chunk, vectors, strict=True))
+                _check_live(job)
+                done = start + len(chunk)
+                _report(job, State.EMBEDDING, len(pages) + done, f"Embedded {done}/{len(pages)} pages")
+        _job_state(job, State.INDEXING)
+        _report(job, State.INDEXING, 2 * len(pages), "Indexing")
+        vectors_replace_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id, pages=rows)
+        _timed(job, "index", started)
+        _check_live(job)
+        KnowledgeBase.objects(knowledge_base_id=file.knowledge_db_id, embedder=None).update_one(
+            set__embedder=f"{embedder.name}:{embedder.dim}")
+        File.objects(file_id=file.file_id).update_one(set__status="completed", set__error=None)
+        _kb_changed(file.knowledge_db_id, bump=True)
+        _job_state(job, State.COMPLETED, pages_done=len(pages))
+        _report(job, State.COMPLETED, 2 * len(pages), "Completed")
+        return True
+    except Stop:
+        _finish_unsuccessfully(job, file, State.CANCELLED, "Cancelled.")
+    except (IngestError, DomainError) as exc:
+        _finish_unsuccessfully(job, file, State.FAILED, getattr(exc, "message", None) or str(exc))
+    except Exception as exc:
+        logger.exception("embedding of job %s failed", job.pk)
+        _finish_unsuccessfully(job, file, State.FAILED, f"Embedding failed: {exc.__class__.__name__}.")
+    return False

@@ -1,0 +1,31 @@
+"""Thin, idempotent pipeline tasks: take ids, call the pipeline, enqueue the next step on commit."""
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+from knowledge import pipeline, services
+
+_LIMITS = {"acks_late": True, "reject_on_worker_lost": True, "time_limit": settings.KNOWLEDGE_TASK_TIME_LIMIT,
+           "soft_time_limit": settings.KNOWLEDGE_TASK_TIME_LIMIT - 60}
+
+
+@shared_task(name="knowledge.ingest_file", queue="ingest", **_LIMITS)
+def ingest_file(job_id: int) -> None:
+    if pipeline.ingest_run(job_id=job_id):
+        transaction.on_commit(lambda: embed_file.delay(job_id))
+
+
+@shared_task(name="knowledge.embed_file", queue="gpu", **_LIMITS)
+def embed_file(job_id: int) -> None:
+    pipeline.embed_run(job_id=job_id)
+
+
+@shared_task(name="knowledge.purge_file", queue="default", acks_late=True, time_limit=600)
+def purge_file(file_id: str) -> None:
+    services.file_purge(file_id=file_id)
+
+
+@shared_task(name="knowledge.purge_knowledge_base", queue="default", acks_late=True, time_limit=1800)
+def purge_knowledge_base(knowledge_base_id: str) -> None:
+    services.knowledge_base_purge(knowledge_base_id=knowledge_base_id)

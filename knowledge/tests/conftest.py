@@ -1,0 +1,9 @@
+import pytest
+
+
+@pytest.fixture
+def restartable_worker(monkeypatch, request):
+    """A real worker whose broker restores unacked messages after a few seconds (a killed worker's task
+    comes back quickly instead of after the production visibility timeout)."""
+    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "6")
+    return request.getfixturevalue("celery_worker")

@@ -1,0 +1,72 @@
+"""Prometheus series of the product (served at /metrics beside django-prometheus's).
+
+Latencies are observed where the work happens (web process); states that live in the
+stores (job states, pages ingested, queue depth) are read at scrape time, so they are
+right whichever worker did the work.
+"""
+
+import logging
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+logger = logging.getLogger(__name__)
+
+SEARCH_LATENCY = Histogram(
+    "layra_search_latency_seconds", "Retrieval (embed + ANN + MaxSim) latency.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+LLM_LATENCY = Histogram(
+    "layra_llm_latency_seconds", "Time to the end of an LLM answer.", ["source"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+LLM_ERRORS = Counter("layra_llm_errors_total", "LLM calls that failed.", ["source", "status"])
+QUEUES = ("default", "ingest", "gpu")
+
+
+class StoreCollector:
+    """Gauges computed from the stores on each scrape."""
+
+    def collect(self):
+        yield from self._jobs()
+        yield from self._queues()
+
+    def _jobs(self):
+        try:
+            from knowledge.selectors import ingestion_job_stats
+
+            stats = ingestion_job_stats()
+        except Exception as exc:  # noqa: BLE001 - a scrape must never fail because a store is down
+            logger.warning("metrics: job stats unavailable (%s)", type(exc).__name__)
+            return
+        states = GaugeMetricFamily("layra_ingestion_jobs", "Ingestion jobs by state.", labels=["state"])
+        for state, count in sorted(stats["states"].items()):
+            states.add_metric([state], count)
+        yield states
+        yield GaugeMetricFamily("layra_ingestion_pages", "Pages ingested by completed jobs.",
+                                value=stats["pages_done"])
+
+    def _queues(self):
+        try:
+            import redis
+            from django.conf import settings
+
+            if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL.startswith("redis"):
+                return
+            client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
+            depth = GaugeMetricFamily("layra_queue_depth", "Tasks waiting per Celery queue.", labels=["queue"])
+            for queue in QUEUES:
+                depth.add_metric([queue], client.llen(queue))
+            yield depth
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("metrics: queue depth unavailable (%s)", type(exc).__name__)
+
+
+_registered = False
+
+
+def register_collectors() -> None:
+    global _registered
+    if not _registered:
+        REGISTRY.register(StoreCollector())
+        _registered = True
