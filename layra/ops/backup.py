@@ -45,7 +45,6 @@ def store_counts() -> dict:
         mysql[label] = model.objects.count()
     db = database()
     mongo = {name: db[name].count_documents({}) for name in sorted(db.list_collection_names())}
-    client = milvus_client()
     milvus = {}
     for name in kb_collections():
         milvus[name] = sum(1 for _ in collection_rows(name, fields=["pk"]))

@@ -20,7 +20,8 @@ def milvus_indexes() -> dict[str, list[str]]:
     client = milvus_client()
     created: dict[str, list[str]] = {}
     for name in kb_collections():
-        existing = set(client.list_indexes(collection_name=name))
+        existing = {client.describe_index(collection_name=name, index_name=index).get("field_name", index)
+                    for index in client.list_indexes(collection_name=name)}
         params = client.prepare_index_params()
         wanted = []
         if "vector" not in existing:
