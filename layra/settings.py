@@ -279,6 +279,9 @@ KNOWLEDGE_SOFFICE_TIMEOUT = env.int("KNOWLEDGE_SOFFICE_TIMEOUT", default=180)
 KNOWLEDGE_KB_CACHE_TTL = env.int("KNOWLEDGE_KB_CACHE_TTL", default=30 * 60)
 KNOWLEDGE_TASK_PROGRESS_TTL = env.int("KNOWLEDGE_TASK_PROGRESS_TTL", default=3600)
 KNOWLEDGE_TASK_TIME_LIMIT = env.int("KNOWLEDGE_TASK_TIME_LIMIT", default=1800)
+# Per-file step lock: refreshed every page batch, so a killed worker's lock lapses after the TTL.
+KNOWLEDGE_STEP_LOCK_TTL = env.int("KNOWLEDGE_STEP_LOCK_TTL", default=120)
+KNOWLEDGE_STEP_LOCK_WAIT = env.int("KNOWLEDGE_STEP_LOCK_WAIT", default=10)
 KNOWLEDGE_SSE_POLL_SECONDS = env.float("KNOWLEDGE_SSE_POLL_SECONDS", default=0.5)
 KNOWLEDGE_SSE_MAX_SECONDS = env.int("KNOWLEDGE_SSE_MAX_SECONDS", default=3600)
 
@@ -309,6 +312,7 @@ WORKFLOW_MAX_OUTPUT_BYTES = env.int("WORKFLOW_MAX_OUTPUT_BYTES", default=2_000_0
 WORKFLOW_LOOP_MAX_ITERATIONS = env.int("WORKFLOW_LOOP_MAX_ITERATIONS", default=1000)
 WORKFLOW_STUCK_AFTER_S = env.int("WORKFLOW_STUCK_AFTER_S", default=300)
 WORKFLOW_MAX_RESUMES = env.int("WORKFLOW_MAX_RESUMES", default=3)
+CELERY_BEAT_SCHEDULE["workflows-runs-check-stuck"] = {"task": "workflows.runs_check_stuck", "schedule": 60.0}
 
 # --- operators ---
 OPS_STUCK_JOB_AFTER_S = env.int("OPS_STUCK_JOB_AFTER_S", default=1800)  # stalled: requeue once, then fail

@@ -216,7 +216,9 @@ class Engine:
         inputs = {name: self._eval(node["id"], expr) for name, expr in (data.get("inputs") or {}).items()} \
             if data.get("inputs") else json.loads(json.dumps(_public_vars(self.run.variables), default=str))
         try:
-            result = sandbox.run_code(code=data["code"], inputs=inputs, timeout_s=data.get("timeout_s"))
+            limit = settings.WORKFLOW_CODE_TIMEOUT_S
+            timeout = min(float(data.get("timeout_s") or limit), limit)
+            result = sandbox.run_code(code=data["code"], inputs=inputs, timeout_s=timeout)
         except sandbox.SandboxError as exc:
             raise NodeError(exc.message) from None
         if result.stdout:

@@ -179,7 +179,7 @@ def run_input(*, user, run_id: str, action: str, value=None) -> WorkflowRun:
             raise ValidationError("'value' is too large.")
         pending = {**run.pending_input, "answer": value}
         updated = WorkflowRun.objects(run_id=run_id, status="waiting_input").update_one(
-            set__status="pending", set__pending_input=pending)
+            set__status="pending", set__pending_input=pending, set__skip_breakpoint=run.pending_input.get("node_id"))
     else:
         raise ValidationError("'action' must be 'continue' or 'answer'.")
     if not updated:

@@ -5,11 +5,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from chat.documents import Conversation
 from chat.tests.helpers import ask_json, make_conversation, make_model, text_pdf
+from knowledge import services as knowledge_services
+from knowledge.selectors import knowledge_base_get
 from layra.errors import NotFound
-
-knowledge_services = pytest.importorskip("knowledge.services")
-pytest.importorskip("embeddings.retrieval")
-from knowledge.selectors import knowledge_base_get  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 

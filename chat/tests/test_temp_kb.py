@@ -5,10 +5,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from chat.documents import Conversation
 from chat.tests.helpers import make_conversation, text_pdf
+from knowledge import services as knowledge_services
+from knowledge.selectors import knowledge_base_get
 from layra.errors import NotFound
-
-knowledge_services = pytest.importorskip("knowledge.services")
-from knowledge.selectors import knowledge_base_get  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 

@@ -52,7 +52,7 @@ class RunOutputSerializer(serializers.Serializer):
 
 
 class WorkflowListCreateApi(APIView):
-    class InputSerializer(WorkflowExportSerializer):
+    class WorkflowListCreateInputSerializer(WorkflowExportSerializer):
         pass
 
     @extend_schema(responses={200: WorkflowOutputSerializer(many=True)})
@@ -60,9 +60,9 @@ class WorkflowListCreateApi(APIView):
         items = [selectors.workflow_to_dict(wf) for wf in selectors.workflow_list(user=request.user)]
         return Response(WorkflowOutputSerializer(items, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: WorkflowOutputSerializer})
+    @extend_schema(request=WorkflowListCreateInputSerializer, responses={201: WorkflowOutputSerializer})
     def post(self, request):
-        ser = self.InputSerializer(data=request.data)
+        ser = self.WorkflowListCreateInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = {k: v for k, v in ser.validated_data.items() if k != "format"}
         wf = services.workflow_create(user=request.user, **data)
@@ -70,7 +70,7 @@ class WorkflowListCreateApi(APIView):
 
 
 class WorkflowDetailApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class WorkflowDetailInputSerializer(serializers.Serializer):
         version = serializers.IntegerField(help_text="The version you loaded; a stale version answers 409.")
         workflow_name = serializers.CharField(max_length=200, required=False)
         nodes = serializers.ListField(child=serializers.DictField(), required=False)
@@ -84,9 +84,9 @@ class WorkflowDetailApi(APIView):
         wf = selectors.workflow_get(user=request.user, workflow_id=workflow_id)
         return Response(WorkflowOutputSerializer(selectors.workflow_to_dict(wf)).data)
 
-    @extend_schema(request=InputSerializer, responses={200: WorkflowOutputSerializer})
+    @extend_schema(request=WorkflowDetailInputSerializer, responses={200: WorkflowOutputSerializer})
     def put(self, request, workflow_id: str):
-        ser = self.InputSerializer(data=request.data)
+        ser = self.WorkflowDetailInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         wf = services.workflow_update(user=request.user, workflow_id=workflow_id, **ser.validated_data)
         return Response(WorkflowOutputSerializer(selectors.workflow_to_dict(wf)).data)
@@ -98,12 +98,12 @@ class WorkflowDetailApi(APIView):
 
 
 class WorkflowDuplicateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class WorkflowDuplicateInputSerializer(serializers.Serializer):
         workflow_name = serializers.CharField(max_length=200, required=False)
 
-    @extend_schema(request=InputSerializer, responses={201: WorkflowOutputSerializer})
+    @extend_schema(request=WorkflowDuplicateInputSerializer, responses={201: WorkflowOutputSerializer})
     def post(self, request, workflow_id: str):
-        ser = self.InputSerializer(data=request.data)
+        ser = self.WorkflowDuplicateInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         wf = services.workflow_duplicate(user=request.user, workflow_id=workflow_id, **ser.validated_data)
         return Response(WorkflowOutputSerializer(selectors.workflow_to_dict(wf)).data, status=status.HTTP_201_CREATED)
@@ -125,7 +125,7 @@ class WorkflowImportApi(APIView):
 
 
 class RunListCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class RunListCreateInputSerializer(serializers.Serializer):
         inputs = serializers.DictField(required=False, default=dict)
         breakpoints = serializers.ListField(child=serializers.CharField(), required=False, default=list)
 
@@ -134,9 +134,9 @@ class RunListCreateApi(APIView):
         runs = selectors.run_list(user=request.user, workflow_id=workflow_id)
         return Response(RunOutputSerializer([selectors.run_to_dict(r) for r in runs], many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={202: RunOutputSerializer})
+    @extend_schema(request=RunListCreateInputSerializer, responses={202: RunOutputSerializer})
     def post(self, request, workflow_id: str):
-        ser = self.InputSerializer(data=request.data)
+        ser = self.RunListCreateInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         run = services.run_start(user=request.user, workflow_id=workflow_id, **ser.validated_data)
         return Response(RunOutputSerializer(selectors.run_to_dict(run)).data, status=status.HTTP_202_ACCEPTED)
@@ -177,13 +177,13 @@ class RunEventsApi(APIView):
 
 
 class RunInputApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class RunInputInputSerializer(serializers.Serializer):
         action = serializers.ChoiceField(choices=["continue", "answer"])
         value = serializers.JSONField(required=False, allow_null=True)
 
-    @extend_schema(request=InputSerializer, responses={200: RunOutputSerializer})
+    @extend_schema(request=RunInputInputSerializer, responses={200: RunOutputSerializer})
     def post(self, request, run_id: str):
-        ser = self.InputSerializer(data=request.data)
+        ser = self.RunInputInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         run = services.run_input(user=request.user, run_id=run_id, **ser.validated_data)
         return Response(RunOutputSerializer(selectors.run_to_dict(run)).data)
@@ -246,7 +246,7 @@ class ChatflowOutputSerializer(serializers.Serializer):
 
 
 class ChatflowListCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class ChatflowListCreateInputSerializer(serializers.Serializer):
         workflow_id = serializers.CharField()
         chatflow_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
@@ -257,9 +257,9 @@ class ChatflowListCreateApi(APIView):
         return Response(ChatflowOutputSerializer([selectors.chatflow_to_dict(c, with_turns=False) for c in items],
                                                  many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: ChatflowOutputSerializer})
+    @extend_schema(request=ChatflowListCreateInputSerializer, responses={201: ChatflowOutputSerializer})
     def post(self, request):
-        ser = self.InputSerializer(data=request.data)
+        ser = self.ChatflowListCreateInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         cf = services.chatflow_create(user=request.user, **ser.validated_data)
         return Response(ChatflowOutputSerializer(selectors.chatflow_to_dict(cf)).data, status=status.HTTP_201_CREATED)
@@ -278,12 +278,12 @@ class ChatflowDetailApi(APIView):
 
 
 class ChatflowMessageApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class ChatflowMessageInputSerializer(serializers.Serializer):
         message = serializers.CharField(max_length=50_000)
 
-    @extend_schema(request=InputSerializer, responses={201: TurnSerializer})
+    @extend_schema(request=ChatflowMessageInputSerializer, responses={201: TurnSerializer})
     def post(self, request, chatflow_id: str):
-        ser = self.InputSerializer(data=request.data)
+        ser = self.ChatflowMessageInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         turn = services.chatflow_message(user=request.user, chatflow_id=chatflow_id, **ser.validated_data)
         return Response(TurnSerializer(turn).data, status=status.HTTP_201_CREATED)

@@ -6,7 +6,8 @@ from tests.workflows_helpers import chain, node
 
 
 def _body(name="wf"):
-    nodes, edges = chain(node("start", "start"), node("v", "variable", assignments={"reply": "'you said ' + user_message"}),
+    nodes, edges = chain(node("start", "start"),
+                         node("v", "variable", assignments={"reply": "'you said ' + user_message"}),
                          node("end", "end", outputs={"reply": "reply"}))
     return {"workflow_name": name, "nodes": nodes, "edges": edges, "global_variables": {"user_message": ""}}
 

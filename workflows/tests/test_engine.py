@@ -116,8 +116,8 @@ def test_retrieval_node_and_llm_with_knowledge_base(user, model, llm_server):
     texts = ["Emperor penguins huddle through the polar winter", "Quarterly revenue of the spice trade"]
     pages = [PageImage(images_id=f"img{i}", page_number=i + 1, minio_filename=f"p{i}", text=t, has_text=True,
                        width=10, height=10) for i, t in enumerate(texts)]
-    File(file_id="f1", knowledge_db_id=kb.knowledge_base_id, username=user.username, filename="a.pdf", minio_filename="o/a.pdf",
-         images=pages, status="completed").save()
+    File(file_id="f1", knowledge_db_id=kb.knowledge_base_id, username=user.username, filename="a.pdf",
+         minio_filename="o/a.pdf", images=pages, status="completed").save()
     vectors = get_embedder().embed_images([None, None], texts=texts)
     vectors_replace_file(knowledge_base_id=kb.knowledge_base_id, file_id="f1",
                          pages=[(f"img{i}", i + 1, v) for i, v in enumerate(vectors)])
