@@ -68,3 +68,19 @@ def test_actions_reindex_retry_cancel_soft_delete(admin_client, user, django_cap
     admin_client.post(f"/admin/mongo/knowledgebase/{kb.knowledge_base_id}/", {"action": "soft_delete"})
     assert KnowledgeBase.objects.get(knowledge_base_id=kb.knowledge_base_id).is_delete
     assert File.objects.get(file_id=file.file_id).is_delete
+
+
+def test_ingestion_job_admin_retry_and_cancel_actions(admin_client, user, django_capture_on_commit_callbacks):
+    kb, files = ingest(user, django_capture_on_commit_callbacks, docs={"b.txt": b"job admin actions"})
+    job = IngestionJob.objects.get(file_id=files[0].file_id)
+    body = admin_client.get("/admin/knowledge/ingestionjob/").content.decode()
+    assert "retry_jobs" in body and "cancel_jobs" in body
+    IngestionJob.objects.filter(pk=job.pk).update(state="failed")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post("/admin/knowledge/ingestionjob/", {"action": "retry_jobs", "_selected_action": [job.pk]})
+    job.refresh_from_db()
+    assert job.state == "completed"
+    IngestionJob.objects.filter(pk=job.pk).update(state="embedding")
+    admin_client.post("/admin/knowledge/ingestionjob/", {"action": "cancel_jobs", "_selected_action": [job.pk]})
+    job.refresh_from_db()
+    assert job.state == "cancelled"

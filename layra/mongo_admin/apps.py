@@ -16,3 +16,7 @@ class MongoAdminConfig(AppConfig):
             return urls(admin.site) + original()
 
         admin.site.get_urls = get_urls
+
+        from layra.mongo_admin.job_actions import install
+
+        install()
