@@ -315,3 +315,20 @@ WORKFLOW_MAX_RESUMES = env.int("WORKFLOW_MAX_RESUMES", default=3)
 CELERY_BEAT_SCHEDULE["workflows-runs-check-stuck"] = {"task": "workflows.runs_check_stuck", "schedule": 60.0}
 
 # --- operators ---
+OPS_STUCK_JOB_AFTER_S = env.int("OPS_STUCK_JOB_AFTER_S", default=1800)  # stalled: requeue once, then fail
+OPS_SOFT_DELETE_RETENTION_DAYS = env.int("OPS_SOFT_DELETE_RETENTION_DAYS", default=7)
+OPS_CLEANUP_HOUR = env.int("OPS_CLEANUP_HOUR", default=3)  # nightly cleanup, UTC
+OPS_STUCK_CHECK_EVERY_S = env.int("OPS_STUCK_CHECK_EVERY_S", default=300)
+# Keep LOGGING's JSON handler in workers (Celery would otherwise replace the root logger's handlers).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+INSTALLED_APPS += ["layra.mongo_admin"]  # operator admin over the Mongo documents (/admin/mongo/)
+from celery.schedules import crontab as _crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "layra.nightly_cleanup": {"task": "layra.nightly_cleanup",
+                              "schedule": _crontab(minute=0, hour=OPS_CLEANUP_HOUR),
+                              "options": {"queue": "default"}},
+    "layra.stuck_jobs": {"task": "layra.stuck_jobs", "schedule": float(OPS_STUCK_CHECK_EVERY_S),
+                         "options": {"queue": "default"}},
+}
