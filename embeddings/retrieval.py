@@ -13,6 +13,7 @@ from embeddings.embedders import get_embedder
 from embeddings.page_cache import PageVectorCache, generations_get, page_cache, page_key, pages_load, pages_store
 from embeddings.services import collection_check, collection_name
 from knowledge.selectors import knowledge_bases_for_search
+from layra.metrics import SEARCH_LATENCY
 from layra.milvus import milvus_client
 from layra.redis import redis_client
 
@@ -207,6 +208,14 @@ def search(
     *, user: User, knowledge_base_ids: list[str], query: str, top_k: int = 5, score_threshold: float | None = None
 ) -> list[dict]:
     """Best pages across the user's KBs: [{knowledge_base_id, file_id, image_id, page_number, score}], best first."""
+    with SEARCH_LATENCY.time():
+        return _search(user=user, knowledge_base_ids=knowledge_base_ids, query=query, top_k=top_k,
+                       score_threshold=score_threshold)
+
+
+def _search(
+    *, user: User, knowledge_base_ids: list[str], query: str, top_k: int, score_threshold: float | None
+) -> list[dict]:
     kbs = knowledge_bases_for_search(user=user, knowledge_base_ids=knowledge_base_ids)
     embedder = get_embedder()
     key = _cache_key(embedder=embedder.name, kbs=kbs, query=query, top_k=top_k, score_threshold=score_threshold)

@@ -92,7 +92,7 @@ def collection_check(*, name: str, embedder: str, dim: int, client: MilvusClient
     return info
 
 
-def _quote(value: str) -> str:
+def filter_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -129,7 +129,7 @@ def vectors_replace_file(*, knowledge_base_id: str, file_id: str, pages: list[tu
     client = milvus_client()
     name = collection_ensure(knowledge_base_id=knowledge_base_id, embedder=embedder.name, dim=embedder.dim,
                              client=client)
-    client.delete(collection_name=name, filter=f"file_id == {_quote(file_id)}")
+    client.delete(collection_name=name, filter=f"file_id == {filter_quote(file_id)}")
     pages_forget(name=name, file_id=file_id)
     generation_bump(name)
     inserted = vectors_insert(name=name, file_id=file_id, pages=pages, client=client)
@@ -142,7 +142,7 @@ def vectors_delete_file(*, knowledge_base_id: str, file_id: str) -> None:
     client = milvus_client()
     name = collection_name(knowledge_base_id=knowledge_base_id)
     if client.has_collection(collection_name=name):
-        client.delete(collection_name=name, filter=f"file_id == {_quote(file_id)}")
+        client.delete(collection_name=name, filter=f"file_id == {filter_quote(file_id)}")
     pages_forget(name=name, file_id=file_id)
     generation_bump(name)
 

@@ -126,8 +126,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Every task names its queue in its decorator (default, ingest or gpu).
-CELERY_TASK_ROUTES: dict = {}
+# Queues: "ingest" converts and renders (CPU), "gpu" embeds (the GPU worker), the rest is "default".
+CELERY_TASK_ROUTES = {
+    "knowledge.ingest_file": {"queue": "ingest"},
+    "knowledge.embed_file": {"queue": "gpu"},
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
 # No global soft limit: a task with a shorter time_limit of its own would fall below it and be refused.

@@ -37,3 +37,15 @@ def test_job_stats():
 
     stats = ingestion_job_stats()
     assert stats["pages_done"] == 0 and set(stats["states"]) >= {"queued", "completed", "failed"}
+
+
+def test_search_observes_its_latency(user):
+    from prometheus_client import REGISTRY
+
+    from embeddings.retrieval import search
+    from knowledge.services import knowledge_base_create
+
+    kb = knowledge_base_create(user=user, name="metrics")
+    before = REGISTRY.get_sample_value("layra_search_latency_seconds_count") or 0
+    search(user=user, knowledge_base_ids=[kb.knowledge_base_id], query="anything", top_k=3)
+    assert REGISTRY.get_sample_value("layra_search_latency_seconds_count") == before + 1

@@ -7,7 +7,7 @@ from django.conf import settings
 from . import engine, services
 
 
-@shared_task(name="workflows.run_execute", queue="default", acks_late=True,
+@shared_task(name="workflows.run_execute", acks_late=True,
              time_limit=settings.WORKFLOW_MAX_RUN_SECONDS + 120, soft_time_limit=settings.WORKFLOW_MAX_RUN_SECONDS + 60)
 def workflow_run_execute(run_id: str) -> str | None:
     try:
@@ -23,6 +23,6 @@ def workflow_run_execute(run_id: str) -> str | None:
         return "failed"
 
 
-@shared_task(name="workflows.runs_check_stuck", queue="default", acks_late=True, time_limit=300)
+@shared_task(name="workflows.runs_check_stuck", acks_late=True, time_limit=300)
 def workflows_runs_check_stuck() -> dict:
     return services.runs_check_stuck()

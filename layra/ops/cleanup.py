@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from chat.documents import Conversation
 from embeddings.page_cache import generation_bump, pages_forget
-from embeddings.services import _quote
+from embeddings.services import filter_quote
 from knowledge import pipeline
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
@@ -51,7 +51,7 @@ def orphan_vectors(*, dry_run: bool) -> int:
         removed += sum(1 for r in rows if r["file_id"] in dead)
         if dead and not dry_run:
             for file_id in dead:
-                client.delete(collection_name=name, filter=f"file_id == {_quote(file_id)}")
+                client.delete(collection_name=name, filter=f"file_id == {filter_quote(file_id)}")
                 pages_forget(name=name, file_id=file_id)
             generation_bump(name)
             KnowledgeBase.objects(knowledge_base_id=kb_id).update_one(inc__version=1)
