@@ -43,6 +43,21 @@ def collection_info(*, name: str, client: MilvusClient | None = None) -> dict:
     return info
 
 
+def collection_create(*, client: MilvusClient, name: str, dim: int, description: str = "") -> None:
+    """The page-vector collection of DESIGN: HNSW (IP) on the vectors, inverted indexes on file_id and image_id."""
+    schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False, description=description)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("image_id", DataType.VARCHAR, max_length=64)
+    schema.add_field("page_number", DataType.INT64)
+    schema.add_field("file_id", DataType.VARCHAR, max_length=64)
+    index_params = client.prepare_index_params()
+    index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=dict(HNSW_PARAMS))
+    index_params.add_index(field_name="file_id", index_type="INVERTED")
+    index_params.add_index(field_name="image_id", index_type="INVERTED")
+    client.create_collection(collection_name=name, schema=schema, index_params=index_params)
+
+
 def collection_ensure(
     *, knowledge_base_id: str, embedder: str, dim: int, client: MilvusClient | None = None
 ) -> str:
@@ -54,20 +69,8 @@ def collection_ensure(
     if client.has_collection(collection_name=name):
         collection_check(name=name, embedder=embedder, dim=dim, client=client)
         return name
-    schema = MilvusClient.create_schema(
-        auto_id=True, enable_dynamic_field=False,
-        description=_description(embedder=embedder, dim=dim, schema_version=LATEST_VERSION),
-    )
-    schema.add_field("pk", DataType.INT64, is_primary=True)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-    schema.add_field("image_id", DataType.VARCHAR, max_length=64)
-    schema.add_field("page_number", DataType.INT64)
-    schema.add_field("file_id", DataType.VARCHAR, max_length=64)
-    index_params = client.prepare_index_params()
-    index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=dict(HNSW_PARAMS))
-    index_params.add_index(field_name="file_id", index_type="INVERTED")
-    index_params.add_index(field_name="image_id", index_type="INVERTED")
-    client.create_collection(collection_name=name, schema=schema, index_params=index_params)
+    collection_create(client=client, name=name, dim=dim,
+                      description=_description(embedder=embedder, dim=dim, schema_version=LATEST_VERSION))
     try:
         client.alter_collection_properties(
             collection_name=name,

@@ -305,6 +305,23 @@ def _source_pages(file: File, data: bytes, job: IngestionJob):
     return len(pages), iter(pages)
 
 
+def _guarded(job: IngestionJob, step, label: str) -> bool:
+    """Run a pipeline step; a cancel, a refusal or a crash ends the file cleanly with a readable reason."""
+    file = File.objects(file_id=job.file_id).first()
+    try:
+        return step(job)
+    except Busy:
+        raise
+    except Stop:
+        _finish_unsuccessfully(job, file, State.CANCELLED, "Cancelled.")
+    except (IngestError, DomainError) as exc:
+        _finish_unsuccessfully(job, file, State.FAILED, getattr(exc, "message", None) or str(exc))
+    except Exception as exc:
+        logger.exception("%s of job %s failed", label.lower(), job.pk)
+        _finish_unsuccessfully(job, file, State.FAILED, f"{label} failed: {exc.__class__.__name__}.")
+    return False
+
+
 def ingest_run(*, job_id: int) -> bool:
     """Convert and render one file's pages into storage. True when the embed step should follow."""
     with _file_lock(IngestionJob.objects.values_list("file_id", flat=True).get(pk=job_id)):
@@ -315,49 +332,41 @@ def _ingest(job_id: int) -> bool:
     job = IngestionJob.objects.get(pk=job_id)
     if job.is_terminal or job.state in (State.EMBEDDING, State.INDEXING):
         return False  # finished, or the embed step owns the job now (it is redelivered itself if killed)
-    file = File.objects(file_id=job.file_id).first()
-    try:
-        file = _check_live(job)
-        started = time.perf_counter()
-        _job_state(job, State.CONVERTING, attempts=job.attempts + 1, started_at=job.started_at or timezone.now(),
-                   error="")
-        File.objects(file_id=file.file_id).update_one(set__status="processing")
-        progress.progress_set(task_id=job.task_id, status=State.CONVERTING, message="Converting")
-        data = object_get(file.minio_filename)
-        count, pages = _source_pages(file, data, job)
-        started = _timed(job, "convert", started)
-        _job_state(job, State.RENDERING, pages_total=count, pages_done=0)
-        _report(job, State.RENDERING, 0, "Rendering pages")
-        records: list[PageImage] = []
-        batch = settings.KNOWLEDGE_PAGE_BATCH
-        with ThreadPoolExecutor(_IO_THREADS) as pool:
-            pending = []
-            for number, (image, text) in enumerate(pages, start=1):
-                key = page_key(file, number)
-                pending.append(pool.submit(object_put, key, _encode_page(image)))
-                records.append(PageImage(images_id=page_image_id(file.file_id, number), page_number=number,
-                                         minio_filename=key, text=text, has_text=bool(text.strip()),
-                                         width=image.width, height=image.height))
-                if number % batch == 0 or number == count:
-                    for future in pending:
-                        future.result()
-                    pending.clear()
-                    _check_live(job)
-                    _report(job, State.RENDERING, number, f"Rendered {number}/{count} pages")
-        File.objects(file_id=file.file_id).update_one(set__images=records, set__page_count=len(records))
-        IngestionJob.objects.filter(pk=job.pk).update(pages_done=len(records))
-        _timed(job, "render", started)
-        return True
-    except Busy:
-        raise
-    except Stop:
-        _finish_unsuccessfully(job, file, State.CANCELLED, "Cancelled.")
-    except (IngestError, DomainError) as exc:
-        _finish_unsuccessfully(job, file, State.FAILED, getattr(exc, "message", None) or str(exc))
-    except Exception as exc:
-        logger.exception("ingest of job %s failed", job.pk)
-        _finish_unsuccessfully(job, file, State.FAILED, f"Ingestion failed: {exc.__class__.__name__}.")
-    return False
+    return _guarded(job, _ingest_step, "Ingestion")
+
+
+def _ingest_step(job: IngestionJob) -> bool:
+    file = _check_live(job)
+    started = time.perf_counter()
+    _job_state(job, State.CONVERTING, attempts=job.attempts + 1, started_at=job.started_at or timezone.now(),
+               error="")
+    File.objects(file_id=file.file_id).update_one(set__status="processing")
+    progress.progress_set(task_id=job.task_id, status=State.CONVERTING, message="Converting")
+    data = object_get(file.minio_filename)
+    count, pages = _source_pages(file, data, job)
+    started = _timed(job, "convert", started)
+    _job_state(job, State.RENDERING, pages_total=count, pages_done=0)
+    _report(job, State.RENDERING, 0, "Rendering pages")
+    records: list[PageImage] = []
+    batch = settings.KNOWLEDGE_PAGE_BATCH
+    with ThreadPoolExecutor(_IO_THREADS) as pool:
+        pending = []
+        for number, (image, text) in enumerate(pages, start=1):
+            key = page_key(file, number)
+            pending.append(pool.submit(object_put, key, _encode_page(image)))
+            records.append(PageImage(images_id=page_image_id(file.file_id, number), page_number=number,
+                                     minio_filename=key, text=text, has_text=bool(text.strip()),
+                                     width=image.width, height=image.height))
+            if number % batch == 0 or number == count:
+                for future in pending:
+                    future.result()
+                pending.clear()
+                _check_live(job)
+                _report(job, State.RENDERING, number, f"Rendered {number}/{count} pages")
+    File.objects(file_id=file.file_id).update_one(set__images=records, set__page_count=len(records))
+    IngestionJob.objects.filter(pk=job.pk).update(pages_done=len(records))
+    _timed(job, "render", started)
+    return True
 
 
 # Backends that embed the page's text layer only (embeddings' CPU "minilm"): their pages need not be fetched
@@ -379,60 +388,52 @@ def embed_run(*, job_id: int) -> bool:
 
 
 def _embed(job_id: int) -> bool:
-    from embeddings.embedders import get_embedder
-    from embeddings.services import vectors_replace_file
-
     job = IngestionJob.objects.get(pk=job_id)
     if job.is_terminal:
         return False
-    file = File.objects(file_id=job.file_id).first()
-    try:
-        file = _check_live(job)
-        pages = sorted(file.images, key=lambda p: p.page_number)
-        if not pages:
-            raise IngestError("The file has no rendered pages.")
-        _job_state(job, State.EMBEDDING, pages_total=len(pages))
-        _report(job, State.EMBEDDING, len(pages), "Embedding pages")
-        started = time.perf_counter()
-        embedder = get_embedder()
-        started = _timed(job, "model_load", started)
-        rows: list = []
-        batch = settings.KNOWLEDGE_EMBED_BATCH
-        text_only = embedder.name in TEXT_ONLY_EMBEDDERS
-        with ThreadPoolExecutor(_IO_THREADS) as pool:
-            for start in range(0, len(pages), batch):
-                chunk = pages[start:start + batch]
-                if text_only:
-                    images = [_PLACEHOLDER] * len(chunk)
-                else:
-                    images = list(pool.map(_load_image, [p.minio_filename for p in chunk]))
-                started = _timed(job, "load_images", started)
-                vectors = embedder.embed_images(images, texts=[p.text or "" for p in chunk])
-                started = _timed(job, "embed", started)
-                rows.extend((p.images_id, p.page_number, v) for p, v in zip(chunk, vectors, strict=True))
-                _check_live(job)
-                done = start + len(chunk)
-                _report(job, State.EMBEDDING, len(pages) + done, f"Embedded {done}/{len(pages)} pages")
-        _check_live(job)
-        _job_state(job, State.INDEXING)
-        _report(job, State.INDEXING, 2 * len(pages), "Indexing")
-        vectors_replace_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id, pages=rows)
-        _timed(job, "index", started)
-        _check_live(job)
-        KnowledgeBase.objects(knowledge_base_id=file.knowledge_db_id, embedder=None).update_one(
-            set__embedder=f"{embedder.name}:{embedder.dim}")
-        File.objects(file_id=file.file_id).update_one(set__status="completed", set__error=None)
-        _kb_changed(file.knowledge_db_id, bump=True)
-        _job_state(job, State.COMPLETED, pages_done=len(pages))
-        _report(job, State.COMPLETED, 2 * len(pages), "Completed")
-        return True
-    except Busy:
-        raise
-    except Stop:
-        _finish_unsuccessfully(job, file, State.CANCELLED, "Cancelled.")
-    except (IngestError, DomainError) as exc:
-        _finish_unsuccessfully(job, file, State.FAILED, getattr(exc, "message", None) or str(exc))
-    except Exception as exc:
-        logger.exception("embedding of job %s failed", job.pk)
-        _finish_unsuccessfully(job, file, State.FAILED, f"Embedding failed: {exc.__class__.__name__}.")
-    return False
+    return _guarded(job, _embed_step, "Embedding")
+
+
+def _embed_step(job: IngestionJob) -> bool:
+    from embeddings.embedders import get_embedder
+    from embeddings.services import vectors_replace_file
+
+    file = _check_live(job)
+    pages = sorted(file.images, key=lambda p: p.page_number)
+    if not pages:
+        raise IngestError("The file has no rendered pages.")
+    _job_state(job, State.EMBEDDING, pages_total=len(pages))
+    _report(job, State.EMBEDDING, len(pages), "Embedding pages")
+    started = time.perf_counter()
+    embedder = get_embedder()
+    started = _timed(job, "model_load", started)
+    rows: list = []
+    batch = settings.KNOWLEDGE_EMBED_BATCH
+    text_only = embedder.name in TEXT_ONLY_EMBEDDERS
+    with ThreadPoolExecutor(_IO_THREADS) as pool:
+        for start in range(0, len(pages), batch):
+            chunk = pages[start:start + batch]
+            if text_only:
+                images = [_PLACEHOLDER] * len(chunk)
+            else:
+                images = list(pool.map(_load_image, [p.minio_filename for p in chunk]))
+            started = _timed(job, "load_images", started)
+            vectors = embedder.embed_images(images, texts=[p.text or "" for p in chunk])
+            started = _timed(job, "embed", started)
+            rows.extend((p.images_id, p.page_number, v) for p, v in zip(chunk, vectors, strict=True))
+            _check_live(job)
+            done = start + len(chunk)
+            _report(job, State.EMBEDDING, len(pages) + done, f"Embedded {done}/{len(pages)} pages")
+    _check_live(job)
+    _job_state(job, State.INDEXING)
+    _report(job, State.INDEXING, 2 * len(pages), "Indexing")
+    vectors_replace_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id, pages=rows)
+    _timed(job, "index", started)
+    _check_live(job)
+    KnowledgeBase.objects(knowledge_base_id=file.knowledge_db_id, embedder=None).update_one(
+        set__embedder=f"{embedder.name}:{embedder.dim}")
+    File.objects(file_id=file.file_id).update_one(set__status="completed", set__error=None)
+    _kb_changed(file.knowledge_db_id, bump=True)
+    _job_state(job, State.COMPLETED, pages_done=len(pages))
+    _report(job, State.COMPLETED, 2 * len(pages), "Completed")
+    return True

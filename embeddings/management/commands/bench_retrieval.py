@@ -11,11 +11,11 @@ import time
 import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from pymilvus import DataType, MilvusClient
+from pymilvus import MilvusClient
 
 from embeddings.page_cache import PageVectorCache
 from embeddings.retrieval import maxsim_scores, search_collection
-from embeddings.services import HNSW_PARAMS
+from embeddings.services import collection_create
 
 DIM = 128
 
@@ -218,17 +218,7 @@ class Command(BaseCommand):
         if client.has_collection(collection_name=name):
             client.drop_collection(collection_name=name)
         t0 = time.perf_counter()
-        schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
-        schema.add_field("pk", DataType.INT64, is_primary=True)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
-        schema.add_field("image_id", DataType.VARCHAR, max_length=64)
-        schema.add_field("page_number", DataType.INT64)
-        schema.add_field("file_id", DataType.VARCHAR, max_length=64)
-        index_params = client.prepare_index_params()
-        index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=dict(HNSW_PARAMS))
-        index_params.add_index(field_name="file_id", index_type="INVERTED")
-        index_params.add_index(field_name="image_id", index_type="INVERTED")
-        client.create_collection(collection_name=name, schema=schema, index_params=index_params)
+        collection_create(client=client, name=name, dim=DIM)
         rows = []
         for p in range(pages):
             file_id = f"file-{p // 50}"
