@@ -201,10 +201,12 @@ def login(*, username: str, password: str, ip: str | None = None, user_agent: st
     redis_client("ratelimit").delete(_lockout_keys(username)[0])
     now = timezone.now()
     with transaction.atomic():
+        # Update the user row first: its exclusive lock serialises concurrent logins of one user. Inserting the
+        # session first takes a shared lock on that row (foreign key) and two logins then deadlock.
+        User.objects.filter(pk=user.pk).update(last_login=now)
         session = LoginSession.objects.create(session_id=new_id(), user=user, last_activity=now, ip=ip,
                                               user_agent=(user_agent or "")[:512])
         tokens = _token_pair(user=user, session=session)
-        User.objects.filter(pk=user.pk).update(last_login=now)
     audit_log_record(user=user, action="login.success", resource_type="session", resource_id=session.session_id,
                      ip=ip)
     return tokens

@@ -27,6 +27,10 @@ QUEUES = ("default", "ingest", "gpu")
 class StoreCollector:
     """Gauges computed from the stores on each scrape."""
 
+    def describe(self):
+        # Without describe(), registering calls collect() at start-up, which would query the stores.
+        return []
+
     def collect(self):
         yield from self._jobs()
         yield from self._queues()

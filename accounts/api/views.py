@@ -22,7 +22,7 @@ def _session_id(request) -> str | None:
 
 class UserOutputSerializer(serializers.Serializer):
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="Email address; empty when none is set.")
     first_name = serializers.CharField()
     last_name = serializers.CharField()
     password_migration_required = serializers.BooleanField()

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from accounts.ratelimit import client_ip, rate_limit
 from chat import selectors, services
 from layra.errors import ValidationError
-from layra.pagination import PagePagination
+from layra.pagination import PagePagination, paginated
 from layra.sse import sse_event, sse_response
 
 
@@ -63,7 +63,7 @@ class ConversationListCreateApi(APIView):
     class ConversationCreateInputSerializer(serializers.Serializer):
         conversation_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
-    @extend_schema(responses=ConversationOutputSerializer(many=True), operation_id="conversations_list",
+    @extend_schema(responses=paginated(ConversationOutputSerializer), operation_id="conversations_list",
                    parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)])
     def get(self, request):
         paginator = PagePagination()

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.ratelimit import client_ip, rate_limit
 from knowledge import selectors, services
-from layra.pagination import PagePagination
+from layra.pagination import PagePagination, paginated
 from layra.sse import sse_event, sse_response
 from layra.storage import presigned_url
 
@@ -72,7 +72,7 @@ def _kb_out(kb, counts) -> dict:
 class KnowledgeBaseListCreateApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("name", str, description="Filter: name contains (any case)."),
                                OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-                   responses={200: KnowledgeBaseOutputSerializer(many=True)})
+                   responses={200: paginated(KnowledgeBaseOutputSerializer)}, operation_id="knowledge_bases_list")
     def get(self, request):
         kbs = selectors.knowledge_base_list(user=request.user, name=request.query_params.get("name"))
         paginator = PagePagination()
@@ -116,7 +116,7 @@ class FileListUploadApi(APIView):
     class UploadInputSerializer(serializers.Serializer):
         files = serializers.ListField(child=serializers.FileField(), help_text="One or many files.")
 
-    @extend_schema(responses={200: FileOutputSerializer(many=True)},
+    @extend_schema(responses={200: paginated(FileOutputSerializer)}, operation_id="knowledge_base_files_list",
                    parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)])
     def get(self, request, knowledge_base_id: str):
         files = selectors.file_list(user=request.user, knowledge_base_id=knowledge_base_id)
