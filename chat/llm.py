@@ -3,7 +3,6 @@
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import httpx
 import openai
 
 
@@ -60,24 +59,38 @@ def _translate(exc: Exception) -> LLMError:
 
 
 def stream_chat(*, model: ResolvedModel, messages: list[dict], timeout: float = 120) -> Iterator[dict]:
-    """Yield {"type": "token", "text"} events, then {"type": "done", "usage": {...}}; raise LLMError."""
+    """Yield {"type": "token", "text"} events, then {"type": "done", "usage": {...}}; raise LLMError.
+
+    Closing the generator (the client went away) closes the HTTP stream to the provider.
+    """
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    stream = None
     try:
         stream = _client(model, timeout).chat.completions.create(
             model=model.model_name, messages=messages, stream=True, stream_options={"include_usage": True},
             **_params(model),
         )
+        chunks = 0
         for chunk in stream:
+            chunks += 1
             if getattr(chunk, "usage", None):
                 usage = {k: getattr(chunk.usage, k, 0) or 0 for k in usage}
-            for choice in chunk.choices or []:
+            for choice in getattr(chunk, "choices", None) or []:
                 text = getattr(choice.delta, "content", None)
                 if text:
                     yield {"type": "token", "text": text}
+        if not chunks:
+            raise LLMError("The model endpoint returned an invalid response (no completion chunks).")
     except LLMError:
         raise
-    except (openai.OpenAIError, httpx.HTTPError, ValueError, TypeError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - anything from a bad endpoint (bad URL, garbage) is a provider error
         raise _translate(exc) from None
+    finally:
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001, S110 - closing a broken stream
+                pass
     yield {"type": "done", "usage": usage}
 
 

@@ -6,10 +6,11 @@ import logging
 
 import numpy as np
 from django.conf import settings
-from pymilvus import MilvusClient
+from pymilvus import MilvusClient, MilvusException
 
 from accounts.models import User
 from embeddings.embedders import get_embedder
+from embeddings.page_cache import PageVectorCache, generations_get, page_cache, page_key, pages_load, pages_store
 from embeddings.services import collection_check, collection_name
 from knowledge.selectors import knowledge_bases_for_search
 from layra.milvus import milvus_client
@@ -27,28 +28,61 @@ def candidate_limit(*, top_k: int) -> int:
     return max(settings.SEARCH_CANDIDATES_PER_TOKEN, 4 * top_k)
 
 
-def ann_candidates(
-    *, client: MilvusClient, name: str, query_vectors: np.ndarray, limit: int, ef: int
-) -> dict[str, tuple[str, int]]:
-    """image_id -> (file_id, page_number) of the pages whose vectors are nearest any query vector (one call)."""
-    hits = client.search(
-        collection_name=name, data=[v.tolist() for v in query_vectors], anns_field="vector", limit=limit,
-        output_fields=["image_id", "file_id", "page_number"],
-        search_params={"metric_type": "IP", "params": {"ef": max(ef, limit)}},
-    )
-    pages: dict[str, tuple[str, int]] = {}
-    for per_token in hits:
-        for hit in per_token:
-            entity = hit["entity"]
-            pages.setdefault(entity["image_id"], (entity["file_id"], int(entity["page_number"])))
-    return pages
+class Candidates:
+    """Pages proposed by the ANN step, with an upper bound of each page's MaxSim score.
+
+    For query token t, a candidate page's best retrieved similarity is its exact max (the ANN returns a page's
+    nearest row first); a page not retrieved for t scores at most the t-th list's last similarity. So the
+    bound is exact where known and the list floor elsewhere: re-ranking pages in bound order can stop as soon
+    as the k-th exact score beats the next bound (a threshold algorithm), fetching few pages.
+    """
+
+    def __init__(self, hits: list[list[dict]], n_tokens: int):
+        self.pages: dict[str, tuple[str, int]] = {}
+        best: dict[str, np.ndarray] = {}
+        floors = np.full(n_tokens, -1.0, dtype=np.float32)
+        for t, per_token in enumerate(hits):
+            if per_token:
+                floors[t] = min(float(h["distance"]) for h in per_token)
+            for hit in per_token:
+                entity = hit["entity"]
+                image_id = entity["image_id"]
+                if image_id not in self.pages:
+                    self.pages[image_id] = (entity["file_id"], int(entity["page_number"]))
+                    best[image_id] = np.full(n_tokens, np.nan, dtype=np.float32)
+                row = best[image_id]
+                d = float(hit["distance"])
+                if np.isnan(row[t]) or d > row[t]:
+                    row[t] = d
+        self.image_ids = list(self.pages)
+        if self.image_ids:
+            known = np.stack([best[i] for i in self.image_ids])
+            self.bounds = np.where(np.isnan(known), floors[None, :], known).sum(axis=1)
+        else:
+            self.bounds = np.zeros(0, dtype=np.float32)
+        self.outside_bound = float(floors.sum())
 
 
-def page_vectors(*, client: MilvusClient, name: str, image_ids: list[str]) -> tuple[np.ndarray, np.ndarray, list]:
-    """All vectors of these pages in a few `query` calls: (matrix (N, dim), page index per row, image ids)."""
-    index = {image_id: i for i, image_id in enumerate(image_ids)}
-    chunks: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
+def ann_candidates(*, client: MilvusClient, name: str, query_vectors: np.ndarray, limit: int, ef: int) -> Candidates:
+    """One ANN call for all query vectors (loading the collection first if the server released it)."""
+    kwargs = {
+        "collection_name": name, "data": [v.tolist() for v in query_vectors], "anns_field": "vector",
+        "limit": limit, "output_fields": ["image_id", "file_id", "page_number"],
+        "search_params": {"metric_type": "IP", "params": {"ef": max(ef, limit)}},
+    }
+    try:
+        hits = client.search(**kwargs)
+    except MilvusException as exc:
+        if "load" not in str(exc).lower() and "released" not in str(exc).lower():
+            raise
+        client.load_collection(collection_name=name)
+        hits = client.search(**kwargs)
+    return Candidates(hits, query_vectors.shape[0])
+
+
+def page_vectors_fetch(*, client: MilvusClient, name: str, image_ids: list[str]) -> dict[str, np.ndarray]:
+    """All vectors of these pages with `image_id in [...]` queries (never one call per page)."""
+    parts: dict[str, list] = {i: [] for i in image_ids}
     for start in range(0, len(image_ids), QUERY_BATCH_PAGES):
         batch = image_ids[start:start + QUERY_BATCH_PAGES]
         expr = "image_id in [" + ",".join(json.dumps(i) for i in batch) + "]"
@@ -57,62 +91,108 @@ def page_vectors(*, client: MilvusClient, name: str, image_ids: list[str]) -> tu
         )
         try:
             while rows := iterator.next():
-                chunks.append(np.asarray([r["vector"] for r in rows], dtype=np.float32))
-                owners.append(np.fromiter((index[r["image_id"]] for r in rows), dtype=np.int64, count=len(rows)))
+                for r in rows:
+                    parts[r["image_id"]].append(r["vector"])
         finally:
             iterator.close()
-    if not chunks:
-        return np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64), image_ids
-    return np.concatenate(chunks), np.concatenate(owners), image_ids
+    return {i: np.asarray(rows, dtype=np.float32) for i, rows in parts.items() if rows}
 
 
-def maxsim_scores(
-    *, query_vectors: np.ndarray, doc_vectors: np.ndarray, owners: np.ndarray, n_pages: int
-) -> np.ndarray:
-    """Exact MaxSim for every page in one pass: sum over query tokens of the max dot product per page."""
-    sims = doc_vectors @ query_vectors.T  # (N rows, Q tokens)
-    best = np.full((n_pages, query_vectors.shape[0]), -np.inf, dtype=np.float32)
-    np.maximum.at(best, owners, sims)
-    return best.sum(axis=1)
+def page_vectors(
+    *, client: MilvusClient, name: str, generation: str, pages: list[tuple[str, str]], dim: int,
+    cache: PageVectorCache | None, redis=None, use_redis: bool = True,
+) -> dict[str, np.ndarray]:
+    """fp16 vectors of these (image_id, file_id) pages: process cache, then Redis, then one batched Milvus fetch."""
+    found: dict[str, np.ndarray] = {}
+    if cache is not None:
+        found = {key[2]: value for key, value in cache.get_many([(name, generation, i) for i, _ in pages]).items()}
+    missing = [(i, f) for i, f in pages if i not in found]
+    if missing and use_redis:
+        try:
+            loaded = pages_load(keys=[page_key(name, f, i) for i, f in missing], dim=dim, redis=redis)
+        except Exception:  # noqa: BLE001 - the Redis tier is a cache; Milvus has the data
+            logger.warning("page vector cache unavailable", exc_info=True)
+            loaded = [None] * len(missing)
+        for (image_id, _), matrix in zip(missing, loaded, strict=True):
+            if matrix is not None:
+                found[image_id] = matrix
+                if cache is not None:
+                    cache.put((name, generation, image_id), matrix)
+        missing = [(i, f) for i, f in missing if i not in found]
+    if missing:
+        fetched = page_vectors_fetch(client=client, name=name, image_ids=[i for i, _ in missing])
+        by_file: dict[str, list] = {}
+        for image_id, file_id in missing:
+            if image_id in fetched:
+                matrix = fetched[image_id].astype(np.float16)
+                found[image_id] = matrix
+                by_file.setdefault(file_id, []).append((image_id, matrix))
+                if cache is not None:
+                    cache.put((name, generation, image_id), matrix)
+        if use_redis:
+            try:
+                for file_id, items in by_file.items():
+                    pages_store(name=name, file_id=file_id, pages=items, redis=redis)
+            except Exception:  # noqa: BLE001
+                logger.warning("page vector cache unavailable", exc_info=True)
+    return found
 
 
-def maxsim_scores_sorted(*, query_vectors: np.ndarray, doc_vectors: np.ndarray, owners: np.ndarray,
-                         n_pages: int) -> np.ndarray:
-    """Same as maxsim_scores, faster: rows grouped by page so the max is a reduceat."""
-    order = np.argsort(owners, kind="stable")
-    owners_sorted = owners[order]
-    sims = doc_vectors[order] @ query_vectors.T
-    starts = np.flatnonzero(np.r_[True, owners_sorted[1:] != owners_sorted[:-1]])
-    maxima = np.maximum.reduceat(sims, starts, axis=0)
-    scores = np.full(n_pages, -np.inf, dtype=np.float32)
-    scores[owners_sorted[starts]] = maxima.sum(axis=1)
+def maxsim_scores(*, query_vectors: np.ndarray, pages: list[np.ndarray]) -> np.ndarray:
+    """Exact MaxSim of each page in one vectorised pass: sum over query tokens of the best row's similarity."""
+    sizes = np.array([p.shape[0] for p in pages])
+    scores = np.full(len(pages), -np.inf, dtype=np.float32)
+    present = np.flatnonzero(sizes)
+    if present.size == 0:
+        return scores
+    matrix = np.concatenate([pages[i] for i in present]).astype(np.float32, copy=False)
+    sims = matrix @ query_vectors.astype(np.float32).T
+    starts = np.r_[0, np.cumsum(sizes[present])[:-1]]
+    scores[present] = np.maximum.reduceat(sims, starts, axis=0).sum(axis=1)
     return scores
 
 
 def search_collection(
-    *, client: MilvusClient, name: str, query_vectors: np.ndarray, top_k: int, ef: int | None = None,
-    limit: int | None = None,
+    *, client: MilvusClient, name: str, query_vectors: np.ndarray, top_k: int, score_threshold: float | None = None,
+    generation: str = "0", cache: PageVectorCache | None = None, redis=None, use_redis: bool = True,
+    ef: int | None = None, limit: int | None = None, rerank_batch: int | None = None,
 ) -> list[dict]:
-    """Top pages of one collection, exact MaxSim over the ANN candidates: [{file_id, image_id, page_number, score}]."""
+    """Top pages of one collection, exact MaxSim over ANN candidates: [{file_id, image_id, page_number, score}]."""
     limit = limit or candidate_limit(top_k=top_k)
     ef = ef or settings.MILVUS_SEARCH_EF
     candidates = ann_candidates(client=client, name=name, query_vectors=query_vectors, limit=limit, ef=ef)
-    if not candidates:
+    if not candidates.image_ids:
         return []
-    image_ids = list(candidates)
-    doc_vectors, owners, _ = page_vectors(client=client, name=name, image_ids=image_ids)
-    if doc_vectors.shape[0] == 0:
-        return []
-    scores = maxsim_scores_sorted(query_vectors=query_vectors, doc_vectors=doc_vectors, owners=owners,
-                                  n_pages=len(image_ids))
-    k = min(top_k, len(image_ids))
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [
-        {"file_id": candidates[image_ids[i]][0], "image_id": image_ids[i],
-         "page_number": candidates[image_ids[i]][1], "score": float(scores[i])}
-        for i in top if np.isfinite(scores[i])
-    ]
+    order = np.argsort(-candidates.bounds, kind="stable")
+    batch = rerank_batch or max(2 * top_k, 8)
+    scored: list[tuple[float, int]] = []
+    position = 0
+    while position < len(order):
+        if len(scored) >= top_k:
+            kth = sorted((s for s, _ in scored), reverse=True)[top_k - 1]
+            if kth >= candidates.bounds[order[position]]:
+                break
+        if score_threshold is not None and candidates.bounds[order[position]] < score_threshold:
+            break
+        chunk = order[position:position + batch]
+        position += len(chunk)
+        ids = [candidates.image_ids[i] for i in chunk]
+        vectors = page_vectors(
+            client=client, name=name, generation=generation, dim=query_vectors.shape[1], cache=cache, redis=redis,
+            use_redis=use_redis, pages=[(i, candidates.pages[i][0]) for i in ids],
+        )
+        empty = np.zeros((0, query_vectors.shape[1]), dtype=np.float16)
+        scores = maxsim_scores(query_vectors=query_vectors, pages=[vectors.get(i, empty) for i in ids])
+        scored.extend((float(s), int(i)) for s, i in zip(scores, chunk, strict=True) if np.isfinite(s))
+    scored.sort(key=lambda item: -item[0])
+    results = []
+    for score, i in scored[:top_k]:
+        if score_threshold is not None and score < score_threshold:
+            break
+        image_id = candidates.image_ids[i]
+        file_id, page_number = candidates.pages[image_id]
+        results.append({"file_id": file_id, "image_id": image_id, "page_number": page_number, "score": score})
+    return results
 
 
 def _cache_key(*, embedder: str, kbs: list, query: str, top_k: int, score_threshold: float | None) -> str:
@@ -141,16 +221,19 @@ def search(
 
     query_vectors = embedder.embed_queries([query])[0]
     client = milvus_client()
+    names = {kb.knowledge_base_id: collection_name(knowledge_base_id=kb.knowledge_base_id) for kb in kbs}
+    generations = generations_get(list(names.values()))
     results: list[dict] = []
     for kb in kbs:
-        name = collection_name(knowledge_base_id=kb.knowledge_base_id)
+        name = names[kb.knowledge_base_id]
         if query_vectors.shape[0] == 0 or not client.has_collection(collection_name=name):
             continue
         collection_check(name=name, embedder=embedder.name, dim=embedder.dim, client=client)
-        for hit in search_collection(client=client, name=name, query_vectors=query_vectors, top_k=top_k):
-            results.append({"knowledge_base_id": kb.knowledge_base_id, **hit})
-    if score_threshold is not None:
-        results = [r for r in results if r["score"] >= score_threshold]
+        hits = search_collection(
+            client=client, name=name, query_vectors=query_vectors, top_k=top_k, score_threshold=score_threshold,
+            generation=generations[name], cache=page_cache(),
+        )
+        results.extend({"knowledge_base_id": kb.knowledge_base_id, **hit} for hit in hits)
     results.sort(key=lambda r: -r["score"])
     results = results[:top_k]
     try:

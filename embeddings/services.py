@@ -6,6 +6,7 @@ import logging
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
+from embeddings.page_cache import generation_bump, pages_forget, pages_store
 from layra.errors import ValidationError
 from layra.milvus import milvus_client
 
@@ -129,7 +130,12 @@ def vectors_replace_file(*, knowledge_base_id: str, file_id: str, pages: list[tu
     name = collection_ensure(knowledge_base_id=knowledge_base_id, embedder=embedder.name, dim=embedder.dim,
                              client=client)
     client.delete(collection_name=name, filter=f"file_id == {_quote(file_id)}")
-    return vectors_insert(name=name, file_id=file_id, pages=pages, client=client)
+    pages_forget(name=name, file_id=file_id)
+    generation_bump(name)
+    inserted = vectors_insert(name=name, file_id=file_id, pages=pages, client=client)
+    pages_store(name=name, file_id=file_id, pages=[(image_id, vectors) for image_id, _, vectors in pages])
+    generation_bump(name)
+    return inserted
 
 
 def vectors_delete_file(*, knowledge_base_id: str, file_id: str) -> None:
@@ -137,6 +143,8 @@ def vectors_delete_file(*, knowledge_base_id: str, file_id: str) -> None:
     name = collection_name(knowledge_base_id=knowledge_base_id)
     if client.has_collection(collection_name=name):
         client.delete(collection_name=name, filter=f"file_id == {_quote(file_id)}")
+    pages_forget(name=name, file_id=file_id)
+    generation_bump(name)
 
 
 def collection_drop(*, knowledge_base_id: str) -> None:
@@ -144,3 +152,5 @@ def collection_drop(*, knowledge_base_id: str) -> None:
     name = collection_name(knowledge_base_id=knowledge_base_id)
     if client.has_collection(collection_name=name):
         client.drop_collection(collection_name=name)
+    pages_forget(name=name)
+    generation_bump(name)

@@ -260,6 +260,8 @@ ACCOUNTS_ACTIVITY_RESOLUTION = env.int("ACCOUNTS_ACTIVITY_RESOLUTION", default=6
 
 # --- embeddings ---
 SEARCH_CANDIDATES_PER_TOKEN = env.int("SEARCH_CANDIDATES_PER_TOKEN", default=20)
+SEARCH_PAGE_CACHE_MB = env.int("SEARCH_PAGE_CACHE_MB", default=512)  # per process, fp16 page vectors
+SEARCH_PAGE_VECTORS_TTL_S = env.int("SEARCH_PAGE_VECTORS_TTL_S", default=7 * 24 * 3600)  # Redis tier
 BENCH_MILVUS_URI = env.str("BENCH_MILVUS_URI", default=str(DATA_DIR / "bench_milvus.db"))
 
 # --- knowledge ---
@@ -281,6 +283,16 @@ KNOWLEDGE_SSE_POLL_SECONDS = env.float("KNOWLEDGE_SSE_POLL_SECONDS", default=0.5
 KNOWLEDGE_SSE_MAX_SECONDS = env.int("KNOWLEDGE_SSE_MAX_SECONDS", default=3600)
 
 # --- chat ---
+CHAT_MODEL_CONFIG_CACHE_TTL = env.int("CHAT_MODEL_CONFIG_CACHE_TTL", default=30 * 60)
+CHAT_LLM_TIMEOUT = env.float("CHAT_LLM_TIMEOUT", default=120.0)  # seconds without a byte from the model
+CHAT_SSE_KEEPALIVE = env.float("CHAT_SSE_KEEPALIVE", default=15.0)  # comment line while the model is silent
+CHAT_MAX_QUESTION_LENGTH = env.int("CHAT_MAX_QUESTION_LENGTH", default=20000)
+CHAT_HISTORY_TURNS = env.int("CHAT_HISTORY_TURNS", default=20)  # earlier turns of the branch sent as history
+CHAT_DEFAULT_SYSTEM_PROMPT = env.str(
+    "CHAT_DEFAULT_SYSTEM_PROMPT",
+    default="You are a helpful assistant. When document pages are provided, answer from them and cite them as [n].",
+)
+CHAT_PAGE_TEXT_CHARS = env.int("CHAT_PAGE_TEXT_CHARS", default=4000)  # text layer per cited page sent to the model
 
 # --- workflows ---
 

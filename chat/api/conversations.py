@@ -1,0 +1,195 @@
+"""Conversation endpoints: conversations/, conversations/{id}/, .../messages (SSE or JSON), .../files."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.ratelimit import rate_limit
+from chat import selectors, services
+from layra.errors import ValidationError
+from layra.pagination import PagePagination
+from layra.sse import sse_event, sse_response
+
+
+class EventStreamRenderer(BaseRenderer):
+    """Lets clients send `Accept: text/event-stream`; a JSON body becomes one event (`error` for a 4xx/5xx)."""
+
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        response = (renderer_context or {}).get("response")
+        failed = response is None or response.status_code >= 400
+        return sse_event("error" if failed else "message", data or {}).encode()
+
+
+class TurnOutputSerializer(serializers.Serializer):
+    message_id = serializers.CharField()
+    parent_message_id = serializers.CharField(allow_null=True)
+    user_message = serializers.CharField()
+    ai_message = serializers.CharField()
+    model_id = serializers.CharField(allow_null=True)
+    model_name = serializers.CharField()
+    temp_db = serializers.CharField(allow_null=True)
+    file_used = serializers.ListField(child=serializers.DictField())
+    status = serializers.ChoiceField(choices=["streaming", "completed", "failed", "cancelled"])
+    error = serializers.CharField(allow_null=True)
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_token = serializers.IntegerField()
+    timestamp = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConversationOutputSerializer(serializers.Serializer):
+    conversation_id = serializers.CharField()
+    conversation_name = serializers.CharField()
+    is_read = serializers.BooleanField()
+    temp_db = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    last_modify_at = serializers.DateTimeField()
+
+
+class ConversationDetailOutputSerializer(ConversationOutputSerializer):
+    turns = TurnOutputSerializer(many=True)
+
+
+class ConversationListCreateApi(APIView):
+    class ConversationCreateInputSerializer(serializers.Serializer):
+        conversation_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+    @extend_schema(responses=ConversationOutputSerializer(many=True), operation_id="conversations_list",
+                   parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)])
+    def get(self, request):
+        paginator = PagePagination()
+        page = paginator.paginate_queryset(selectors.conversation_list(user=request.user), request, view=self)
+        return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=ConversationCreateInputSerializer, responses={201: ConversationDetailOutputSerializer})
+    def post(self, request):
+        data = self.ConversationCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = services.conversation_create(user=request.user, **data.validated_data)
+        return Response(ConversationDetailOutputSerializer(conversation).data, status=201)
+
+
+class ConversationDetailApi(APIView):
+    class ConversationUpdateInputSerializer(serializers.Serializer):
+        conversation_name = serializers.CharField(max_length=200, required=False)
+        is_read = serializers.BooleanField(required=False)
+
+    @extend_schema(responses=ConversationDetailOutputSerializer)
+    def get(self, request, conversation_id: str):
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        return Response(ConversationDetailOutputSerializer(conversation).data)
+
+    @extend_schema(request=ConversationUpdateInputSerializer, responses=ConversationDetailOutputSerializer,
+                   description="Rename (conversation_name) and/or mark read (is_read).")
+    def patch(self, request, conversation_id: str):
+        data = self.ConversationUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = services.conversation_update(user=request.user, conversation_id=conversation_id,
+                                                    **data.validated_data)
+        return Response(ConversationDetailOutputSerializer(conversation).data)
+
+    @extend_schema(responses={204: None}, description="Deletes the conversation and its temporary knowledge base.")
+    def delete(self, request, conversation_id: str):
+        services.conversation_delete(user=request.user, conversation_id=conversation_id)
+        return Response(status=204)
+
+
+def _sse(events):
+    try:
+        for name, data in events:
+            yield ": keepalive\n\n" if name == "keepalive" else sse_event(name, data)
+    finally:
+        events.close()
+
+
+class MessageApi(APIView):
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, EventStreamRenderer]
+
+    class MessageInputSerializer(serializers.Serializer):
+        question = serializers.CharField(max_length=100_000, allow_blank=True, trim_whitespace=True)
+        parent_message_id = serializers.CharField(max_length=64, required=False, allow_null=True,
+                                                  help_text="Absent: continue the latest turn; null: a new "
+                                                            "first question. Give the parent of an earlier turn to "
+                                                            "edit or regenerate it on a new branch.")
+        model_id = serializers.CharField(max_length=64, required=False, allow_null=True,
+                                         help_text="Default: the selected model.")
+
+    class AnswerOutputSerializer(serializers.Serializer):
+        conversation_id = serializers.CharField()
+        message_id = serializers.CharField()
+        parent_message_id = serializers.CharField(allow_null=True)
+        status = serializers.CharField()
+        answer = serializers.CharField()
+        citations = serializers.ListField(child=serializers.DictField())
+        usage = serializers.DictField(child=serializers.IntegerField())
+
+    @extend_schema(
+        parameters=[OpenApiParameter("leaf", str, description="Last turn of the branch (default: the latest).")],
+        responses=TurnOutputSerializer(many=True), operation_id="conversations_messages_list",
+        description="The turns of one branch, from the first question down to `leaf`.",
+    )
+    def get(self, request, conversation_id: str):
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        leaf = request.query_params.get("leaf") or selectors.conversation_leaf(conversation=conversation)
+        turns = selectors.conversation_path(conversation=conversation, message_id=leaf)
+        return Response(TurnOutputSerializer(turns, many=True).data)
+
+    @extend_schema(
+        request=MessageInputSerializer,
+        parameters=[OpenApiParameter("stream", OpenApiTypes.BOOL, description="false: one JSON response.")],
+        responses={
+            200: OpenApiResponse(
+                AnswerOutputSerializer,
+                description="With stream=true (default) a text/event-stream of `citations` (file, page, score, "
+                            "image_url), `token` ({text}) and a final `done` ({usage}) or `error` ({message}) "
+                            "event; with stream=false this JSON.",
+            ),
+        },
+    )
+    def post(self, request, conversation_id: str):
+        rate_limit(request=request, scope="chat")
+        data = self.MessageInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        answer = services.message_ask(user=request.user, conversation_id=conversation_id,
+                                      **data.validated_data)
+        if request.query_params.get("stream", "true").lower() not in ("false", "0", "no"):
+            return sse_response(_sse(answer.events))
+        result = services.answer_collect(answer=answer)
+        return Response(self.AnswerOutputSerializer(result).data)
+
+
+class ConversationFilesApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    class ConversationFilesInputSerializer(serializers.Serializer):
+        files = serializers.ListField(child=serializers.FileField())
+
+    class ConversationFileOutputSerializer(serializers.Serializer):
+        file_id = serializers.CharField()
+        knowledge_db_id = serializers.CharField()
+        filename = serializers.CharField()
+        status = serializers.CharField()
+        task_id = serializers.CharField(allow_null=True)
+
+    @extend_schema(request={"multipart/form-data": ConversationFilesInputSerializer},
+                   responses={201: ConversationFileOutputSerializer(many=True)},
+                   description="Upload files into the conversation's temporary knowledge base (created on first "
+                               "upload, searched with the model's KBs, deleted with the conversation).")
+    def post(self, request, conversation_id: str):
+        rate_limit(request=request, scope="upload")
+        uploaded = request.FILES.getlist("files")
+        if not uploaded:
+            raise ValidationError("No files were sent; use multipart field `files`.",
+                                  details={"files": ["This field is required."]})
+        files = services.conversation_files_upload(user=request.user, conversation_id=conversation_id,
+                                                   uploaded_files=uploaded)
+        return Response(self.ConversationFileOutputSerializer(files, many=True).data, status=201)

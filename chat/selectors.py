@@ -1,0 +1,118 @@
+"""Reads for model configs and conversations. Ownership is part of every query."""
+
+from bson import json_util
+from django.conf import settings
+
+from accounts.models import User
+from chat import crypto
+from chat.documents import Conversation, ModelConfig, ModelEntry, Turn
+from chat.llm import ResolvedModel
+from layra.errors import NotFound, ValidationError
+from layra.redis import redis_client
+
+
+def model_config_cache_key(username: str) -> str:
+    return f"model_config:{username}"
+
+
+def model_config_get(*, user: User) -> ModelConfig:
+    """The user's model config (cached in Redis db3 for CHAT_MODEL_CONFIG_CACHE_TTL; an empty one if none)."""
+    cache = redis_client("cache")
+    key = model_config_cache_key(user.username)
+    cached = cache.get(key)
+    if cached is not None:
+        return ModelConfig.from_json(cached, json_options=json_util.RELAXED_JSON_OPTIONS)
+    config = ModelConfig.objects(username=user.username).first()
+    if config is None:
+        return ModelConfig(username=user.username, models=[])
+    cache.set(key, config.to_json(json_options=json_util.RELAXED_JSON_OPTIONS), ex=settings.CHAT_MODEL_CONFIG_CACHE_TTL)
+    return config
+
+
+def model_list(*, user: User) -> tuple[list[ModelEntry], str | None]:
+    config = model_config_get(user=user)
+    return list(config.models), config.selected_model
+
+
+def model_get(*, user: User, model_id: str) -> ModelEntry:
+    config = model_config_get(user=user)
+    for entry in config.models:
+        if entry.model_id == model_id:
+            return entry
+    raise NotFound("Model not found.")
+
+
+def model_selected(*, user: User) -> ModelEntry | None:
+    config = model_config_get(user=user)
+    if not config.selected_model:
+        return None
+    return next((m for m in config.models if m.model_id == config.selected_model), None)
+
+
+def model_resolve(*, user: User, model_id: str | None = None) -> ResolvedModel:
+    """The model to call, API key decrypted. None = the selected model; another user's id is a 404."""
+    if model_id:
+        entry = model_get(user=user, model_id=model_id)
+    else:
+        entry = model_selected(user=user)
+        if entry is None:
+            raise ValidationError(
+                "No model is selected. Add a model with POST /api/v1/models/ and select it with "
+                "PUT /api/v1/models/selected.",
+                code="no_model_selected",
+            )
+    return ResolvedModel(
+        model_name=entry.model_name,
+        model_url=entry.model_url,
+        api_key=crypto.decrypt(entry.api_key),
+        system_prompt=entry.system_prompt or "",
+        temperature=entry.temperature,
+        max_length=entry.max_length,
+        top_P=entry.top_P,
+        extra={
+            "model_id": entry.model_id,
+            "base_used": list(entry.base_used or []),
+            "top_K": entry.top_K,
+            "score_threshold": entry.score_threshold,
+        },
+    )
+
+
+def conversation_get(*, user: User, conversation_id: str) -> Conversation:
+    conversation = Conversation.objects(conversation_id=conversation_id, username=user.username).first()
+    if conversation is None:
+        raise NotFound("Conversation not found.")
+    return conversation
+
+
+def conversation_list(*, user: User):
+    """The user's conversations, most recently active first, without their turns."""
+    return Conversation.objects(username=user.username).exclude("turns").order_by("-last_modify_at", "-created_at")
+
+
+def conversation_path(*, conversation: Conversation, message_id: str | None) -> list[Turn]:
+    """The turns from the first question down to `message_id` (the history of a branch); [] for None."""
+    if not message_id:
+        return []
+    by_id = {turn.message_id: turn for turn in conversation.turns}
+    if message_id not in by_id:
+        raise NotFound("Message not found in this conversation.")
+    path: list[Turn] = []
+    seen: set[str] = set()
+    current = by_id.get(message_id)
+    while current is not None and current.message_id not in seen:
+        seen.add(current.message_id)
+        path.append(current)
+        current = by_id.get(current.parent_message_id) if current.parent_message_id else None
+    path.reverse()
+    return path
+
+
+def conversation_leaf(*, conversation: Conversation) -> str | None:
+    """The latest turn: where a question continues when the client names no parent."""
+    return conversation.turns[-1].message_id if conversation.turns else None
+
+
+def conversation_ids_existing(*, conversation_ids: list[str]) -> set[str]:
+    """Operators (cleanup of orphaned temp KBs): which of these conversations still exist, any owner."""
+    return set(Conversation.objects(conversation_id__in=list(conversation_ids)).distinct("conversation_id"))

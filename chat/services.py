@@ -1,0 +1,523 @@
+"""Writes for model configs and conversations, and the retrieval-augmented answer."""
+
+import base64
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+
+from accounts.models import User
+from accounts.services import audit_log_record
+from chat import crypto
+from chat.documents import Conversation, ModelConfig, ModelEntry, Turn, utcnow
+from chat.llm import LLMError, ResolvedModel, complete_chat, stream_chat
+from chat.selectors import (
+    conversation_get,
+    conversation_leaf,
+    conversation_path,
+    model_config_cache_key,
+    model_resolve,
+)
+from knowledge import selectors as knowledge_selectors
+from layra.errors import DomainError, NotFound, ValidationError
+from layra.ids import new_id
+from layra.metrics import LLM_ERRORS, LLM_LATENCY
+from layra.redis import redis_client
+
+logger = logging.getLogger(__name__)
+
+
+def _knowledge_services():
+    # Imported on use: knowledge imports embeddings, which must not be needed to load chat's URLs.
+    from knowledge import services
+
+    return services
+
+_MODEL_FIELDS = ("model_name", "model_url", "base_used", "system_prompt", "temperature", "max_length", "top_P",
+                 "top_K", "score_threshold")
+_url_validator = URLValidator(schemes=["http", "https"])
+
+
+def _model_config_invalidate(*, username: str) -> None:
+    redis_client("cache").delete(model_config_cache_key(username))
+
+
+def _model_configs(*, user: User):
+    """The user's config document as a queryset for atomic updates (created empty on first use)."""
+    configs = ModelConfig.objects(username=user.username)
+    configs.update_one(upsert=True, set_on_insert__models=[], set__last_modify_at=utcnow())
+    return configs
+
+
+def _model_entry(*, user: User, model_id: str) -> ModelEntry:
+    config = ModelConfig.objects(username=user.username, models__model_id=model_id).first()
+    if config is None:
+        raise NotFound("Model not found.")
+    return next(m for m in config.models if m.model_id == model_id)
+
+
+def _clean_model_fields(*, user: User, fields: dict) -> dict:
+    cleaned = {k: v for k, v in fields.items() if k in _MODEL_FIELDS}
+    if "model_name" in cleaned:
+        cleaned["model_name"] = (cleaned["model_name"] or "").strip()
+        if not cleaned["model_name"]:
+            raise ValidationError("model_name is empty.", details={"model_name": ["This field may not be blank."]})
+    if "model_url" in cleaned:
+        url = (cleaned["model_url"] or "").strip().rstrip("/")
+        try:
+            _url_validator(url)
+        except DjangoValidationError:
+            raise ValidationError(
+                "model_url must be the http(s) base URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1.",
+                details={"model_url": ["Enter a valid http(s) URL."]},
+            ) from None
+        cleaned["model_url"] = url
+    if "base_used" in cleaned:
+        ids = list(dict.fromkeys(cleaned["base_used"] or []))
+        if ids:
+            # another user's KB is a 404
+            knowledge_selectors.knowledge_bases_for_search(user=user, knowledge_base_ids=ids)
+        cleaned["base_used"] = ids
+    if "system_prompt" in cleaned:
+        cleaned["system_prompt"] = cleaned["system_prompt"] or ""
+    if "top_K" in cleaned and cleaned["top_K"] is None:
+        cleaned["top_K"] = 3
+    return cleaned
+
+
+def _set_api_key(entry: ModelEntry, api_key: str) -> None:
+    entry.api_key = crypto.encrypt(api_key)
+    entry.api_key_hint = crypto.mask(api_key)
+
+
+def model_create(*, user: User, model_name: str, model_url: str, api_key: str = "", select: bool = False,
+                 **fields) -> ModelEntry:
+    """Add a model to the user's config; the first model (or select=True) becomes the selected one."""
+    cleaned = _clean_model_fields(user=user, fields={**fields, "model_name": model_name, "model_url": model_url})
+    entry = ModelEntry(model_id=new_id(), **cleaned)
+    _set_api_key(entry, api_key or "")
+    configs = _model_configs(user=user)
+    configs.update_one(push__models=entry)
+    if select:
+        configs.update_one(set__selected_model=entry.model_id)
+    else:  # the first model becomes the selected one
+        ModelConfig.objects(username=user.username, selected_model=None).update_one(
+            set__selected_model=entry.model_id)
+    _model_config_invalidate(username=user.username)
+    audit_log_record(user=user, action="model.create", resource_type="model", resource_id=entry.model_id,
+                     details={"model_name": entry.model_name})
+    return entry
+
+
+def model_update(*, user: User, model_id: str, api_key: str | None = None, **fields) -> ModelEntry:
+    """Change the given fields; api_key None keeps the stored key, "" removes it."""
+    _model_entry(user=user, model_id=model_id)
+    cleaned = _clean_model_fields(user=user, fields=fields)
+    changes = {f"set__models__S__{name}": value for name, value in cleaned.items()}
+    if api_key is not None:
+        changes["set__models__S__api_key"] = crypto.encrypt(api_key)
+        changes["set__models__S__api_key_hint"] = crypto.mask(api_key)
+    changes["set__models__S__last_modify_at"] = utcnow()
+    ModelConfig.objects(username=user.username, models__model_id=model_id).update_one(
+        set__last_modify_at=utcnow(), **changes)
+    _model_config_invalidate(username=user.username)
+    audit_log_record(user=user, action="model.update", resource_type="model", resource_id=model_id,
+                     details={"fields": sorted([*fields, *(["api_key"] if api_key is not None else [])])})
+    return _model_entry(user=user, model_id=model_id)
+
+
+def model_delete(*, user: User, model_id: str) -> None:
+    _model_entry(user=user, model_id=model_id)
+    ModelConfig.objects(username=user.username).update_one(pull__models__model_id=model_id,
+                                                           set__last_modify_at=utcnow())
+    ModelConfig.objects(username=user.username, selected_model=model_id).update_one(set__selected_model=None)
+    _model_config_invalidate(username=user.username)
+    audit_log_record(user=user, action="model.delete", resource_type="model", resource_id=model_id)
+
+
+def model_select(*, user: User, model_id: str) -> ModelEntry:
+    if not ModelConfig.objects(username=user.username, models__model_id=model_id).update_one(
+            set__selected_model=model_id, set__last_modify_at=utcnow()):
+        raise NotFound("Model not found.")
+    _model_config_invalidate(username=user.username)
+    return _model_entry(user=user, model_id=model_id)
+
+
+def model_test(*, user: User, model_id: str, timeout: float = 15) -> dict:
+    """Send a one-line prompt to the model: {"ok", "latency_ms", "reply" | "error"} (never raises LLMError)."""
+    model = model_resolve(user=user, model_id=model_id)
+    probe = ResolvedModel(model_name=model.model_name, model_url=model.model_url, api_key=model.api_key,
+                          max_length=16)
+    started = time.monotonic()
+    try:
+        reply, _ = complete_chat(model=probe, messages=[{"role": "user", "content": "Reply with: ok"}],
+                                 timeout=timeout)
+    except LLMError as exc:
+        return {"ok": False, "latency_ms": round((time.monotonic() - started) * 1000, 1), "error": exc.message}
+    return {"ok": True, "latency_ms": round((time.monotonic() - started) * 1000, 1), "reply": reply[:200]}
+
+
+# --- conversations ---------------------------------------------------------------------------------------
+
+
+def conversation_create(*, user: User, conversation_name: str = "") -> Conversation:
+    name = (conversation_name or "").strip()[:200] or "New conversation"
+    conversation = Conversation(conversation_id=new_id(), conversation_name=name, username=user.username, turns=[])
+    conversation.save()
+    return conversation
+
+
+def conversation_update(*, user: User, conversation_id: str, conversation_name: str | None = None,
+                        is_read: bool | None = None) -> Conversation:
+    """Rename and/or mark read; renaming does not move the conversation up the list."""
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    changes = {}
+    if conversation_name is not None:
+        name = conversation_name.strip()
+        if not name:
+            raise ValidationError("conversation_name is empty.",
+                                  details={"conversation_name": ["This field may not be blank."]})
+        changes["set__conversation_name"] = name[:200]
+    if is_read is not None:
+        changes["set__is_read"] = is_read
+    if changes:
+        Conversation.objects(conversation_id=conversation_id, username=user.username).update_one(**changes)
+        conversation.reload()
+    return conversation
+
+
+def conversation_delete(*, user: User, conversation_id: str) -> None:
+    """Delete the conversation and its temporary KB (files, pages, vectors purged by knowledge)."""
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    temp_ids = {conversation.temp_db, *(t.temp_db for t in conversation.turns)} - {None, ""}
+    for knowledge_base_id in temp_ids:
+        try:
+            _knowledge_services().knowledge_base_delete(user=user, knowledge_base_id=knowledge_base_id)
+        except NotFound:
+            pass  # already gone
+    Conversation.objects(conversation_id=conversation_id, username=user.username).delete()
+    audit_log_record(user=user, action="conversation.delete", resource_type="conversation",
+                     resource_id=conversation_id)
+
+
+def conversation_temp_kb_ensure(*, user: User, conversation_id: str) -> str:
+    """The conversation's temporary KB id, created on first use (or again if it was deleted).
+
+    Two concurrent first uploads both create a KB; the one that claims the conversation wins and the
+    other KB is deleted again.
+    """
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    current = conversation.temp_db
+    if current and _live_knowledge_base_ids(user=user, ids=[current]):
+        return current
+    kb = _knowledge_services().knowledge_base_create(
+        user=user, name=f"Conversation files: {conversation.conversation_name}"[:200], is_temp=True,
+        conversation_id=conversation_id,
+    )
+    claimed = Conversation.objects(conversation_id=conversation_id, username=user.username,
+                                   temp_db=current).update_one(set__temp_db=kb.knowledge_base_id)
+    if claimed:
+        return kb.knowledge_base_id
+    _knowledge_services().knowledge_base_delete(user=user, knowledge_base_id=kb.knowledge_base_id)
+    conversation.reload()
+    return conversation.temp_db
+
+
+def conversation_files_upload(*, user: User, conversation_id: str, uploaded_files: list) -> list:
+    """Upload files into the conversation's temporary KB; they go through the normal ingestion pipeline."""
+    knowledge_base_id = conversation_temp_kb_ensure(user=user, conversation_id=conversation_id)
+    return _knowledge_services().files_upload(user=user, knowledge_base_id=knowledge_base_id,
+                                           uploaded_files=uploaded_files)
+
+
+# --- answering -------------------------------------------------------------------------------------------
+
+
+class ModelProviderError(DomainError):
+    """The model endpoint failed (non-streaming answers); the turn is stored as failed."""
+
+    status_code = 502
+    code = "model_error"
+    default_message = "The model endpoint failed."
+
+
+class AnswerEvents:
+    """The answer's events, already started: closing it (or dropping it) records the turn as cancelled."""
+
+    def __init__(self, events: Iterator[tuple[str, dict]]):
+        self._events = events
+        self._first: tuple[str, dict] | None = next(events)  # runs up to the citations event
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[str, dict]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return next(self._events)
+
+    def close(self) -> None:
+        self._events.close()
+
+
+@dataclass
+class Answer:
+    conversation_id: str
+    message_id: str
+    parent_message_id: str | None
+    citations: list[dict]
+    events: AnswerEvents  # ("citations"|"token"|"done"|"error", data); closing it cancels
+
+
+def _live_knowledge_base_ids(*, user: User, ids: list[str]) -> list[str]:
+    """The ids among `ids` that still exist for the user (a KB deleted after the config was saved is skipped)."""
+    live = []
+    for knowledge_base_id in dict.fromkeys(i for i in ids if i):
+        try:
+            knowledge_selectors.knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
+        except NotFound:
+            continue
+        live.append(knowledge_base_id)
+    return live
+
+
+def _image_mime(data: bytes) -> str:
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
+def _retrieve(*, user: User, model: ResolvedModel, knowledge_base_ids: list[str], question: str) -> list[dict]:
+    """Top pages for the question: citations with the page image (data URI) and text layer attached."""
+    if not knowledge_base_ids:
+        return []
+    from embeddings.retrieval import search  # on use, like _knowledge_services
+
+    hits = search(user=user, knowledge_base_ids=knowledge_base_ids, query=question,
+                            top_k=model.extra.get("top_K") or 3,
+                            score_threshold=model.extra.get("score_threshold"))
+    pages = []
+    for index, hit in enumerate(hits, start=1):
+        try:
+            file, page = knowledge_selectors.page_get(user=user, image_id=hit["image_id"])
+            data = knowledge_selectors.page_image_bytes(user=user, image_id=hit["image_id"])
+        except NotFound:
+            continue  # deleted between search and now
+        pages.append({
+            "index": index,
+            "knowledge_base_id": hit["knowledge_base_id"],
+            "file_id": hit["file_id"],
+            "filename": file.filename,
+            "image_id": hit["image_id"],
+            "page_number": hit["page_number"],
+            "score": round(float(hit["score"]), 4),
+            "image_url": knowledge_selectors.page_image_url(image_id=hit["image_id"], file_id=hit["file_id"],
+                                                            page_number=hit["page_number"]),
+            "_text": (page.text or "")[: settings.CHAT_PAGE_TEXT_CHARS],
+            "_data_uri": f"data:{_image_mime(data)};base64,{base64.b64encode(data).decode()}",
+        })
+    return pages
+
+
+def _messages(*, model: ResolvedModel, history: list[Turn], question: str, pages: list[dict]) -> list[dict]:
+    messages = []
+    system = model.system_prompt or settings.CHAT_DEFAULT_SYSTEM_PROMPT
+    if system:
+        messages.append({"role": "system", "content": system})
+    answered = [t for t in history if t.ai_message][-settings.CHAT_HISTORY_TURNS:]
+    for turn in answered:
+        messages.append({"role": "user", "content": turn.user_message})
+        messages.append({"role": "assistant", "content": turn.ai_message})
+    if not pages:
+        messages.append({"role": "user", "content": question})
+        return messages
+    intro = "Pages retrieved from the user's documents, numbered for citation:"
+    content: list[dict] = [{"type": "text", "text": intro}]
+    for page in pages:
+        label = f"[{page['index']}] {page['filename']}, page {page['page_number']}"
+        if page["_text"]:
+            label += f"\nText layer of the page:\n{page['_text']}"
+        content.append({"type": "text", "text": label})
+        content.append({"type": "image_url", "image_url": {"url": page["_data_uri"]}})
+    content.append({"type": "text", "text": f"Question: {question}"})
+    messages.append({"role": "user", "content": content})
+    return messages
+
+
+def _turn_update(*, conversation_id: str, message_id: str, **fields) -> None:
+    updates = {f"set__turns__S__{name}": value for name, value in fields.items()}
+    Conversation.objects(conversation_id=conversation_id, turns__message_id=message_id).update_one(**updates)
+
+
+LATEST_TURN = "latest"
+
+
+def message_ask(*, user: User, conversation_id: str, question: str, parent_message_id: str | None = LATEST_TURN,
+                model_id: str | None = None) -> Answer:
+    """Validate, retrieve and record the turn now; the answer streams when `events` is iterated.
+
+    The parent defaults to the latest turn (LATEST_TURN); None starts a new root. Passing the parent of an
+    earlier turn edits that question (or regenerates its answer) on a new branch, keeping both. The history
+    sent to the model is the path from the root to the parent.
+    """
+    question = (question or "").strip()
+    if not question:
+        raise ValidationError("The question is empty.", details={"question": ["This field may not be blank."]})
+    if len(question) > settings.CHAT_MAX_QUESTION_LENGTH:
+        raise ValidationError(f"The question is longer than {settings.CHAT_MAX_QUESTION_LENGTH} characters.")
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    model = model_resolve(user=user, model_id=model_id)
+    if parent_message_id == LATEST_TURN:
+        parent_message_id = conversation_leaf(conversation=conversation)
+    history = conversation_path(conversation=conversation, message_id=parent_message_id)
+    knowledge_base_ids = _live_knowledge_base_ids(
+        user=user, ids=[*model.extra.get("base_used", []), conversation.temp_db or ""])
+    pages = _retrieve(user=user, model=model, knowledge_base_ids=knowledge_base_ids, question=question)
+    citations = [{k: v for k, v in page.items() if not k.startswith("_")} for page in pages]
+    messages = _messages(model=model, history=history, question=question, pages=pages)
+
+    turn = Turn(message_id=new_id(), parent_message_id=parent_message_id, user_message=question,
+                model_id=model.extra.get("model_id"), model_name=model.model_name, temp_db=conversation.temp_db,
+                file_used=citations, status="streaming")
+    Conversation.objects(conversation_id=conversation_id, username=user.username).update_one(
+        push__turns=turn, set__last_modify_at=utcnow())
+    audit_log_record(user=user, action="chat.ask", resource_type="conversation", resource_id=conversation_id,
+                     details={"message_id": turn.message_id, "model_id": turn.model_id, "pages": len(citations)})
+    return Answer(
+        conversation_id=conversation_id, message_id=turn.message_id, parent_message_id=parent_message_id,
+        citations=citations,
+        events=AnswerEvents(_answer_events(conversation_id=conversation_id, message_id=turn.message_id,
+                                           model=model, messages=messages, citations=citations)),
+    )
+
+
+def _in_thread(events: Iterator[dict], *, keepalive: float) -> Iterator[dict | None]:
+    """Iterate `events` in a daemon thread; yield None after each `keepalive` seconds of silence.
+
+    A slow model then still lets the stream write (keeping proxies open and noticing a client that went
+    away). Closing this generator asks the thread to stop; the thread closes `events` (the HTTP stream).
+    """
+    items: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for item in events:
+                if stop.is_set():
+                    break
+                items.put(("item", item))
+            items.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            items.put(("error", exc))
+        finally:
+            events.close()
+
+    threading.Thread(target=pump, daemon=True, name="llm-stream").start()
+    try:
+        while True:
+            try:
+                kind, value = items.get(timeout=keepalive)
+            except queue.Empty:
+                yield None
+                continue
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+
+
+def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedModel, messages: list[dict],
+                   citations: list[dict]) -> Iterator[tuple[str, dict]]:
+    ids = {"conversation_id": conversation_id, "message_id": message_id}
+    parts: list[str] = []
+    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    status, error = "failed", None
+    stream = _in_thread(stream_chat(model=model, messages=messages, timeout=settings.CHAT_LLM_TIMEOUT),
+                        keepalive=settings.CHAT_SSE_KEEPALIVE)
+    started = time.monotonic()
+    try:
+        yield "citations", {**ids, "citations": citations}
+        for event in stream:
+            if event is None:
+                yield "keepalive", {}
+            elif event["type"] == "token":
+                parts.append(event["text"])
+                yield "token", {"text": event["text"]}
+            elif event["type"] == "done":
+                usage = {**usage, **event["usage"]}
+        if not usage["completion_tokens"] and parts:  # the provider sent no usage: count the chunks
+            usage["completion_tokens"] = len(parts)
+            usage["total_tokens"] = usage["prompt_tokens"] + len(parts)
+        status = "completed"
+        LLM_LATENCY.labels(source="chat").observe(time.monotonic() - started)
+    except LLMError as exc:
+        error = exc.message
+        LLM_ERRORS.labels(source="chat", status=str(exc.status or "error")).inc()
+    except GeneratorExit:
+        status, error = "cancelled", "The client went away before the answer was complete."
+        raise
+    except Exception:  # noqa: BLE001 - a stored turn must never stay "streaming"
+        logger.exception("answer failed")
+        error = "The answer failed because of an internal error."
+    finally:
+        stream.close()
+        _turn_update(conversation_id=conversation_id, message_id=message_id, ai_message="".join(parts),
+                     status=status, error=error, prompt_tokens=usage["prompt_tokens"],
+                     completion_tokens=usage["completion_tokens"], total_token=usage["total_tokens"],
+                     finished_at=utcnow())
+        if status == "completed":
+            Conversation.objects(conversation_id=conversation_id).update_one(set__is_read=False,
+                                                                             set__last_modify_at=utcnow())
+    if status == "completed":
+        yield "done", {**ids, "status": status, "usage": usage}
+    else:
+        yield "error", {**ids, "status": status, "message": error}
+
+
+def answer_collect(*, answer: Answer) -> dict:
+    """Run an answer to the end for a non-streaming client; a provider failure raises ModelProviderError."""
+    parts, usage, status = [], {}, "completed"
+    for name, data in answer.events:
+        if name == "token":
+            parts.append(data["text"])
+        elif name == "done":
+            usage = data["usage"]
+        elif name == "error":
+            raise ModelProviderError(data["message"], details={"conversation_id": answer.conversation_id,
+                                                               "message_id": answer.message_id,
+                                                               "status": data["status"]})
+    return {"conversation_id": answer.conversation_id, "message_id": answer.message_id,
+            "parent_message_id": answer.parent_message_id, "status": status, "answer": "".join(parts),
+            "citations": answer.citations, "usage": usage}
+
+
+def turns_fail_stale(*, older_than_seconds: int) -> int:
+    """Mark turns still "streaming" after `older_than_seconds` (the process died mid-answer) as failed."""
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    failed = 0
+    stale = Conversation.objects(turns__match={"status": "streaming", "timestamp__lt": cutoff}).only(
+        "conversation_id", "turns.message_id", "turns.status", "turns.timestamp")
+    for conversation in stale:
+        for turn in conversation.turns:
+            if turn.status == "streaming" and turn.timestamp < cutoff:
+                _turn_update(conversation_id=conversation.conversation_id, message_id=turn.message_id,
+                             status="failed", error="The answer was interrupted (the server stopped).",
+                             finished_at=utcnow())
+                failed += 1
+    return failed

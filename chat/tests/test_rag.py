@@ -1,0 +1,72 @@
+"""Retrieval-augmented answers over real ingested PDFs (knowledge pipeline + embeddings search, eager Celery)."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from chat.documents import Conversation
+from chat.tests.helpers import ask_json, make_conversation, make_model, text_pdf
+from layra.errors import NotFound
+
+knowledge_services = pytest.importorskip("knowledge.services")
+pytest.importorskip("embeddings.retrieval")
+from knowledge.selectors import knowledge_base_get  # noqa: E402
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["Photosynthesis converts sunlight into chemical energy in plants.",
+         "Volcanoes erupt molten rock called lava from the mantle."]
+
+
+def _pdf(name="biology.pdf"):
+    return SimpleUploadedFile(name, text_pdf(PAGES), content_type="application/pdf")
+
+
+def test_answer_cites_pages_and_sends_their_images_and_text(api_client, user, fake_llm,
+                                                             django_capture_on_commit_callbacks):
+    kb = knowledge_services.knowledge_base_create(user=user, name="Science")
+    with django_capture_on_commit_callbacks(execute=True):
+        files = knowledge_services.files_upload(user=user, knowledge_base_id=kb.knowledge_base_id,
+                                                uploaded_files=[_pdf()])
+    make_model(api_client, fake_llm.url, base_used=[kb.knowledge_base_id], top_K=1)
+    cid = make_conversation(api_client)
+    body = ask_json(api_client, cid, "How do plants turn sunlight into energy?").json()
+
+    assert len(body["citations"]) == 1
+    citation = body["citations"][0]
+    assert citation["file_id"] == files[0].file_id and citation["filename"] == "biology.pdf"
+    assert citation["page_number"] == 1 and citation["knowledge_base_id"] == kb.knowledge_base_id
+    assert citation["image_url"] == f"/api/v1/files/{files[0].file_id}/pages/1/image"
+    content = fake_llm.last["messages"][-1]["content"]
+    images = [p["image_url"]["url"] for p in content if p["type"] == "image_url"]
+    assert len(images) == 1 and images[0].startswith("data:image/")
+    assert any("Photosynthesis" in p["text"] for p in content if p["type"] == "text")
+    turn = Conversation.objects.get(conversation_id=cid).turns[0]
+    assert turn.file_used == body["citations"]
+
+
+def test_conversation_files_go_to_a_temp_kb_searched_and_removed_with_the_conversation(
+        api_client, user, fake_llm, django_capture_on_commit_callbacks):
+    make_model(api_client, fake_llm.url, top_K=1)
+    cid = make_conversation(api_client)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(f"/api/v1/conversations/{cid}/files", {"files": [_pdf("notes.pdf")]},
+                                   format="multipart")
+    assert response.status_code == 201, response.content
+    temp_db = Conversation.objects.get(conversation_id=cid).temp_db
+    assert response.json()[0]["knowledge_db_id"] == temp_db
+    kb = knowledge_base_get(user=user, knowledge_base_id=temp_db)
+    assert kb.is_temp and kb.conversation_id == cid
+    with django_capture_on_commit_callbacks(execute=True):
+        again = api_client.post(f"/api/v1/conversations/{cid}/files", {"files": [_pdf("more.pdf")]},
+                                format="multipart")
+    assert again.json()[0]["knowledge_db_id"] == temp_db  # one temp KB per conversation
+
+    body = ask_json(api_client, cid, "What do volcanoes erupt?").json()
+    assert body["citations"] and body["citations"][0]["knowledge_base_id"] == temp_db
+    assert body["citations"][0]["page_number"] == 2
+    assert Conversation.objects.get(conversation_id=cid).turns[0].temp_db == temp_db
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_client.delete(f"/api/v1/conversations/{cid}/").status_code == 204
+    with pytest.raises(NotFound):
+        knowledge_base_get(user=user, knowledge_base_id=temp_db)
