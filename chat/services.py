@@ -25,20 +25,15 @@ from chat.selectors import (
     model_config_cache_key,
     model_resolve,
 )
+from embeddings import retrieval
 from knowledge import selectors as knowledge_selectors
+from knowledge import services as knowledge_services
 from layra.errors import DomainError, NotFound, ValidationError
 from layra.ids import new_id
 from layra.metrics import LLM_ERRORS, LLM_LATENCY
 from layra.redis import redis_client
 
 logger = logging.getLogger(__name__)
-
-
-def _knowledge_services():
-    # Imported on use: knowledge imports embeddings, which must not be needed to load chat's URLs.
-    from knowledge import services
-
-    return services
 
 _MODEL_FIELDS = ("model_name", "model_url", "base_used", "system_prompt", "temperature", "max_length", "top_P",
                  "top_K", "score_threshold")
@@ -199,7 +194,7 @@ def conversation_delete(*, user: User, conversation_id: str) -> None:
     temp_ids = {conversation.temp_db, *(t.temp_db for t in conversation.turns)} - {None, ""}
     for knowledge_base_id in temp_ids:
         try:
-            _knowledge_services().knowledge_base_delete(user=user, knowledge_base_id=knowledge_base_id)
+            knowledge_services.knowledge_base_delete(user=user, knowledge_base_id=knowledge_base_id)
         except NotFound:
             pass  # already gone
     Conversation.objects(conversation_id=conversation_id, username=user.username).delete()
@@ -217,7 +212,7 @@ def conversation_temp_kb_ensure(*, user: User, conversation_id: str) -> str:
     current = conversation.temp_db
     if current and _live_knowledge_base_ids(user=user, ids=[current]):
         return current
-    kb = _knowledge_services().knowledge_base_create(
+    kb = knowledge_services.knowledge_base_create(
         user=user, name=f"Conversation files: {conversation.conversation_name}"[:200], is_temp=True,
         conversation_id=conversation_id,
     )
@@ -225,16 +220,17 @@ def conversation_temp_kb_ensure(*, user: User, conversation_id: str) -> str:
                                    temp_db=current).update_one(set__temp_db=kb.knowledge_base_id)
     if claimed:
         return kb.knowledge_base_id
-    _knowledge_services().knowledge_base_delete(user=user, knowledge_base_id=kb.knowledge_base_id)
+    knowledge_services.knowledge_base_delete(user=user, knowledge_base_id=kb.knowledge_base_id)
     conversation.reload()
     return conversation.temp_db
 
 
-def conversation_files_upload(*, user: User, conversation_id: str, uploaded_files: list) -> list:
+def conversation_files_upload(*, user: User, conversation_id: str, uploaded_files: list,
+                              ip: str | None = None) -> list:
     """Upload files into the conversation's temporary KB; they go through the normal ingestion pipeline."""
     knowledge_base_id = conversation_temp_kb_ensure(user=user, conversation_id=conversation_id)
-    return _knowledge_services().files_upload(user=user, knowledge_base_id=knowledge_base_id,
-                                           uploaded_files=uploaded_files)
+    return knowledge_services.files_upload(user=user, knowledge_base_id=knowledge_base_id,
+                                              uploaded_files=uploaded_files, ip=ip)
 
 
 # --- answering -------------------------------------------------------------------------------------------
@@ -303,9 +299,7 @@ def _retrieve(*, user: User, model: ResolvedModel, knowledge_base_ids: list[str]
     """Top pages for the question: citations with the page image (data URI) and text layer attached."""
     if not knowledge_base_ids:
         return []
-    from embeddings.retrieval import search  # on use, like _knowledge_services
-
-    hits = search(user=user, knowledge_base_ids=knowledge_base_ids, query=question,
+    hits = retrieval.search(user=user, knowledge_base_ids=knowledge_base_ids, query=question,
                             top_k=model.extra.get("top_K") or 3,
                             score_threshold=model.extra.get("score_threshold"))
     pages = []

@@ -12,6 +12,7 @@ import textwrap
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -24,6 +25,7 @@ from knowledge.detect import detect, open_image, pdf_page_count
 from knowledge.documents import File, KnowledgeBase, PageImage
 from knowledge.models import IngestionJob
 from layra.errors import DomainError
+from layra.redis import redis_client
 from layra.storage import is_s3, storage
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,10 @@ _IO_THREADS = 8
 
 class Stop(Exception):
     """The job was cancelled or its file deleted while it ran."""
+
+
+class Busy(Exception):
+    """Another delivery of a step for this file holds the file's lock; the task retries later."""
 
 
 class IngestError(Exception):
@@ -129,7 +135,45 @@ def _timed(job: IngestionJob, stage: str, started: float) -> float:
     return now
 
 
+_held_lock = None
+
+
+@contextmanager
+def _file_lock(file_id: str):
+    """One step at a time per file (a redelivered message never runs beside the original). The TTL is short
+    and refreshed per batch, so the lock of a killed worker expires quickly."""
+    global _held_lock
+    from redis.exceptions import LockError
+
+    lock = redis_client("lock").lock(f"lock:ingest:{file_id}", timeout=settings.KNOWLEDGE_STEP_LOCK_TTL,
+                                     blocking_timeout=settings.KNOWLEDGE_STEP_LOCK_WAIT, thread_local=False)
+    if not lock.acquire():
+        raise Busy(file_id)
+    _held_lock = lock
+    try:
+        yield
+    finally:
+        _held_lock = None
+        try:
+            lock.release()
+        except LockError:
+            logger.warning("lock for file %s expired before release", file_id)
+
+
+def _lock_refresh() -> None:
+    from redis.exceptions import LockError
+
+    if _held_lock is None:
+        return
+    try:
+        _held_lock.reacquire()
+    except LockError:  # it lapsed (a long model load): take it back unless another delivery has it now
+        if not _held_lock.acquire(blocking=False):
+            raise Busy("lock taken over") from None
+
+
 def _check_live(job: IngestionJob) -> File:
+    _lock_refresh()
     state = IngestionJob.objects.filter(pk=job.pk).values_list("state", flat=True).first()
     file = File.objects(file_id=job.file_id).first()
     if state == State.CANCELLED or file is None or file.is_delete:
@@ -263,6 +307,11 @@ def _source_pages(file: File, data: bytes, job: IngestionJob):
 
 def ingest_run(*, job_id: int) -> bool:
     """Convert and render one file's pages into storage. True when the embed step should follow."""
+    with _file_lock(IngestionJob.objects.values_list("file_id", flat=True).get(pk=job_id)):
+        return _ingest(job_id)
+
+
+def _ingest(job_id: int) -> bool:
     job = IngestionJob.objects.get(pk=job_id)
     if job.is_terminal or job.state in (State.EMBEDDING, State.INDEXING):
         return False  # finished, or the embed step owns the job now (it is redelivered itself if killed)
@@ -299,6 +348,8 @@ def ingest_run(*, job_id: int) -> bool:
         IngestionJob.objects.filter(pk=job.pk).update(pages_done=len(records))
         _timed(job, "render", started)
         return True
+    except Busy:
+        raise
     except Stop:
         _finish_unsuccessfully(job, file, State.CANCELLED, "Cancelled.")
     except (IngestError, DomainError) as exc:
@@ -309,6 +360,12 @@ def ingest_run(*, job_id: int) -> bool:
     return False
 
 
+# Backends that embed the page's text layer only (embeddings' CPU "minilm"): their pages need not be fetched
+# back from storage, a placeholder image stands in.
+TEXT_ONLY_EMBEDDERS = frozenset({"minilm"})
+_PLACEHOLDER = Image.new("L", (1, 1), 255)
+
+
 def _load_image(key: str) -> Image.Image:
     img = Image.open(io.BytesIO(object_get(key)))
     img.load()
@@ -317,6 +374,11 @@ def _load_image(key: str) -> Image.Image:
 
 def embed_run(*, job_id: int) -> bool:
     """Embed the stored pages in batches, replace the file's vectors, mark the file completed."""
+    with _file_lock(IngestionJob.objects.values_list("file_id", flat=True).get(pk=job_id)):
+        return _embed(job_id)
+
+
+def _embed(job_id: int) -> bool:
     from embeddings.embedders import get_embedder
     from embeddings.services import vectors_replace_file
 
@@ -336,10 +398,14 @@ def embed_run(*, job_id: int) -> bool:
         started = _timed(job, "model_load", started)
         rows: list = []
         batch = settings.KNOWLEDGE_EMBED_BATCH
+        text_only = embedder.name in TEXT_ONLY_EMBEDDERS
         with ThreadPoolExecutor(_IO_THREADS) as pool:
             for start in range(0, len(pages), batch):
                 chunk = pages[start:start + batch]
-                images = list(pool.map(_load_image, [p.minio_filename for p in chunk]))
+                if text_only:
+                    images = [_PLACEHOLDER] * len(chunk)
+                else:
+                    images = list(pool.map(_load_image, [p.minio_filename for p in chunk]))
                 started = _timed(job, "load_images", started)
                 vectors = embedder.embed_images(images, texts=[p.text or "" for p in chunk])
                 started = _timed(job, "embed", started)
@@ -347,6 +413,7 @@ def embed_run(*, job_id: int) -> bool:
                 _check_live(job)
                 done = start + len(chunk)
                 _report(job, State.EMBEDDING, len(pages) + done, f"Embedded {done}/{len(pages)} pages")
+        _check_live(job)
         _job_state(job, State.INDEXING)
         _report(job, State.INDEXING, 2 * len(pages), "Indexing")
         vectors_replace_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id, pages=rows)
@@ -359,6 +426,8 @@ def embed_run(*, job_id: int) -> bool:
         _job_state(job, State.COMPLETED, pages_done=len(pages))
         _report(job, State.COMPLETED, 2 * len(pages), "Completed")
         return True
+    except Busy:
+        raise
     except Stop:
         _finish_unsuccessfully(job, file, State.CANCELLED, "Cancelled.")
     except (IngestError, DomainError) as exc:

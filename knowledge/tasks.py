@@ -10,15 +10,22 @@ _LIMITS = {"acks_late": True, "reject_on_worker_lost": True, "time_limit": setti
            "soft_time_limit": settings.KNOWLEDGE_TASK_TIME_LIMIT - 60}
 
 
-@shared_task(name="knowledge.ingest_file", queue="ingest", **_LIMITS)
-def ingest_file(job_id: int) -> None:
-    if pipeline.ingest_run(job_id=job_id):
+@shared_task(bind=True, name="knowledge.ingest_file", queue="ingest", max_retries=60, **_LIMITS)
+def ingest_file(self, job_id: int) -> None:
+    try:
+        follow = pipeline.ingest_run(job_id=job_id)
+    except pipeline.Busy as exc:
+        raise self.retry(exc=exc, countdown=5) from exc
+    if follow:
         transaction.on_commit(lambda: embed_file.delay(job_id))
 
 
-@shared_task(name="knowledge.embed_file", queue="gpu", **_LIMITS)
-def embed_file(job_id: int) -> None:
-    pipeline.embed_run(job_id=job_id)
+@shared_task(bind=True, name="knowledge.embed_file", queue="gpu", max_retries=60, **_LIMITS)
+def embed_file(self, job_id: int) -> None:
+    try:
+        pipeline.embed_run(job_id=job_id)
+    except pipeline.Busy as exc:
+        raise self.retry(exc=exc, countdown=5) from exc
 
 
 @shared_task(name="knowledge.purge_file", queue="default", acks_late=True, time_limit=600, soft_time_limit=540)

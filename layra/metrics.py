@@ -33,7 +33,7 @@ class StoreCollector:
 
     def _jobs(self):
         try:
-            from knowledge.selectors import ingestion_job_stats
+            from layra.ops.stats import ingestion_job_stats
 
             stats = ingestion_job_stats()
         except Exception as exc:  # noqa: BLE001 - a scrape must never fail because a store is down

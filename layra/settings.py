@@ -279,6 +279,9 @@ KNOWLEDGE_SOFFICE_TIMEOUT = env.int("KNOWLEDGE_SOFFICE_TIMEOUT", default=180)
 KNOWLEDGE_KB_CACHE_TTL = env.int("KNOWLEDGE_KB_CACHE_TTL", default=30 * 60)
 KNOWLEDGE_TASK_PROGRESS_TTL = env.int("KNOWLEDGE_TASK_PROGRESS_TTL", default=3600)
 KNOWLEDGE_TASK_TIME_LIMIT = env.int("KNOWLEDGE_TASK_TIME_LIMIT", default=1800)
+# Per-file step lock: refreshed every page batch, so a killed worker's lock lapses after the TTL.
+KNOWLEDGE_STEP_LOCK_TTL = env.int("KNOWLEDGE_STEP_LOCK_TTL", default=120)
+KNOWLEDGE_STEP_LOCK_WAIT = env.int("KNOWLEDGE_STEP_LOCK_WAIT", default=10)
 KNOWLEDGE_SSE_POLL_SECONDS = env.float("KNOWLEDGE_SSE_POLL_SECONDS", default=0.5)
 KNOWLEDGE_SSE_MAX_SECONDS = env.int("KNOWLEDGE_SSE_MAX_SECONDS", default=3600)
 
@@ -295,5 +298,34 @@ CHAT_DEFAULT_SYSTEM_PROMPT = env.str(
 CHAT_PAGE_TEXT_CHARS = env.int("CHAT_PAGE_TEXT_CHARS", default=4000)  # text layer per cited page sent to the model
 
 # --- workflows ---
+WORKFLOW_HTTP_ALLOWED_HOSTS = env.list("WORKFLOW_HTTP_ALLOWED_HOSTS", default=[])
+WORKFLOW_HTTP_ALLOW_PRIVATE = env.bool("WORKFLOW_HTTP_ALLOW_PRIVATE", default=False)
+WORKFLOW_HTTP_TIMEOUT_S = env.float("WORKFLOW_HTTP_TIMEOUT_S", default=10.0)
+WORKFLOW_HTTP_MAX_RESPONSE_BYTES = env.int("WORKFLOW_HTTP_MAX_RESPONSE_BYTES", default=1_000_000)
+WORKFLOW_HTTP_MAX_REDIRECTS = env.int("WORKFLOW_HTTP_MAX_REDIRECTS", default=5)
+WORKFLOW_CODE_TIMEOUT_S = env.float("WORKFLOW_CODE_TIMEOUT_S", default=5.0)
+WORKFLOW_CODE_MEMORY_MB = env.int("WORKFLOW_CODE_MEMORY_MB", default=256)
+WORKFLOW_CODE_MAX_OUTPUT_BYTES = env.int("WORKFLOW_CODE_MAX_OUTPUT_BYTES", default=1_000_000)
+WORKFLOW_MAX_STEPS = env.int("WORKFLOW_MAX_STEPS", default=500)
+WORKFLOW_MAX_RUN_SECONDS = env.int("WORKFLOW_MAX_RUN_SECONDS", default=600)
+WORKFLOW_MAX_OUTPUT_BYTES = env.int("WORKFLOW_MAX_OUTPUT_BYTES", default=2_000_000)
+WORKFLOW_LOOP_MAX_ITERATIONS = env.int("WORKFLOW_LOOP_MAX_ITERATIONS", default=1000)
+WORKFLOW_STUCK_AFTER_S = env.int("WORKFLOW_STUCK_AFTER_S", default=300)
+WORKFLOW_MAX_RESUMES = env.int("WORKFLOW_MAX_RESUMES", default=3)
+CELERY_BEAT_SCHEDULE["workflows-runs-check-stuck"] = {"task": "workflows.runs_check_stuck", "schedule": 60.0}
 
 # --- operators ---
+OPS_STUCK_JOB_AFTER_S = env.int("OPS_STUCK_JOB_AFTER_S", default=1800)  # stalled: requeue once, then fail
+OPS_SOFT_DELETE_RETENTION_DAYS = env.int("OPS_SOFT_DELETE_RETENTION_DAYS", default=7)
+OPS_CLEANUP_HOUR = env.int("OPS_CLEANUP_HOUR", default=3)  # nightly cleanup, UTC
+OPS_STUCK_CHECK_EVERY_S = env.int("OPS_STUCK_CHECK_EVERY_S", default=300)
+from celery.schedules import crontab as _crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = {
+    **CELERY_BEAT_SCHEDULE,
+    "layra.nightly_cleanup": {"task": "layra.nightly_cleanup",
+                              "schedule": _crontab(minute=0, hour=OPS_CLEANUP_HOUR),
+                              "options": {"queue": "default"}},
+    "layra.stuck_jobs": {"task": "layra.stuck_jobs", "schedule": float(OPS_STUCK_CHECK_EVERY_S),
+                         "options": {"queue": "default"}},
+}

@@ -8,7 +8,7 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.ratelimit import rate_limit
+from accounts.ratelimit import client_ip, rate_limit
 from chat import selectors, services
 from layra.errors import ValidationError
 from layra.pagination import PagePagination
@@ -191,5 +191,5 @@ class ConversationFilesApi(APIView):
             raise ValidationError("No files were sent; use multipart field `files`.",
                                   details={"files": ["This field is required."]})
         files = services.conversation_files_upload(user=request.user, conversation_id=conversation_id,
-                                                   uploaded_files=uploaded)
+                                                   uploaded_files=uploaded, ip=client_ip(request))
         return Response(self.ConversationFileOutputSerializer(files, many=True).data, status=201)

@@ -5,11 +5,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from chat.documents import Conversation
 from chat.tests.helpers import ask_json, make_conversation, make_model, text_pdf
+from knowledge import services as knowledge_services
+from knowledge.selectors import knowledge_base_get
 from layra.errors import NotFound
-
-knowledge_services = pytest.importorskip("knowledge.services")
-pytest.importorskip("embeddings.retrieval")
-from knowledge.selectors import knowledge_base_get  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +64,9 @@ def test_conversation_files_go_to_a_temp_kb_searched_and_removed_with_the_conver
     assert body["citations"][0]["page_number"] == 2
     assert Conversation.objects.get(conversation_id=cid).turns[0].temp_db == temp_db
 
-    with django_capture_on_commit_callbacks(execute=True):
+    # the purge (files, pages, vectors) is knowledge's task, scheduled on commit
+    with django_capture_on_commit_callbacks() as purges:
         assert api_client.delete(f"/api/v1/conversations/{cid}/").status_code == 204
+    assert len(purges) == 1
     with pytest.raises(NotFound):
         knowledge_base_get(user=user, knowledge_base_id=temp_db)

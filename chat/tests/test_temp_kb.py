@@ -5,10 +5,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from chat.documents import Conversation
 from chat.tests.helpers import make_conversation, text_pdf
+from knowledge import services as knowledge_services
+from knowledge.selectors import knowledge_base_get
 from layra.errors import NotFound
-
-knowledge_services = pytest.importorskip("knowledge.services")
-from knowledge.selectors import knowledge_base_get  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -49,8 +48,10 @@ def test_deleting_a_conversation_deletes_its_temp_kb_only(api_client, user, djan
     cid = make_conversation(api_client)
     temp_db = conversation_temp_kb_ensure(user=user, conversation_id=cid)
     assert conversation_temp_kb_ensure(user=user, conversation_id=cid) == temp_db
-    with django_capture_on_commit_callbacks(execute=True):
+    # the purge (files, pages, vectors) is knowledge's task, scheduled on commit
+    with django_capture_on_commit_callbacks() as purges:
         assert api_client.delete(f"/api/v1/conversations/{cid}/").status_code == 204
+    assert len(purges) == 1
     with pytest.raises(NotFound):
         knowledge_base_get(user=user, knowledge_base_id=temp_db)
     assert knowledge_base_get(user=user, knowledge_base_id=keep.knowledge_base_id)

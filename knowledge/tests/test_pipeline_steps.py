@@ -73,3 +73,11 @@ def test_cancelled_job_does_not_run(user, kb):
     IngestionJob.objects.filter(pk=job.pk).update(state="cancelled")
     assert pipeline.ingest_run(job_id=job.pk) is False
     assert File.objects.get(file_id=file.file_id).images == []
+
+
+def test_a_second_delivery_waits_for_the_file_lock(user, kb, settings):
+    settings.KNOWLEDGE_STEP_LOCK_WAIT = 0
+    file, job = _ingest(user, kb, "x.txt", b"hello")
+    with pipeline._file_lock(file.file_id), pytest.raises(pipeline.Busy):
+        pipeline.ingest_run(job_id=job.pk)
+    assert pipeline.ingest_run(job_id=job.pk) is True

@@ -18,7 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _expected_rows(file: File) -> int:
     """Rows the configured embedder produces for the stored pages (one set of vectors, no duplicates)."""
     from embeddings.embedders import get_embedder
-
     from knowledge.pipeline import object_get
 
     images = [Image.open(io.BytesIO(object_get(p.minio_filename))) for p in file.images]
@@ -99,6 +98,7 @@ def _wait_gone(predicate, timeout=60):
 
 
 def test_file_and_kb_deletion_leave_no_vectors_objects_or_records(celery_worker, api_client, user):
+    from accounts.models import AuditLog
     from layra.milvus import milvus_client
 
     kb = knowledge_base_create(user=user, name="Delete")
@@ -116,6 +116,7 @@ def test_file_and_kb_deletion_leave_no_vectors_objects_or_records(celery_worker,
     assert bucket_keys(f"{user.username}/{kb.knowledge_base_id}/{first.file_id}/") == []
     assert not IngestionJob.objects.filter(file_id=first.file_id).exists()
     assert file_vectors(kb.knowledge_base_id, second.file_id)  # the other file is untouched
+    assert AuditLog.objects.filter(action="file.delete", resource_id=first.file_id).exists()
 
     assert api_client.delete(f"/api/v1/knowledge-bases/{kb.knowledge_base_id}/").status_code == 204
     _wait_gone(lambda: KnowledgeBase.objects(knowledge_base_id=kb.knowledge_base_id).count() == 0)

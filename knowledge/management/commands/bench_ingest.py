@@ -28,13 +28,14 @@ class Command(BaseCommand):
         parser.add_argument("--private", action="store_true",
                             help="start private servers even when a broker is configured")
         parser.add_argument("--inner", action="store_true", help="(internal) run against the current settings")
+        parser.add_argument("--lines", type=int, default=8, help="text lines per generated page")
         parser.add_argument("--timeout", type=int, default=900)
 
-    def handle(self, *args, pages, json, private, inner, timeout, **options):
+    def handle(self, *args, pages, json, private, inner, lines, timeout, **options):
         if inner or (not private and not settings.CELERY_TASK_ALWAYS_EAGER):
-            result = self._run(pages=pages, timeout=timeout)
+            result = self._run(pages=pages, lines=lines, timeout=timeout)
         else:
-            result = self._run_private(pages=pages, timeout=timeout, as_json=json)
+            result = self._run_private(pages=pages, lines=lines, timeout=timeout)
         if json:
             self.stdout.write(_json_dumps(result))
         else:
@@ -43,7 +44,7 @@ class Command(BaseCommand):
 
     # --- private servers --------------------------------------------------------------------------------
 
-    def _run_private(self, *, pages: int, timeout: int, as_json: bool) -> dict:
+    def _run_private(self, *, pages: int, lines: int, timeout: int) -> dict:
         from layra import embedded
 
         run_dir = Path(tempfile.mkdtemp(prefix="layra-bench-"))
@@ -67,9 +68,9 @@ class Command(BaseCommand):
                    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RATE_LIMIT_ENABLED": "false"}
             manage = [sys.executable, str(ROOT / "manage.py")]
             subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
-            out = subprocess.run([*manage, "bench_ingest", "--inner", "--json", "--pages", str(pages),
-                                  "--timeout", str(timeout)], env=env, cwd=ROOT, capture_output=True, text=True,
-                                 check=False)
+            inner = [*manage, "bench_ingest", "--inner", "--json", "--pages", str(pages), "--lines", str(lines),
+                     "--timeout", str(timeout)]
+            out = subprocess.run(inner, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 raise CommandError(f"benchmark failed:\n{out.stderr[-4000:]}")
             return json_loads_last(out.stdout)
@@ -79,7 +80,7 @@ class Command(BaseCommand):
 
     # --- the measurement --------------------------------------------------------------------------------
 
-    def _run(self, *, pages: int, timeout: int) -> dict:
+    def _run(self, *, pages: int, lines: int, timeout: int) -> dict:
         from django.contrib.auth import get_user_model
         from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -120,7 +121,7 @@ class Command(BaseCommand):
             ingest("warmup.pdf", samples.make_pdf(["warm-up page"]))
             warmup = time.perf_counter() - started
 
-            pdf = samples.make_pdf([_page_text(n) for n in range(1, pages + 1)])
+            pdf = samples.make_pdf([_page_text(n, lines) for n in range(1, pages + 1)])
             started = time.perf_counter()
             job = ingest("bench.pdf", pdf)
             seconds = time.perf_counter() - started
@@ -135,16 +136,17 @@ class Command(BaseCommand):
                 "pages_per_s": round(job.pages_total / seconds, 2), "stage_seconds": stages,
                 "queue_wait_seconds": round(queued, 3) if queued is not None else None,
                 "warmup_seconds": round(warmup, 3), "embedder": settings.EMBEDDER,
-                "render_dpi": settings.KNOWLEDGE_RENDER_DPI, "embed_batch": settings.KNOWLEDGE_EMBED_BATCH}
+                "lines_per_page": lines, "render_dpi": settings.KNOWLEDGE_RENDER_DPI,
+                "embed_batch": settings.KNOWLEDGE_EMBED_BATCH}
 
 
 _WORDS = ("visual", "retrieval", "augmented", "generation", "renders", "every", "page", "and", "embeds", "it")
 
 
-def _page_text(n: int) -> str:
-    """About 30 lines of words, different on every page."""
-    lines = [" ".join(_WORDS[(n + i + j) % len(_WORDS)] for j in range(12)) for i in range(30)]
-    return f"Benchmark page {n}\n" + "\n".join(lines)
+def _page_text(n: int, lines: int) -> str:
+    """A heading and `lines` lines of 12 words, different on every page."""
+    body = [" ".join(_WORDS[(n + i + j) % len(_WORDS)] for j in range(12)) for i in range(lines)]
+    return f"Benchmark page {n}\n" + "\n".join(body)
 
 
 def _json_dumps(result: dict) -> str:

@@ -1,0 +1,180 @@
+"""Backup and restore of every store into a directory with a manifest and sha256 checksums.
+
+Layout: mysql.json (Django serialization of the ORM tables), mongo/<collection>.json (Extended JSON, one
+document per line), milvus/<collection>.jsonl (info line, then rows with vector and scalar fields),
+objects/<key>, manifest.json ({"files": {path: sha256}, "counts": {...}, "sample": {...}}).
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from bson import json_util
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+
+from embeddings.services import collection_ensure, collection_info, vectors_insert
+from layra.errors import ValidationError
+from layra.milvus import milvus_client
+from layra.mongo import database
+from layra.ops.stores import VECTOR_FIELDS, collection_rows, kb_collections, kb_id_of, object_keys
+from layra.storage import storage
+
+MYSQL_EXCLUDE = ["contenttypes", "auth.permission", "sessions", "admin.logentry"]
+FORMAT_VERSION = 1
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def store_counts() -> dict:
+    """Rows per store (MySQL per model, Mongo per collection, Milvus per collection, objects)."""
+    from django.apps import apps
+
+    mysql = {}
+    for model in apps.get_models():
+        label = model._meta.label_lower
+        if any(label.startswith(x) for x in MYSQL_EXCLUDE):
+            continue
+        mysql[label] = model.objects.count()
+    db = database()
+    mongo = {name: db[name].count_documents({}) for name in sorted(db.list_collection_names())}
+    milvus = {}
+    for name in kb_collections():
+        milvus[name] = sum(1 for _ in collection_rows(name, fields=["pk"]))
+
+    return {"mysql": mysql, "mongo": mongo, "milvus": milvus, "objects": sum(1 for _ in object_keys())}
+
+
+def _sample(sample_query: dict | None) -> dict | None:
+    """A search to repeat after restore: {"username", "knowledge_base_ids", "query", "results"}."""
+    if not sample_query:
+        return None
+    from django.contrib.auth import get_user_model
+
+    from embeddings.retrieval import search
+
+    user = get_user_model().objects.get(username=sample_query["username"])
+    results = search(user=user, knowledge_base_ids=sample_query["knowledge_base_ids"],
+                     query=sample_query["query"], top_k=5)
+    return {**sample_query, "results": [[r["image_id"], round(r["score"], 4)] for r in results]}
+
+
+def backup_run(*, directory: str, sample_query: dict | None = None,
+               on_item: Callable[[str], None] | None = None) -> dict:
+    root = Path(directory)
+    if root.exists() and any(root.iterdir()):
+        raise ValidationError(f"Backup directory {root} is not empty.")
+    (root / "mongo").mkdir(parents=True)
+    (root / "milvus").mkdir()
+    (root / "objects").mkdir()
+    with (root / "mysql.json").open("w") as fh:
+        call_command("dumpdata", exclude=MYSQL_EXCLUDE, natural_foreign=False, stdout=fh, verbosity=0)
+    db = database()
+    for name in sorted(db.list_collection_names()):
+        with (root / "mongo" / f"{name}.json").open("w") as fh:
+            for doc in db[name].find({}):
+                fh.write(json_util.dumps(doc, json_options=json_util.CANONICAL_JSON_OPTIONS) + "\n")
+        if on_item:
+            on_item(f"mongo:{name}")
+    for name in kb_collections():
+        info = collection_info(name=name)
+        with (root / "milvus" / f"{name}.jsonl").open("w") as fh:
+            fh.write(json.dumps({"collection": name, "knowledge_base_id": kb_id_of(name), **info}) + "\n")
+            for row in collection_rows(name, fields=VECTOR_FIELDS[1:]):
+                fh.write(json.dumps({k: (list(map(float, row[k])) if k == "vector" else row[k])
+                                     for k in VECTOR_FIELDS[1:]}) + "\n")
+        if on_item:
+            on_item(f"milvus:{name}")
+    store = storage()
+    for key in object_keys():
+        target = root / "objects" / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with store.open(key, "rb") as src:
+            target.write_bytes(src.read())
+        if on_item:
+            on_item(f"object:{key}")
+    manifest = {
+        "format": FORMAT_VERSION,
+        "counts": store_counts(),
+        "sample": _sample(sample_query),
+        "files": {str(p.relative_to(root)): _sha256(p) for p in sorted(root.rglob("*")) if p.is_file()},
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return manifest
+
+
+def backup_verify(*, directory: str) -> dict:
+    root = Path(directory)
+    manifest = json.loads((root / "manifest.json").read_text())
+    bad = [path for path, digest in manifest["files"].items()
+           if not (root / path).is_file() or _sha256(root / path) != digest]
+    if bad:
+        raise ValidationError("Backup checksums do not match.", details={"files": bad[:50]})
+    return manifest
+
+
+def stack_is_empty() -> bool:
+    counts = store_counts()
+    return (not any(counts["mongo"].values()) and not counts["milvus"] and not counts["objects"]
+            and not any(counts["mysql"].values()))
+
+
+def restore_run(*, directory: str, force: bool = False, on_item: Callable[[str], None] | None = None) -> dict:
+    """Restore a verified backup into an empty stack; returns {"counts", "expected", "sample_ok"}."""
+    root = Path(directory)
+    manifest = backup_verify(directory=directory)
+    if not force and not stack_is_empty():
+        raise ValidationError("The stack is not empty; restore only into an empty stack (or pass force).")
+    call_command("loaddata", str(root / "mysql.json"), verbosity=0)
+    db = database()
+    for path in sorted((root / "mongo").glob("*.json")):
+        docs = [json_util.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if docs:
+            db[path.stem].insert_many(docs)
+        if on_item:
+            on_item(f"mongo:{path.stem}")
+    from layra.mongo import reset_document_collections
+    from layra.ops.indexes import ensure_indexes
+
+    reset_document_collections()
+    client = milvus_client()
+    for path in sorted((root / "milvus").glob("*.jsonl")):
+        with path.open() as fh:
+            info = json.loads(fh.readline())
+            name = collection_ensure(knowledge_base_id=info["knowledge_base_id"], embedder=info["embedder"],
+                                     dim=int(info["dim"]), client=client)
+            by_file: dict[str, list] = {}
+            for line in fh:
+                row = json.loads(line)
+                by_file.setdefault(row["file_id"], []).append(row)
+            for file_id, rows in by_file.items():
+                vectors_insert(name=name, file_id=file_id, client=client,
+                               pages=[(r["image_id"], r["page_number"], [r["vector"]]) for r in rows])
+        if on_item:
+            on_item(f"milvus:{name}")
+    store = storage()
+    objects_root = root / "objects"
+    for path in sorted(objects_root.rglob("*")):
+        if path.is_file():
+            store.save(str(path.relative_to(objects_root)), ContentFile(path.read_bytes()))
+            if on_item:
+                on_item(f"object:{path.relative_to(objects_root)}")
+    ensure_indexes()
+    counts = store_counts()
+    sample = manifest.get("sample")
+    sample_ok = None
+    if sample:
+        again = _sample({k: sample[k] for k in ("username", "knowledge_base_ids", "query")})
+        sample_ok = [r[0] for r in again["results"]] == [r[0] for r in sample["results"]]
+    return {"counts": counts, "expected": manifest["counts"], "counts_ok": counts == manifest["counts"],
+            "sample_ok": sample_ok}
+
+
+

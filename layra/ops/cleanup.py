@@ -1,0 +1,199 @@
+"""Repairs and garbage collection across the stores. Every step reports what it found; dry_run changes nothing."""
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from chat.documents import Conversation
+from embeddings.page_cache import generation_bump, pages_forget
+from embeddings.services import _quote
+from knowledge import pipeline
+from knowledge.documents import File, KnowledgeBase
+from knowledge.models import IngestionJob
+from knowledge.services import file_purge, kb_cache_invalidate, knowledge_base_purge
+from layra.milvus import milvus_client
+from layra.ops.consistency import expected_keys
+from layra.ops.reindex import SIDE_SUFFIX, reindex_file
+from layra.ops.stores import collection_rows, kb_collections, kb_id_of, object_exists, object_keys
+from layra.redis import redis_client
+
+logger = logging.getLogger(__name__)
+STEPS = ("orphan_vectors", "missing_vectors", "orphan_objects", "missing_objects", "soft_deleted",
+         "temp_knowledge_bases", "progress_keys")
+
+
+def orphan_vectors(*, dry_run: bool) -> int:
+    """Vectors whose file is not a live completed file; collections whose KB is gone."""
+    client = milvus_client()
+    side = SIDE_SUFFIX.replace("-", "_")
+    removed = 0
+    for name in kb_collections():
+        if name.endswith(side):
+            continue
+        kb_id = kb_id_of(name)
+        kb = KnowledgeBase.objects(knowledge_base_id=kb_id, is_delete=False).first()
+        rows = list(collection_rows(name, fields=["file_id"]))
+        if kb is None:
+            removed += len(rows)
+            if not dry_run:
+                client.drop_collection(collection_name=name)
+                pages_forget(name=name)
+                generation_bump(name)
+            continue
+        live = {f.file_id for f in File.objects(knowledge_db_id=kb_id, is_delete=False, status="completed")
+                .only("file_id")}
+        dead = {r["file_id"] for r in rows} - live
+        removed += sum(1 for r in rows if r["file_id"] in dead)
+        if dead and not dry_run:
+            for file_id in dead:
+                client.delete(collection_name=name, filter=f"file_id == {_quote(file_id)}")
+                pages_forget(name=name, file_id=file_id)
+            generation_bump(name)
+            KnowledgeBase.objects(knowledge_base_id=kb_id).update_one(inc__version=1)
+            kb_cache_invalidate(knowledge_base_id=kb_id)
+    return removed
+
+
+def missing_vectors(*, dry_run: bool) -> int:
+    """Completed files with a page that has no vectors are re-embedded."""
+    from layra.ops.consistency import knowledge_base_check
+
+    repaired = 0
+    for kb in KnowledgeBase.objects(is_delete=False):
+        report = knowledge_base_check(knowledge_base_id=kb.knowledge_base_id)
+        missing = set(report.pages_without_vectors)
+        if not missing:
+            continue
+        for file in File.objects(knowledge_db_id=kb.knowledge_base_id, is_delete=False, status="completed"):
+            if missing & {p.images_id for p in file.images}:
+                repaired += 1
+                if not dry_run:
+                    reindex_file(file_id=file.file_id)
+    return repaired
+
+
+def _file_id_of_key(key: str) -> str | None:
+    parts = key.split("/")
+    return parts[2] if len(parts) >= 4 else None
+
+
+def orphan_objects(*, dry_run: bool) -> int:
+    """Objects no live record names (under a file prefix of a missing file, or not named by its file)."""
+    files: dict[str, File | None] = {}
+    orphans = []
+    for key in object_keys():
+        file_id = _file_id_of_key(key)
+        if file_id is None:
+            orphans.append(key)
+            continue
+        if file_id not in files:
+            files[file_id] = File.objects(file_id=file_id).first()
+        file = files[file_id]
+        if file is None or (not file.is_delete and key not in expected_keys(file)):
+            orphans.append(key)  # a deleted file's objects are the purge's (soft_deleted step)
+    if orphans and not dry_run:
+        pipeline.objects_delete(orphans)
+    return len(orphans)
+
+
+def missing_objects(*, dry_run: bool) -> int:
+    """Records whose objects are gone: re-ingest from the original when it exists, else fail the file."""
+    from layra.ops.jobs import job_fail, job_requeue
+
+    repaired = 0
+    for file in File.objects(is_delete=False, status__in=["completed", "failed"]):
+        missing = [k for k in expected_keys(file) if not object_exists(k)]
+        if not missing:
+            continue
+        repaired += 1
+        if dry_run:
+            continue
+        job = IngestionJob.objects.filter(file_id=file.file_id).order_by("-created_at").first()
+        if job is None:
+            user = get_user_model().objects.filter(username=file.username).first()
+            if user is None:
+                continue
+            job = IngestionJob.objects.create(user=user, knowledge_base_id=file.knowledge_db_id,
+                                              file_id=file.file_id, filename=file.filename)
+        if file.minio_filename in missing:
+            job_fail(job=job, reason="The stored original is missing.")
+        else:
+            pipeline.file_outputs_remove(file)
+            File.objects(file_id=file.file_id).update_one(set__images=[], set__page_count=0)
+            job_requeue(job=job, reason="Re-ingesting: page images were missing.")
+        KnowledgeBase.objects(knowledge_base_id=file.knowledge_db_id).update_one(inc__version=1)
+        kb_cache_invalidate(knowledge_base_id=file.knowledge_db_id)
+    return repaired
+
+
+def soft_deleted(*, dry_run: bool, older_than_days: int) -> int:
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    purged = 0
+    for kb in KnowledgeBase.objects(is_delete=True, last_modify_at__lte=cutoff):
+        purged += 1
+        if not dry_run:
+            knowledge_base_purge(knowledge_base_id=kb.knowledge_base_id)
+    for file in File.objects(is_delete=True, last_modify_at__lte=cutoff):
+        purged += 1
+        if not dry_run:
+            file_purge(file_id=file.file_id)
+    return purged
+
+
+def temp_knowledge_bases(*, dry_run: bool) -> int:
+    """Temporary KBs whose conversation no longer exists are deleted and purged."""
+    live = set(Conversation.objects.distinct("conversation_id"))
+    removed = 0
+    for kb in KnowledgeBase.objects(is_temp=True):
+        if kb.conversation_id in live:
+            continue
+        removed += 1
+        if not dry_run:
+            KnowledgeBase.objects(knowledge_base_id=kb.knowledge_base_id).update_one(set__is_delete=True,
+                                                                                    inc__version=1)
+            File.objects(knowledge_db_id=kb.knowledge_base_id).update(set__is_delete=True)
+            knowledge_base_purge(knowledge_base_id=kb.knowledge_base_id)
+    return removed
+
+
+def progress_keys(*, dry_run: bool) -> int:
+    """Progress hashes (task:*) with no expiry or whose job is gone or finished; found by SCAN, never KEYS."""
+    client = redis_client("task")
+    removed = 0
+    batch: list[str] = []
+    for key in client.scan_iter(match="task:*", count=500):
+        task_id = key.split(":", 1)[1]
+        job = IngestionJob.objects.filter(task_id=task_id).only("state").first()
+        stale = job is None or client.ttl(key) == -1 and job.is_terminal
+        if stale:
+            removed += 1
+            batch.append(key)
+    if batch and not dry_run:
+        for start in range(0, len(batch), 500):
+            client.delete(*batch[start:start + 500])
+    return removed
+
+
+def cleanup_run(*, dry_run: bool = False, older_than_days: int | None = None, steps: tuple[str, ...] = STEPS,
+                on_step: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Run the named steps in order; returns {step: items found (and repaired unless dry_run)}."""
+    days = older_than_days if older_than_days is not None else settings.OPS_SOFT_DELETE_RETENTION_DAYS
+    results: dict[str, int] = {}
+    for step in STEPS:
+        if step not in steps:
+            continue
+        func = globals()[step]
+        kwargs = {"dry_run": dry_run}
+        if step == "soft_deleted":
+            kwargs["older_than_days"] = days
+        with transaction.atomic():
+            results[step] = func(**kwargs)
+        if on_step:
+            on_step(step)
+
+    return results

@@ -1,0 +1,62 @@
+"""Per knowledge base: pages in Mongo vs vectors in Milvus vs objects in storage."""
+
+from dataclasses import asdict, dataclass, field
+
+from embeddings.services import collection_name
+from knowledge.documents import File, KnowledgeBase
+from layra.milvus import milvus_client
+from layra.ops.stores import collection_rows, object_keys
+
+
+@dataclass
+class KnowledgeBaseReport:
+    knowledge_base_id: str
+    pages: int = 0  # pages of completed live files (Mongo)
+    vector_pages: int = 0  # distinct image ids with vectors (Milvus)
+    objects: int = 0  # objects under the KB prefix (storage)
+    pages_without_vectors: list[str] = field(default_factory=list)  # image ids
+    vectors_without_page: list[str] = field(default_factory=list)  # image ids
+    missing_objects: list[str] = field(default_factory=list)  # keys named by records
+    orphan_objects: list[str] = field(default_factory=list)  # keys under the prefix no record names
+
+    @property
+    def ok(self) -> bool:
+        return not (self.pages_without_vectors or self.vectors_without_page or self.missing_objects
+                    or self.orphan_objects)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+
+def expected_keys(file: File) -> set[str]:
+    return {file.minio_filename, *(p.minio_filename for p in file.images)}
+
+
+def knowledge_base_check(*, knowledge_base_id: str) -> KnowledgeBaseReport:
+    kb = KnowledgeBase.objects(knowledge_base_id=knowledge_base_id).first()
+    report = KnowledgeBaseReport(knowledge_base_id=knowledge_base_id)
+    files = list(File.objects(knowledge_db_id=knowledge_base_id, is_delete=False))
+    indexed = {p.images_id for f in files if f.status == "completed" for p in f.images}
+    report.pages = len(indexed)
+    name = collection_name(knowledge_base_id=knowledge_base_id)
+    vector_ids: set[str] = set()
+    if milvus_client().has_collection(collection_name=name):
+        vector_ids = {row["image_id"] for row in collection_rows(name, fields=["image_id"])}
+    report.vector_pages = len(vector_ids)
+    report.pages_without_vectors = sorted(indexed - vector_ids)
+    report.vectors_without_page = sorted(vector_ids - indexed)
+    expected = set().union(*(expected_keys(f) for f in files)) if files else set()
+    present: set[str] = set()
+    if kb is not None:
+        present = set(object_keys(f"{kb.username}/{knowledge_base_id}/"))
+    report.objects = len(present)
+    report.missing_objects = sorted(expected - present)
+    report.orphan_objects = sorted(present - expected)
+    return report
+
+
+def consistency_check(*, knowledge_base_ids: list[str] | None = None) -> list[KnowledgeBaseReport]:
+    """Reports for the given KBs (default: every KB not soft-deleted)."""
+    if knowledge_base_ids is None:
+        knowledge_base_ids = [kb.knowledge_base_id for kb in KnowledgeBase.objects(is_delete=False)]
+    return [knowledge_base_check(knowledge_base_id=kb_id) for kb_id in knowledge_base_ids]

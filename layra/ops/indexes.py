@@ -1,0 +1,43 @@
+"""Create missing indexes: every registered Mongo document's, every KB collection's in Milvus."""
+
+from layra.milvus import milvus_client
+from layra.ops.stores import kb_collections
+
+
+def mongo_indexes() -> list[str]:
+    from layra.mongo_admin.registry import documents
+
+    done = []
+    for doc_cls in documents():
+        doc_cls.ensure_indexes()
+        done.append(doc_cls._get_collection_name())
+    return done
+
+
+def milvus_indexes() -> dict[str, list[str]]:
+    from embeddings.services import HNSW_PARAMS
+
+    client = milvus_client()
+    created: dict[str, list[str]] = {}
+    for name in kb_collections():
+        existing = {client.describe_index(collection_name=name, index_name=index).get("field_name", index)
+                    for index in client.list_indexes(collection_name=name)}
+        params = client.prepare_index_params()
+        wanted = []
+        if "vector" not in existing:
+            params.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=dict(HNSW_PARAMS))
+            wanted.append("vector")
+        for field in ("file_id", "image_id"):
+            if field not in existing:
+                params.add_index(field_name=field, index_type="INVERTED")
+                wanted.append(field)
+        if wanted:
+            client.release_collection(collection_name=name)
+            client.create_index(collection_name=name, index_params=params)
+        client.load_collection(collection_name=name)
+        created[name] = wanted
+    return created
+
+
+def ensure_indexes() -> dict:
+    return {"mongo": mongo_indexes(), "milvus": milvus_indexes()}

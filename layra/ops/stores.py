@@ -1,0 +1,59 @@
+"""Small store helpers shared by the operator services (listing objects, reading collections)."""
+
+from collections.abc import Iterator
+
+from django.conf import settings
+
+from layra.milvus import milvus_client
+from layra.storage import is_s3, storage
+
+COLLECTION_PREFIX = "colqwen"
+VECTOR_FIELDS = ["pk", "vector", "image_id", "page_number", "file_id"]
+
+
+def object_keys(prefix: str = "") -> Iterator[str]:
+    store = storage()
+    if is_s3():
+        client = store.connection.meta.client
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=settings.AWS_STORAGE_BUCKET_NAME,
+                                                                      Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield obj["Key"]
+        return
+    from pathlib import Path
+
+    root = Path(store.location)
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            key = str(path.relative_to(root))
+            if key.startswith(prefix):
+                yield key
+
+
+def object_exists(key: str) -> bool:
+    return storage().exists(key)
+
+
+def kb_collections() -> list[str]:
+    return sorted(n for n in milvus_client().list_collections() if n.startswith(COLLECTION_PREFIX))
+
+
+def kb_id_of(collection: str) -> str:
+    return collection[len(COLLECTION_PREFIX):].replace("_", "-")
+
+
+def collection_rows(name: str, *, fields: list[str] | None = None, batch: int = 1000) -> Iterator[dict]:
+    """Every row of a collection, through a query iterator (no offset limit)."""
+    client = milvus_client()
+    client.load_collection(collection_name=name)
+    fields = fields or ["image_id", "page_number", "file_id"]
+    iterator = client.query_iterator(collection_name=name, batch_size=batch, filter="pk >= 0",
+                                     output_fields=list(dict.fromkeys(["pk", *fields])))
+    try:
+        while True:
+            rows = iterator.next()
+            if not rows:
+                return
+            yield from rows
+    finally:
+        iterator.close()

@@ -1,0 +1,23 @@
+"""Beat tasks of the operators (queue "default"): nightly cleanup and stuck-job detection."""
+
+import logging
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="layra.nightly_cleanup", queue="default", acks_late=True, time_limit=3600, soft_time_limit=3540)
+def nightly_cleanup() -> dict:
+    from layra.ops.cleanup import cleanup_run
+
+    result = cleanup_run()
+    logger.info("nightly cleanup", extra={"cleanup": result})
+    return result
+
+
+@shared_task(name="layra.stuck_jobs", queue="default", acks_late=True, time_limit=300, soft_time_limit=270)
+def stuck_jobs() -> dict:
+    from layra.ops.jobs import stuck_jobs_handle
+
+    return stuck_jobs_handle()

@@ -1,0 +1,92 @@
+"""Workflows, runs, custom nodes and chatflows in MongoDB (DESIGN field names)."""
+
+from datetime import UTC, datetime
+
+import mongoengine as me
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Workflow(me.Document):
+    workflow_id = me.StringField(required=True, unique=True)
+    username = me.StringField(required=True)
+    workflow_name = me.StringField(required=True, max_length=200)
+    nodes = me.ListField(me.DictField())
+    edges = me.ListField(me.DictField())
+    start_node = me.StringField(default="")
+    global_variables = me.DictField()
+    workflow_config = me.DictField()
+    version = me.IntField(default=1)  # optimistic locking: a save must name the version it read
+    is_delete = me.BooleanField(default=False)
+    created_at = me.DateTimeField(default=utcnow)
+    last_modify_at = me.DateTimeField(default=utcnow)
+
+    meta = {"collection": "workflows", "indexes": [{"fields": ["username", "is_delete", "-last_modify_at"]}]}
+
+
+class CustomNodes(me.Document):
+    """One document per user: `custom_nodes` maps a saved name to a node config (type + data)."""
+
+    username = me.StringField(required=True, unique=True)
+    custom_nodes = me.DictField()
+
+    meta = {"collection": "nodes"}
+
+
+class WorkflowRun(me.Document):
+    """A run's durable state, saved after every node so another worker can pick it up."""
+
+    run_id = me.StringField(required=True, unique=True)
+    workflow_id = me.StringField(required=True)
+    username = me.StringField(required=True)
+    # pending | running | paused | waiting_input | succeeded | failed | cancelled
+    status = me.StringField(default="pending")
+    snapshot = me.DictField()  # nodes/edges/start_node/global_variables/workflow_config at start
+    variables = me.DictField()
+    queue = me.ListField(me.StringField())  # node ids still to execute, front first
+    current_node = me.StringField(null=True)
+    completed_nodes = me.ListField(me.StringField())
+    breakpoints = me.ListField(me.StringField())
+    skip_breakpoint = me.StringField(null=True)  # the node a "continue" releases
+    pending_input = me.DictField()  # {"node_id", "prompt", "variable"} while waiting
+    steps = me.IntField(default=0)
+    output_bytes = me.IntField(default=0)
+    resumes = me.IntField(default=0)
+    cancel_requested = me.BooleanField(default=False)
+    error = me.DictField()
+    outputs = me.DictField()
+    task_id = me.StringField(null=True)
+    created_at = me.DateTimeField(default=utcnow)
+    started_at = me.DateTimeField(null=True)
+    heartbeat_at = me.DateTimeField(null=True)
+    finished_at = me.DateTimeField(null=True)
+
+    meta = {"collection": "workflow_runs",
+            "indexes": [{"fields": ["username", "-created_at"]}, {"fields": ["status", "heartbeat_at"]},
+                        {"fields": ["workflow_id"]}]}
+
+
+class ChatflowTurn(me.EmbeddedDocument):
+    message_id = me.StringField(required=True)
+    user_message = me.StringField()
+    reply = me.StringField()
+    run_id = me.StringField()
+    status = me.StringField()
+    error = me.StringField(null=True)
+    created_at = me.DateTimeField(default=utcnow)
+
+
+class Chatflow(me.Document):
+    chatflow_id = me.StringField(required=True, unique=True)
+    workflow_id = me.StringField(required=True)
+    username = me.StringField(required=True)
+    chatflow_name = me.StringField(default="")
+    turns = me.EmbeddedDocumentListField(ChatflowTurn)
+    is_delete = me.BooleanField(default=False)
+    created_at = me.DateTimeField(default=utcnow)
+    last_modify_at = me.DateTimeField(default=utcnow)
+
+    meta = {"collection": "chatflows",
+            "indexes": [{"fields": ["workflow_id"]}, {"fields": ["username", "is_delete", "-last_modify_at"]}]}
