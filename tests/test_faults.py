@@ -307,8 +307,32 @@ def test_redis_stopped_during_ingestion_job_completes_or_fails_clean(services, r
         assert file.status == "failed" and file.error
 
 
-def test_workflow_run_survives_a_worker_kill():
-    if not any(_routed(p) for p in ("/api/v1/workflows/", "/api/v1/runs/x/")):
-        pytest.skip("workflows are not routed in this checkout")
-    pytest.fail("workflows are routed: write the worker-kill-during-run fault test against their run API")
+@pytest.mark.slow
+def test_worker_killed_during_workflow_run_finishes_once_by_redelivery(restartable_worker, api_client):
+    """No operator step: the broker redelivers the unacked run and it finishes with every node run once."""
+    from tests.workflows_helpers import chain, node
 
+    nodes, edges = chain(node("start", "start"), node("before", "variable", assignments={"a": "1"}),
+                         node("slow", "code", code="import time\ntime.sleep(3)\nresult = inputs['a'] + 1"),
+                         node("end", "end", outputs={"b": "slow"}))
+    created = api_client.post("/api/v1/workflows/", {"workflow_name": "crash", "nodes": nodes, "edges": edges},
+                              format="json")
+    assert created.status_code == 201, created.content
+    started = api_client.post(f"/api/v1/workflows/{created.json()['workflow_id']}/runs", {}, format="json")
+    assert started.status_code == 202, started.content
+    run_id = started.json()["run_id"]
+    deadline = time.monotonic() + 60
+    while api_client.get(f"/api/v1/runs/{run_id}/").json()["current_node"] != "slow":
+        assert time.monotonic() < deadline, restartable_worker.log()[-3000:]
+        time.sleep(0.1)
+    INJECTED.append("worker:kill@workflow-run")
+    restartable_worker.kill()
+    restartable_worker.start()
+    deadline = time.monotonic() + 90
+    while (run := api_client.get(f"/api/v1/runs/{run_id}/").json())["status"] not in ("succeeded", "failed",
+                                                                                       "cancelled"):
+        assert time.monotonic() < deadline, f"run stuck in {run['status']}\n{restartable_worker.log()[-3000:]}"
+        time.sleep(0.3)
+    assert run["status"] == "succeeded", run.get("error")
+    assert run["outputs"] == {"b": 2}
+    assert run["completed_nodes"] == ["start", "before", "slow", "end"], "every node ran to completion once"

@@ -86,25 +86,34 @@ def test_every_operation_survives_fuzzing(live_server, jwt):
                 op_headers = headers
             cases[label] = 0
 
-            @given(case=operation.as_strategy())
-            @hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-                                 suppress_health_check=list(HealthCheck))
-            def run(case, label=label, op_headers=op_headers):
-                cases[label] += 1
-                case.call_and_validate(base_url=live_server.url, session=session, headers=op_headers, checks=CHECKS,
-                                       timeout=REQUEST_TIMEOUT)
+            run = _fuzzer(operation, base_url=live_server.url, session=session, headers=op_headers,
+                          on_case=lambda label=label: cases.__setitem__(label, cases[label] + 1))
 
             try:
                 run()
             except Unsatisfiable:
                 pass
-            except Exception as exc:  # collect every operation's failure, then fail once
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # schemathesis' FailureGroup; collect every operation's, fail once
                 failures.append(f"{label}: {type(exc).__name__}: {str(exc)[:1500]}")
         total = sum(cases.values())
         print(f"fuzz: {len(cases)} operations, {total} cases in {time.monotonic() - started:.0f}s")
     assert len(cases) >= 20, sorted(cases)
     assert total >= len(cases), cases
     assert not failures, "\n\n".join(failures)
+
+
+def _fuzzer(operation, *, base_url: str, session, headers: dict, on_case):
+    @given(case=operation.as_strategy())
+    @hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
+                         suppress_health_check=list(HealthCheck))
+    def run(case):
+        on_case()
+        case.call_and_validate(base_url=base_url, session=session, headers=headers, checks=CHECKS,
+                               timeout=REQUEST_TIMEOUT)
+
+    return run
 
 
 def _fresh_headers(base_url: str, user) -> dict:

@@ -146,6 +146,40 @@ def _api_key(world: World) -> str:
     return str(getattr(key, "key_id", None) or key.pk)
 
 
+def _workflow(world: World) -> str:
+    from tests.workflows_helpers import chain, node
+
+    nodes, edges = chain(node("start", "start"), node("v", "variable", assignments={"secret": "'private'"}),
+                         node("end", "end", outputs={"secret": "secret"}))
+    response = world.client.post("/api/v1/workflows/", {"workflow_name": "private flow", "nodes": nodes,
+                                                        "edges": edges}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["workflow_id"]
+
+
+def _run(world: World) -> str:
+    with world.capture(execute=True):
+        response = world.client.post(f"/api/v1/workflows/{world.get('workflow_id')}/runs", {"inputs": {}},
+                                     format="json")
+    assert response.status_code == 202, response.content
+    return response.json()["run_id"]
+
+
+def _custom_node(world: World) -> str:
+    from workflows.services import custom_node_save
+
+    name = f"private_{world.user.username}"
+    custom_node_save(user=world.user, name=name, node_type="variable", data={"assignments": {"y": "1"}})
+    return name
+
+
+def _chatflow(world: World) -> str:
+    from workflows.services import chatflow_create
+
+    return chatflow_create(user=world.user, workflow_id=world.get("workflow_id"),
+                           chatflow_name="private chatflow").chatflow_id
+
+
 KWARG_FACTORIES = {
     "knowledge_base_id": _kb,
     "file_id": _file,
@@ -154,6 +188,10 @@ KWARG_FACTORIES = {
     "model_id": _model,
     "conversation_id": _conversation,
     "key_id": _api_key,
+    "workflow_id": _workflow,
+    "run_id": _run,
+    "name": _custom_node,  # custom-nodes/<name>/: names are per user
+    "chatflow_id": _chatflow,
 }
 
 
@@ -177,6 +215,10 @@ def _bodies(world: World) -> dict[tuple[str, str], dict]:
         ("conversation-detail", "patch"): {"json": {"conversation_name": "stolen"}},
         ("conversation-messages", "post"): {"json": {"question": "leak?"}},
         ("conversation-files", "post"): {"multipart": pdf},
+        ("workflow-detail", "put"): {"json": {"version": 1, "workflow_name": "stolen"}},
+        ("workflow-detail", "patch"): {"json": {"version": 1, "workflow_name": "stolen"}},
+        ("run-input", "post"): {"json": {"action": "continue"}},
+        ("chatflow-message", "post"): {"json": {"message": "leak?"}},
     }
 
 
