@@ -319,6 +319,9 @@ OPS_STUCK_JOB_AFTER_S = env.int("OPS_STUCK_JOB_AFTER_S", default=1800)  # stalle
 OPS_SOFT_DELETE_RETENTION_DAYS = env.int("OPS_SOFT_DELETE_RETENTION_DAYS", default=7)
 OPS_CLEANUP_HOUR = env.int("OPS_CLEANUP_HOUR", default=3)  # nightly cleanup, UTC
 OPS_STUCK_CHECK_EVERY_S = env.int("OPS_STUCK_CHECK_EVERY_S", default=300)
+# Keep LOGGING's JSON handler in workers (Celery would otherwise replace the root logger's handlers).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+INSTALLED_APPS += ["layra.mongo_admin"]  # operator admin over the Mongo documents (/admin/mongo/)
 from celery.schedules import crontab as _crontab  # noqa: E402
 
 CELERY_BEAT_SCHEDULE = {

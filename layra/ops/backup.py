@@ -44,7 +44,11 @@ def store_counts() -> dict:
             continue
         mysql[label] = model.objects.count()
     db = database()
-    mongo = {name: db[name].count_documents({}) for name in sorted(db.list_collection_names())}
+    mongo = {}
+    for name in sorted(db.list_collection_names()):
+        count = db[name].count_documents({})
+        if count:  # an empty collection (made by ensure_indexes) is the same as none
+            mongo[name] = count
     milvus = {}
     for name in kb_collections():
         milvus[name] = sum(1 for _ in collection_rows(name, fields=["pk"]))

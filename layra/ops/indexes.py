@@ -14,14 +14,21 @@ def mongo_indexes() -> list[str]:
     return done
 
 
+def _has_index(client, name: str, field: str) -> bool:
+    # list_indexes() can answer [] for a released collection; ask for each index by its (field) name.
+    try:
+        return bool(client.describe_index(collection_name=name, index_name=field))
+    except Exception:  # noqa: BLE001 - pymilvus raises when the index does not exist
+        return False
+
+
 def milvus_indexes() -> dict[str, list[str]]:
     from embeddings.services import HNSW_PARAMS
 
     client = milvus_client()
     created: dict[str, list[str]] = {}
     for name in kb_collections():
-        existing = {client.describe_index(collection_name=name, index_name=index).get("field_name", index)
-                    for index in client.list_indexes(collection_name=name)}
+        existing = {field for field in ("vector", "file_id", "image_id") if _has_index(client, name, field)}
         params = client.prepare_index_params()
         wanted = []
         if "vector" not in existing:

@@ -127,3 +127,17 @@ def test_run_survives_a_worker_crash(celery_worker, api_client, settings):
     run = _wait(api_client, run_id, {"succeeded", "failed"}, celery_worker)
     assert run["status"] == "succeeded", run["error"]
     assert run["outputs"] == {"b": 2} and run["completed_nodes"] == ["start", "before", "slow", "end"]
+
+
+def test_cancel_a_running_run_stops_before_the_next_node(celery_worker, api_client):
+    nodes, edges = chain(node("start", "start"), node("slow", "code", code="import time\ntime.sleep(2)\nresult = 1"),
+                         node("after", "variable", assignments={"x": "1"}), node("end", "end"))
+    run_id = _start(api_client, _create(api_client, nodes, edges))
+    deadline = time.monotonic() + 30
+    while api_client.get(f"/api/v1/runs/{run_id}/").json()["current_node"] != "slow":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert api_client.post(f"/api/v1/runs/{run_id}/cancel").status_code == 200
+    run = _wait(api_client, run_id, {"cancelled", "succeeded", "failed"}, celery_worker)
+    assert run["status"] == "cancelled" and "after" not in run["completed_nodes"]
+    assert _sse(api_client, run_id)[-1] == "run_finished"

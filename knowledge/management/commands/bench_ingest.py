@@ -7,6 +7,7 @@ directory (redis-server, SecantusDB, Milvus Lite, an S3 server) and runs itself 
 
 import json as jsonlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,7 @@ class Command(BaseCommand):
         finally:
             for service in reversed(services):
                 service.stop()
+            shutil.rmtree(run_dir, ignore_errors=True)
 
     # --- the measurement --------------------------------------------------------------------------------
 
