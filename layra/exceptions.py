@@ -36,7 +36,8 @@ def _store_unavailable(exc: Exception) -> bool:
     unavailable = {
         "ConnectionError", "TimeoutError", "ServerSelectionTimeoutError", "AutoReconnect", "NetworkTimeout",
         "MilvusUnavailableException", "EndpointConnectionError", "ConnectTimeoutError", "OperationalError",
-        "ConnectionRefusedError", "MilvusException",
+        "ConnectionRefusedError", "MilvusException", "ReadTimeoutError", "ConnectionClosedError",
+        "_InactiveRpcError",  # grpc (Milvus): UNAVAILABLE / DEADLINE_EXCEEDED before pymilvus wraps it
     }
     return bool(names & unavailable)
 

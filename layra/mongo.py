@@ -5,6 +5,7 @@ from django.conf import settings
 from mongoengine.connection import DEFAULT_CONNECTION_NAME, disconnect, get_db
 
 _connected_uri: str | None = None
+SOCKET_TIMEOUT_MS = 10000
 
 
 def connect() -> None:
@@ -13,8 +14,9 @@ def connect() -> None:
     if _connected_uri == uri:
         return
     disconnect(DEFAULT_CONNECTION_NAME)
+    # Bounded waits: a hung or partitioned server answers 503 in seconds, never a request that hangs.
     mongoengine.connect(host=uri, connect=False, uuidRepresentation="standard", tz_aware=True,
-                        serverSelectionTimeoutMS=5000)
+                        serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, socketTimeoutMS=SOCKET_TIMEOUT_MS)
     _connected_uri = uri
     reset_document_collections()
 

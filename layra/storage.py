@@ -3,9 +3,18 @@
 from django.conf import settings
 from django.core.files.storage import Storage, storages
 
+# Bounded S3 calls: a hung S3/MinIO answers 503 within seconds (botocore's defaults wait 60 s x retries).
+S3_TIMEOUTS = {"connect_timeout": 3, "read_timeout": 6, "retries": {"total_max_attempts": 2, "mode": "standard"}}
+
 
 def storage() -> Storage:
-    return storages["default"]
+    backend = storages["default"]
+    if is_s3() and not getattr(backend, "_layra_bounded", False):
+        from botocore.config import Config
+
+        backend.client_config = backend.client_config.merge(Config(**S3_TIMEOUTS))
+        backend._layra_bounded = True
+    return backend
 
 
 def is_s3() -> bool:

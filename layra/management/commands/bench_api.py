@@ -1,0 +1,300 @@
+"""Load benchmark of the API as a client sees it: gunicorn on loopback, N client threads, one JSON report.
+
+    python manage.py bench_api --clients 50 --seconds 30 --json
+
+Starts gunicorn with the current settings (rate limits off for the run) on a free loopback port, sets up
+a bench user with a knowledge base holding an ingested one-page PDF and a model config pointing at a local
+fake OpenAI-compatible LLM, then runs client threads (httpx) round-robin over login, list KBs, list files,
+search and a chat turn (?stream=false). Prints p50/p95/count/errors per operation, the overall error
+rate and requests per second. Target: list/read p95 <= 50 ms, error rate 0.
+"""
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import Resolver404, resolve
+
+from layra import embedded
+
+BENCH_USERNAME = "bench"
+LIST_READ_OPS = ("list_kbs", "list_files")
+P95_TARGET_MS = 50
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return round(ordered[index], 2)
+
+
+def database_url() -> str:
+    """The URL of the database this process really uses (the test database under pytest)."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    scheme = {"django.db.backends.mysql": "mysql", "django.db.backends.postgresql": "postgres"}[db["ENGINE"]]
+    auth = db.get("USER") or ""
+    if db.get("PASSWORD"):
+        auth += f":{db['PASSWORD']}"
+    host = f"{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or ''}".rstrip(":")
+    return f"{scheme}://{auth}@{host}/{db['NAME']}" if auth else f"{scheme}://{host}/{db['NAME']}"
+
+
+def server_env(**extra) -> dict:
+    """Environment for a web process that sees exactly the stores this process sees."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "layra.settings", "DATABASE_URL": database_url(),
+           "MONGODB_URI": settings.MONGODB_URI, "MILVUS_URI": settings.MILVUS_URI, "REDIS_URL": settings.REDIS_URL,
+           "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+           "CELERY_TASK_ALWAYS_EAGER": str(settings.CELERY_TASK_ALWAYS_EAGER).lower(),
+           "DATA_DIR": str(settings.DATA_DIR), "DEBUG": str(settings.DEBUG).lower(),
+           "SECURE_SSL_REDIRECT": "false", "RATE_LIMIT_ENABLED": "false", "PYTHONUNBUFFERED": "1"}
+    if settings.AWS_STORAGE_BUCKET_NAME:
+        env.update({"AWS_STORAGE_BUCKET_NAME": settings.AWS_STORAGE_BUCKET_NAME,
+                    "AWS_S3_ENDPOINT_URL": settings.AWS_S3_ENDPOINT_URL or "",
+                    "AWS_ACCESS_KEY_ID": settings.AWS_ACCESS_KEY_ID,
+                    "AWS_SECRET_ACCESS_KEY": settings.AWS_SECRET_ACCESS_KEY})
+    env.update(extra)
+    return env
+
+
+class Gunicorn:
+    def __init__(self, *, workers: int, threads: int, log_path: Path):
+        self.port = embedded.free_port()
+        self.log_path = log_path
+        self.args = [sys.executable, "-m", "gunicorn", "layra.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+                     "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
+                     "--timeout", "120", "--graceful-timeout", "5", "--log-level", "warning"]
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, env: dict, timeout: float = 90) -> None:
+        import httpx
+
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen(self.args, cwd=settings.BASE_DIR, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise CommandError(f"gunicorn exited at start; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/api/v1/health/live", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise CommandError(f"gunicorn did not answer in {timeout}s; see {self.log_path}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+
+
+def _route_exists(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
+
+
+class Recorder:
+    def __init__(self, operations):
+        self.lock = threading.Lock()
+        self.latencies: dict[str, list[float]] = {op: [] for op in operations}
+        self.errors: dict[str, int] = dict.fromkeys(operations, 0)
+        self.samples: list[str] = []
+
+    def record(self, op: str, ms: float, error: str | None) -> None:
+        with self.lock:
+            self.latencies[op].append(ms)
+            if error:
+                self.errors[op] += 1
+                if len(self.samples) < 10:
+                    self.samples.append(f"{op}: {error}")
+
+
+class Command(BaseCommand):
+    help = "Load-test the API through gunicorn with N client threads; print p50/p95/errors per operation."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--clients", type=int, default=50)
+        parser.add_argument("--seconds", type=float, default=30)
+        parser.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 1)))
+        parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+        parser.add_argument("--json", action="store_true", help="print only the JSON report")
+
+    def handle(self, *args, clients, seconds, workers, threads, json: bool, **options):
+        from tests.fake_llm import FakeLLM
+
+        quiet = json
+        if not quiet:
+            self.stdout.write("setting up bench data ...")
+        llm = FakeLLM(reply="Bench answer with a page citation.")
+        password = secrets.token_urlsafe(16)
+        data = self._setup(password=password, llm_url=llm.url)
+        log_dir = Path(settings.DATA_DIR) / "logs"
+        server = Gunicorn(workers=workers, threads=threads, log_path=log_dir / "bench_api_gunicorn.log")
+        try:
+            server.start(server_env())
+            if not quiet:
+                self.stdout.write(f"gunicorn on {server.url}: {workers} workers x {threads} threads; "
+                                  f"{clients} clients for {seconds}s ...")
+            report = self._run(server.url, data, password=password, clients=clients, seconds=seconds)
+        finally:
+            server.stop()
+            llm.close()
+        report.update({"workers": workers, "threads": threads, "llm_requests": llm.count})
+        self.stdout.write(_dumps(report))
+
+    def _setup(self, *, password: str, llm_url: str) -> dict:
+        from django.contrib.auth import get_user_model
+
+        from chat.services import model_create
+        from knowledge import samples
+        from knowledge.documents import File
+        from knowledge.services import files_upload, knowledge_base_create
+        from layra.celery import app
+        from tests.knowledge_helpers import uploaded
+
+        user_model = get_user_model()
+        user, _ = user_model.objects.get_or_create(username=BENCH_USERNAME,
+                                                   defaults={"email": f"{BENCH_USERNAME}@example.com"})
+        user.set_password(password)
+        user.is_active = True
+        user.save()
+        kb = knowledge_base_create(user=user, name=f"bench {int(time.time())}")
+        eager = app.conf.task_always_eager
+        app.conf.task_always_eager = True  # ingest the sample here, whatever runs the queues
+        try:
+            pdf = samples.make_pdf(["Quarterly revenue grew in the spice trade of Zanzibar",
+                                    "Cloves and nutmeg shipments by season"])
+            file = files_upload(user=user, knowledge_base_id=kb.knowledge_base_id,
+                                uploaded_files=[uploaded("bench.pdf", pdf, "application/pdf")])[0]
+        finally:
+            app.conf.task_always_eager = eager
+        file = File.objects(file_id=file.file_id).first()
+        if file is None or file.status != "completed":
+            raise CommandError(f"the bench PDF was not ingested: {getattr(file, 'status', None)} "
+                               f"{getattr(file, 'error', '')}")
+        model = model_create(user=user, model_name="bench-model", model_url=llm_url, api_key="sk-bench", select=True,
+                             base_used=[kb.knowledge_base_id])
+        return {"knowledge_base_id": kb.knowledge_base_id, "file_id": file.file_id, "model_id": model.model_id}
+
+    def _run(self, base_url: str, data: dict, *, password: str, clients: int, seconds: float) -> dict:
+        import httpx
+
+        kb_id = data["knowledge_base_id"]
+        operations = ["login", "list_kbs", "list_files", "search", "chat"]
+        skipped = {}
+        if not _route_exists("/api/v1/search/"):
+            operations.remove("search")
+            skipped["search"] = "route /api/v1/search/ is not in this build"
+        recorder = Recorder(operations)
+        # The clock starts when every client has logged in and made its conversation.
+        started = threading.Barrier(clients + 1, action=lambda: clock.update(stop_at=time.monotonic() + seconds))
+        clock = {"stop_at": 0.0}
+
+        def login(http: httpx.Client) -> httpx.Response:
+            return http.post("/api/v1/auth/login", json={"username": BENCH_USERNAME, "password": password})
+
+        def client_loop(index: int) -> None:
+            with httpx.Client(base_url=base_url, timeout=60) as http:
+                token = None
+                for attempt in range(5):  # setup, not measured: a failed first login would fail every later call
+                    try:
+                        response = login(http)
+                        token = response.json()["access"]
+                        break
+                    except Exception as exc:  # noqa: BLE001 - counted once, below
+                        error = f"initial login: {exc!r}"
+                        time.sleep(0.2 * (attempt + 1))
+                if token is None:
+                    recorder.record("login", 0.0, error)
+                headers = {"Authorization": f"Bearer {token}"}
+                conversation_id = None
+                try:
+                    created = http.post("/api/v1/conversations/", json={"conversation_name": f"bench {index}"},
+                                        headers=headers)
+                    conversation_id = created.json()["conversation_id"]
+                except Exception as exc:  # noqa: BLE001
+                    recorder.record("chat", 0.0, f"conversation create: {exc!r}")
+                calls = {
+                    "login": lambda: login(http),
+                    "list_kbs": lambda: http.get("/api/v1/knowledge-bases/", headers=headers),
+                    "list_files": lambda: http.get(f"/api/v1/knowledge-bases/{kb_id}/files/", headers=headers),
+                    "search": lambda: http.post("/api/v1/search/", headers=headers, json={
+                        "query": "spice trade revenue", "knowledge_base_ids": [kb_id], "top_k": 3}),
+                    "chat": lambda: http.post(f"/api/v1/conversations/{conversation_id}/messages?stream=false",
+                                              headers=headers, json={"question": "How did revenue grow?",
+                                                                     "parent_message_id": None}),
+                }
+                started.wait(300)
+                i = index
+                while time.monotonic() < clock["stop_at"]:
+                    op = operations[i % len(operations)]
+                    i += 1
+                    t0 = time.perf_counter()
+                    error = None
+                    try:
+                        response = calls[op]()
+                        if response.status_code >= 400:
+                            error = f"{response.status_code} {response.text[:160]}"
+                    except Exception as exc:  # noqa: BLE001 - a failed request is an error, not a crash
+                        error = repr(exc)[:200]
+                    recorder.record(op, (time.perf_counter() - t0) * 1000, error)
+
+        threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        started.wait(300)
+        t_start = time.monotonic()
+        for thread in threads:
+            thread.join(seconds + 120)
+        elapsed = time.monotonic() - t_start
+
+        per_op = {}
+        for op in operations:
+            values = recorder.latencies[op]
+            per_op[op] = {"count": len(values), "errors": recorder.errors[op], "p50_ms": _percentile(values, 0.5),
+                          "p95_ms": _percentile(values, 0.95), "max_ms": round(max(values), 2) if values else None}
+        total = sum(v["count"] for v in per_op.values())
+        errors = sum(v["errors"] for v in per_op.values())
+        list_p95 = [per_op[op]["p95_ms"] for op in LIST_READ_OPS if per_op[op]["p95_ms"] is not None]
+        return {
+            "clients": clients, "seconds": seconds, "elapsed_s": round(elapsed, 2), "operations": per_op,
+            "skipped": skipped, "requests": total, "errors": errors,
+            "error_rate": round(errors / total, 4) if total else None,
+            "req_per_s": round(total / elapsed, 1) if elapsed else None,
+            "targets": {"list_read_p95_ms": P95_TARGET_MS, "error_rate": 0,
+                        "list_read_p95_met": bool(list_p95) and max(list_p95) <= P95_TARGET_MS,
+                        "error_rate_met": errors == 0},
+            "error_samples": recorder.samples,
+            "cpu_count": os.cpu_count(), "load_avg_1m_after": round(os.getloadavg()[0], 2),
+        }
+
+
+def _dumps(report: dict) -> str:
+    return json.dumps(report, sort_keys=False)

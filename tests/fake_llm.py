@@ -1,0 +1,160 @@
+"""A tiny OpenAI-compatible server on loopback, reusable by tests and the bench_api command.
+
+The only fake in the cross-app tests: an external LLM endpoint. It serves
+
+- POST /v1/chat/completions: JSON, or SSE chunks when the body has "stream": true;
+- GET  /v1/models: the one model it pretends to host;
+
+records every request (body and headers) and has failure modes: "ok", "401", "500",
+"garbage" (200 with a non-JSON body), "slow" (answers after `delay` s) and "stall" (one
+token, then a `delay` s pause mid-stream), "reset" (closes the connection without a reply).
+"""
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODES = ("ok", "401", "500", "garbage", "slow", "stall", "reset")
+
+
+class FakeLLM:
+    def __init__(self, *, reply: str = "The answer is 42.", model: str = "fake-vision-model"):
+        self.mode = "ok"
+        self.reply = reply
+        self.model = model
+        self.delay = 5.0
+        self.usage = {"prompt_tokens": 123, "completion_tokens": 7, "total_tokens": 130}
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="fake-llm", daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """The base URL a model config points at (OpenAI style, ends with /v1)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def last(self) -> dict:
+        return self.requests[-1]
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> "FakeLLM":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _record(self, body: dict, headers) -> None:
+        with self._lock:
+            self.requests.append(body)
+            self.headers.append({k.lower(): v for k, v in headers.items()})
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path.rstrip("/").endswith("/models"):
+                    return self._send(200, json.dumps({"object": "list", "data": [
+                        {"id": fake.model, "object": "model", "created": 0, "owned_by": "fake"}]}).encode())
+                return self._send(404, b'{"error": {"message": "no such route"}}')
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {"_raw": raw.decode(errors="replace")}
+                fake._record(body, self.headers)
+                if not self.path.endswith("/chat/completions"):
+                    return self._send(404, b'{"error": {"message": "no such route"}}')
+                mode = fake.mode
+                if mode == "reset":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return None
+                if mode == "401":
+                    return self._send(401, json.dumps({"error": {
+                        "message": "Incorrect API key provided", "type": "invalid_request_error",
+                        "code": "invalid_api_key"}}).encode())
+                if mode == "500":
+                    return self._send(500, b'{"error": {"message": "model crashed"}}')
+                if mode == "garbage":
+                    return self._send(200, b"<html>definitely not json</html>", "text/html")
+                if mode == "slow":
+                    time.sleep(fake.delay)
+                model = body.get("model") or fake.model
+                if not body.get("stream"):
+                    return self._send(200, json.dumps({
+                        "id": "cmpl-1", "object": "chat.completion", "created": 0, "model": model,
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": fake.reply}}],
+                        "usage": fake.usage,
+                    }).encode())
+                self._stream(model, mode)
+                return None
+
+            def _stream(self, model: str, mode: str) -> None:
+                words = [w + " " for w in fake.reply.split(" ")]
+                words[-1] = words[-1].rstrip()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                try:
+                    for i, word in enumerate(words):
+                        chunk = {"id": "cmpl-1", "object": "chat.completion.chunk", "created": 0, "model": model,
+                                 "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        if mode == "stall" and i == 0:
+                            time.sleep(fake.delay)
+                    final = {"id": "cmpl-1", "object": "chat.completion.chunk", "created": 0, "model": model,
+                             "choices": [], "usage": fake.usage}
+                    self.wfile.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        return Handler
+
+
+def refused_url() -> str:
+    """A loopback URL nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"

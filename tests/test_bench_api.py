@@ -1,0 +1,53 @@
+"""bench_api runs end to end (short) against gunicorn on the test stores and prints one JSON report."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_bench_api_short_run_reports_every_operation_without_errors(capsys):
+    call_command("bench_api", "--clients", "5", "--seconds", "3", "--workers", "2", "--threads", "4", "--json")
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expected = {"login", "list_kbs", "list_files", "chat"}
+    if "search" not in report["skipped"]:
+        expected.add("search")
+    assert set(report["operations"]) == expected
+    for op, figures in report["operations"].items():
+        assert figures["count"] > 0, (op, report)
+        assert figures["p50_ms"] is not None and figures["p95_ms"] >= figures["p50_ms"], op
+    # Login under concurrency has a known deadlock (test_concurrent_logins_of_one_user_all_succeed);
+    # every other operation must be error-free.
+    assert all(f["errors"] == 0 for op, f in report["operations"].items() if op != "login"), report["error_samples"]
+    assert report["req_per_s"] > 0
+    assert report["llm_requests"] >= report["operations"]["chat"]["count"]
+
+
+@pytest.mark.xfail(strict=True, reason="bug: concurrent logins of one user deadlock in MySQL (LoginSession insert "
+                                       "takes a shared lock on the user row, then UPDATE last_login) -> 503")
+def test_concurrent_logins_of_one_user_all_succeed(settings):
+    """Many clients log in as the same user at once (a load balancer, a script): none may get a 503."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from tests.factories import UserFactory
+
+    settings.RATE_LIMIT_ENABLED = False
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # the race, not the hashing
+    user = UserFactory(password="correct-horse-battery")
+
+    def login(_):
+        try:
+            response = APIClient().post("/api/v1/auth/login", {"username": user.username,
+                                                                "password": "correct-horse-battery"}, format="json")
+            return response.status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(login, range(120)))
+    assert statuses.count(200) == len(statuses), {s: statuses.count(s) for s in set(statuses)}
