@@ -25,8 +25,6 @@ def test_bench_api_short_run_reports_every_operation_without_errors(capsys):
     assert report["llm_requests"] >= report["operations"]["chat"]["count"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: concurrent logins of one user deadlock in MySQL (LoginSession insert "
-                                       "takes a shared lock on the user row, then UPDATE last_login) -> 503")
 def test_concurrent_logins_of_one_user_all_succeed(settings):
     """Many clients log in as the same user at once (a load balancer, a script): none may get a 503."""
     from concurrent.futures import ThreadPoolExecutor

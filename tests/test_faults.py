@@ -317,8 +317,8 @@ def workflow_worker(monkeypatch, request):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: after a worker is SIGKILLed mid-run the unacked workflows.run_execute message is not received again "
+@pytest.mark.xfail(strict=False, reason=(
+    "known gap: after a worker is SIGKILLed mid-run the unacked workflows.run_execute message is not received again "
     "(visibility 6 s, 90 s wait; the ingestion tasks in the same setup are), so the run stays 'running' until "
     "the beat sweep runs_check_stuck resumes it (WORKFLOW_STUCK_AFTER_S, 300 s by default)"))
 def test_worker_killed_during_workflow_run_finishes_once_by_redelivery(workflow_worker, api_client):

@@ -41,12 +41,7 @@ def error_shape(ctx, response, case):
 
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, error_shape]
 # Operations with a known bug pinned by its own strict-xfail test: their fuzz failures are printed, not fatal.
-KNOWN_BUGS = {
-    "PATCH /api/v1/auth/me": "test_user_with_blank_email_matches_the_schema",
-    "POST /api/v1/auth/register": "test_user_with_blank_email_matches_the_schema",
-    "GET /api/v1/knowledge-bases/": "test_paginated_list_matches_the_schema",
-    "GET /api/v1/conversations/": "test_paginated_list_matches_the_schema",
-}
+KNOWN_BUGS: dict[str, str] = {}  # "METHOD /path": "the strict-xfail test pinning it"
 
 
 @pytest.fixture
@@ -134,8 +129,6 @@ def _fresh_headers(base_url: str, user) -> dict:
     return {"Authorization": f"Bearer {response.json()['access']}"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a user with a blank email is answered with email \"\", which the "
-                                       "schema (UserOutput.email: format email) forbids; found by the fuzz run")
 def test_user_with_blank_email_matches_the_schema(api_client):
     response = api_client.patch("/api/v1/auth/me", {"email": ""}, format="json")
     assert response.status_code == 200, response.content
@@ -145,10 +138,8 @@ def test_user_with_blank_email_matches_the_schema(api_client):
 
 
 @pytest.mark.parametrize("path", [
-    pytest.param("/api/v1/knowledge-bases/", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: knowledge-bases list answers a page object {count,next,previous,results}, the schema says an array"))),
-    pytest.param("/api/v1/conversations/", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: conversations list answers a page object {count,next,previous,results}, the schema says an array"))),
+    "/api/v1/knowledge-bases/",
+    "/api/v1/conversations/",
 ])
 def test_paginated_list_matches_the_schema(api_client, path):
     body = api_client.get(path).json()
