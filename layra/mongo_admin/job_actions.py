@@ -5,32 +5,30 @@ from django.contrib import admin, messages
 from layra.errors import DomainError
 
 
+def _each_job(modeladmin, request, queryset, action, verb: str) -> None:
+    """Apply a job service to each selected job; refusals are reported per job, the rest still run."""
+    done = 0
+    for job in queryset:
+        try:
+            action(job=job)
+            done += 1
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{job.task_id}: {exc.message}", messages.WARNING)
+    modeladmin.message_user(request, f"{done} job(s) {verb}")
+
+
 @admin.action(description="Retry selected failed/cancelled jobs")
 def retry_jobs(modeladmin, request, queryset):
     from layra.ops.jobs import job_retry
 
-    done = 0
-    for job in queryset:
-        try:
-            job_retry(job=job)
-            done += 1
-        except DomainError as exc:
-            modeladmin.message_user(request, f"{job.task_id}: {exc.message}", messages.WARNING)
-    modeladmin.message_user(request, f"{done} job(s) requeued")
+    _each_job(modeladmin, request, queryset, job_retry, "requeued")
 
 
 @admin.action(description="Cancel selected jobs")
 def cancel_jobs(modeladmin, request, queryset):
     from layra.ops.jobs import job_cancel
 
-    done = 0
-    for job in queryset:
-        try:
-            job_cancel(job=job)
-            done += 1
-        except DomainError as exc:
-            modeladmin.message_user(request, f"{job.task_id}: {exc.message}", messages.WARNING)
-    modeladmin.message_user(request, f"{done} job(s) cancelled")
+    _each_job(modeladmin, request, queryset, job_cancel, "cancelled")
 
 
 def install() -> None:
