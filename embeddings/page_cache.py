@@ -1,10 +1,10 @@
 """Page-vector caches for MaxSim re-ranking (fetching vectors from Milvus row by row is the slow part).
 
-Two tiers, both fp16:
-- a process-local LRU keyed by (collection, generation, image_id). The generation of a collection is a
-  Redis counter bumped by every write to it (replace, delete, drop), so a page re-embedded in another
-  process is never served stale;
-- the Redis cache db, `pagevec:{collection}:{file_id}:{image_id}` → the page's fp16 matrix as bytes,
+Two tiers:
+- a process-local LRU of float32 matrices (ready to score) keyed by (collection, generation, image_id).
+  The generation of a collection is a Redis counter bumped by every write to it (replace, delete, drop),
+  so a page re-embedded in another process is never served stale;
+- the Redis cache db, `pagevec:{collection}:{file_id}:{image_id}` → the page's fp16 matrix as bytes (half the size),
   written through when a file is indexed, deleted with the file or the collection, with a TTL.
 Misses fall back to one batched Milvus query and fill both tiers. The ANN step only proposes pages that
 still exist in Milvus.

@@ -2,8 +2,11 @@
 
 import json
 import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
+from django.conf import settings
 from pymilvus import DataType, MilvusClient
 
 from embeddings.page_cache import generation_bump, pages_forget, pages_store
@@ -53,8 +56,8 @@ def collection_create(*, client: MilvusClient, name: str, dim: int, description:
     schema.add_field("file_id", DataType.VARCHAR, max_length=64)
     index_params = client.prepare_index_params()
     index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=dict(HNSW_PARAMS))
-    index_params.add_index(field_name="file_id", index_type="INVERTED")
-    index_params.add_index(field_name="image_id", index_type="INVERTED")
+    for field in ("file_id", "image_id"):
+        index_params.add_index(field_name=field, index_type=settings.MILVUS_SCALAR_INDEX)
     client.create_collection(collection_name=name, schema=schema, index_params=index_params)
 
 
@@ -106,10 +109,9 @@ def vectors_insert(*, name: str, file_id: str, pages: list[tuple[str, int, np.nd
     inserted = 0
     batch: list[dict] = []
     for image_id, page_number, vectors in pages:
-        matrix = np.asarray(vectors, dtype=np.float32)
-        for row in matrix:
-            batch.append({"vector": row.tolist(), "image_id": image_id, "page_number": int(page_number),
-                          "file_id": file_id})
+        # float32 rows go to pymilvus as arrays: it converts each row itself, a list would be converted twice.
+        for row in np.asarray(vectors, dtype=np.float32):
+            batch.append({"vector": row, "image_id": image_id, "page_number": int(page_number), "file_id": file_id})
             if len(batch) >= batch_rows:
                 inserted += client.insert(collection_name=name, data=batch)["insert_count"]
                 batch = []
@@ -118,25 +120,60 @@ def vectors_insert(*, name: str, file_id: str, pages: list[tuple[str, int, np.nd
     return inserted
 
 
-def vectors_replace_file(*, knowledge_base_id: str, file_id: str, pages: list[tuple[str, int, np.ndarray]]) -> int:
-    """Replace a file's vectors (delete, then insert in batches); safe to run twice. Returns rows inserted."""
+PageRows = list[tuple[str, int, np.ndarray]]
+
+
+def _pages_validate(pages: PageRows, *, dim: int) -> None:
+    for image_id, _, vectors in pages:
+        matrix = np.asarray(vectors)
+        if matrix.ndim != 2 or matrix.shape[1] != dim:
+            raise ValidationError(f"Vectors of page {image_id} are not (n, {dim}).")
+        if not np.isfinite(matrix).all():
+            raise ValidationError(f"Vectors of page {image_id} contain NaN or infinite values.")
+
+
+def vectors_replace_file(*, knowledge_base_id: str, file_id: str, pages: PageRows | None = None,
+                         batches: Iterable[PageRows] | None = None) -> int:
+    """Replace a file's vectors; safe to run twice. Returns rows inserted.
+
+    `pages` are checked in full before the old rows go. `batches` may be a generator still embedding: each
+    batch is written (Milvus, then the Redis page tier) in a background thread while the next one is produced,
+    so indexing overlaps embedding. A failure part way leaves some rows of the file, which the caller removes
+    (a failed file keeps no vectors) or a rerun replaces.
+    """
     from embeddings.embedders import get_embedder
 
     embedder = get_embedder()
-    for image_id, _, vectors in pages:
-        matrix = np.asarray(vectors)
-        if matrix.ndim != 2 or matrix.shape[1] != embedder.dim:
-            raise ValidationError(f"Vectors of page {image_id} are not (n, {embedder.dim}).")
-        if not np.isfinite(matrix).all():
-            raise ValidationError(f"Vectors of page {image_id} contain NaN or infinite values.")
+    if pages is not None:
+        _pages_validate(pages, dim=embedder.dim)
+        batches = [pages]
     client = milvus_client()
     name = collection_ensure(knowledge_base_id=knowledge_base_id, embedder=embedder.name, dim=embedder.dim,
                              client=client)
     client.delete(collection_name=name, filter=f"file_id == {filter_quote(file_id)}")
     pages_forget(name=name, file_id=file_id)
     generation_bump(name)
-    inserted = vectors_insert(name=name, file_id=file_id, pages=pages, client=client)
-    pages_store(name=name, file_id=file_id, pages=[(image_id, vectors) for image_id, _, vectors in pages])
+
+    def write(batch: PageRows) -> int:
+        rows = vectors_insert(name=name, file_id=file_id, pages=batch, client=client)
+        pages_store(name=name, file_id=file_id, pages=[(image_id, vectors) for image_id, _, vectors in batch])
+        return rows
+
+    inserted = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="vectors-write") as writer:
+        pending = None
+        try:
+            for batch in batches:
+                _pages_validate(batch, dim=embedder.dim)
+                if pending is not None:
+                    inserted += pending.result()
+                pending = writer.submit(write, batch)
+        except BaseException:
+            if pending is not None:
+                wait([pending])  # the write in flight ends before the caller cleans the file up
+            raise
+        if pending is not None:
+            inserted += pending.result()
     generation_bump(name)
     return inserted
 

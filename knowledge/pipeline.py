@@ -369,9 +369,7 @@ def _ingest_step(job: IngestionJob) -> bool:
     return True
 
 
-# Backends that embed the page's text layer only (embeddings' CPU "minilm"): their pages need not be fetched
-# back from storage, a placeholder image stands in.
-TEXT_ONLY_EMBEDDERS = frozenset({"minilm"})
+# Stands in for the page image with backends that read only the text layer (Embedder.uses_images False).
 _PLACEHOLDER = Image.new("L", (1, 1), 255)
 
 
@@ -379,6 +377,14 @@ def _load_image(key: str) -> Image.Image:
     img = Image.open(io.BytesIO(object_get(key)))
     img.load()
     return img
+
+
+def page_images(pages: list[PageImage], *, embedder, pool: ThreadPoolExecutor | None = None) -> list[Image.Image]:
+    """What the embedder reads for these stored pages: their images, or placeholders for text-only backends."""
+    if not embedder.uses_images:
+        return [_PLACEHOLDER] * len(pages)
+    keys = [p.minio_filename for p in pages]
+    return list(pool.map(_load_image, keys)) if pool else [_load_image(key) for key in keys]
 
 
 def embed_run(*, job_id: int) -> bool:
@@ -407,28 +413,27 @@ def _embed_step(job: IngestionJob) -> bool:
     started = time.perf_counter()
     embedder = get_embedder()
     started = _timed(job, "model_load", started)
-    rows: list = []
+    clock = {"started": started}
     batch = settings.KNOWLEDGE_EMBED_BATCH
-    text_only = embedder.name in TEXT_ONLY_EMBEDDERS
-    with ThreadPoolExecutor(_IO_THREADS) as pool:
-        for start in range(0, len(pages), batch):
-            chunk = pages[start:start + batch]
-            if text_only:
-                images = [_PLACEHOLDER] * len(chunk)
-            else:
-                images = list(pool.map(_load_image, [p.minio_filename for p in chunk]))
-            started = _timed(job, "load_images", started)
-            vectors = embedder.embed_images(images, texts=[p.text or "" for p in chunk])
-            started = _timed(job, "embed", started)
-            rows.extend((p.images_id, p.page_number, v) for p, v in zip(chunk, vectors, strict=True))
-            _check_live(job)
-            done = start + len(chunk)
-            _report(job, State.EMBEDDING, len(pages) + done, f"Embedded {done}/{len(pages)} pages")
-    _check_live(job)
-    _job_state(job, State.INDEXING)
-    _report(job, State.INDEXING, 2 * len(pages), "Indexing")
-    vectors_replace_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id, pages=rows)
-    _timed(job, "index", started)
+
+    def embedded_batches():
+        # Consumed by vectors_replace_file, which writes each batch while the next one embeds.
+        with ThreadPoolExecutor(_IO_THREADS) as pool:
+            for start in range(0, len(pages), batch):
+                chunk = pages[start:start + batch]
+                images = page_images(chunk, embedder=embedder, pool=pool)
+                clock["started"] = _timed(job, "load_images", clock["started"])
+                vectors = embedder.embed_images(images, texts=[p.text or "" for p in chunk])
+                clock["started"] = _timed(job, "embed", clock["started"])
+                _check_live(job)
+                done = start + len(chunk)
+                _report(job, State.EMBEDDING, len(pages) + done, f"Embedded {done}/{len(pages)} pages")
+                yield [(p.images_id, p.page_number, v) for p, v in zip(chunk, vectors, strict=True)]
+            _job_state(job, State.INDEXING)
+            _report(job, State.INDEXING, 2 * len(pages), "Indexing")
+
+    vectors_replace_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id, batches=embedded_batches())
+    _timed(job, "index", clock["started"])  # what the last batch's write took beyond the embedding
     _check_live(job)
     KnowledgeBase.objects(knowledge_base_id=file.knowledge_db_id, embedder=None).update_one(
         set__embedder=f"{embedder.name}:{embedder.dim}")

@@ -84,6 +84,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
 # Test database name can be made unique per checkout so parallel runs never collide.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Keep connections across requests (a MySQL connect costs more than a typical API read); checked before reuse.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 MONGODB_URI = env.str("MONGODB_URI", default="mongodb://127.0.0.1:27018/layra?retryWrites=false")
 MILVUS_URI = env.str("MILVUS_URI", default=str(DATA_DIR / "milvus.db"))
@@ -142,6 +145,8 @@ COLQWEN_MODEL = env.str("COLQWEN_MODEL", default="vidore/colqwen2.5-v0.2")
 COLQWEN_BATCH_SIZE = env.int("COLQWEN_BATCH_SIZE", default=4)
 COLQWEN_MAX_NUM_VISUAL_TOKENS = env.int("COLQWEN_MAX_NUM_VISUAL_TOKENS", default=768)
 MILVUS_SEARCH_EF = env.int("MILVUS_SEARCH_EF", default=100)
+# Index on file_id / image_id: INVERTED (Milvus 2.4+ and Lite); "Trie" for a Milvus 2.3 server.
+MILVUS_SCALAR_INDEX = env.str("MILVUS_SCALAR_INDEX", default="INVERTED")
 
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -180,7 +185,7 @@ SPECTACULAR_SETTINGS = {
 
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "accounts.hashers.Argon2idHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
     "accounts.hashers.LegacySHA256PasswordHasher",
@@ -254,6 +259,10 @@ LOGGING = {
 
 # --- accounts ---
 JWT_ALGORITHM = "HS256"
+# Argon2id cost (OWASP's recommended minimum by default); raise it where logins are rare and CPU is plentiful.
+ARGON2_TIME_COST = env.int("ARGON2_TIME_COST", default=2)
+ARGON2_MEMORY_COST_KIB = env.int("ARGON2_MEMORY_COST_KIB", default=19456)
+ARGON2_PARALLELISM = env.int("ARGON2_PARALLELISM", default=1)
 # Failed logins for one username within the window lock that username (existing or not) for a while.
 ACCOUNTS_LOCKOUT_THRESHOLD = env.int("ACCOUNTS_LOCKOUT_THRESHOLD", default=5)
 ACCOUNTS_LOCKOUT_WINDOW = env.int("ACCOUNTS_LOCKOUT_WINDOW", default=15 * 60)

@@ -336,3 +336,17 @@ def test_redis_down_is_503_not_500_and_fails_closed(anon_client, tokens, user, l
         services["redis"].start()
     assert me.status_code == 503 and _error(me)["code"] == "service_unavailable"
     assert attempt.status_code == 503
+
+
+def test_argon2_cost_comes_from_settings_and_old_costs_are_rehashed_on_login(login, settings):
+    from django.contrib.auth.hashers import Argon2PasswordHasher, make_password
+
+    old = Argon2PasswordHasher().encode(PASSWORD, Argon2PasswordHasher().salt())  # Django's own default cost
+    assert "m=102400,t=2,p=8" in old
+    user = User.objects.create(username="argon-old", password=old)
+    assert login("argon-old").status_code == 200
+    user.refresh_from_db()
+    assert "$argon2id$" in user.password and "m=19456,t=2,p=1" in user.password
+    settings.ARGON2_MEMORY_COST_KIB = 12288
+    settings.ARGON2_TIME_COST = 3
+    assert "m=12288,t=3,p=1" in make_password("another-pass-123")

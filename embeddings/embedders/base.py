@@ -11,6 +11,8 @@ class Embedder(ABC):
 
     name: str
     dim: int
+    # False for backends that read only the page's text layer: callers need not load the page images.
+    uses_images: bool = True
 
     @abstractmethod
     def embed_images(self, images: list[Image.Image], texts: list[str] | None = None) -> list[np.ndarray]:

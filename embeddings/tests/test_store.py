@@ -70,3 +70,37 @@ def test_bad_vectors_refused(dim):
     bad = np.full((2, dim), np.nan, dtype=np.float32)
     with pytest.raises(ValidationError):
         vectors_replace_file(knowledge_base_id="kb-n", file_id="f", pages=[("i", 1, bad)])
+
+
+def test_streamed_batches_replace_the_file_while_the_producer_runs(rng, dim):
+    """Batches from a generator: the old rows go first, every batch lands once, and batch N is written before
+    the producer is asked for batch N + 2 (writes overlap the next batch's embedding, never lag further)."""
+    name = collection_name(knowledge_base_id="kb-s")
+    vectors_replace_file(knowledge_base_id="kb-s", file_id="f", pages=[("old", 1, _unit(rng, 9, dim))])
+    seen_before_batch = []
+
+    def batches():
+        for b in range(4):
+            seen_before_batch.append(_count(name, 'file_id == "f"'))
+            yield [(f"img-{b}-{i}", 2 * b + i + 1, _unit(rng, 3, dim)) for i in range(2)]
+
+    assert vectors_replace_file(knowledge_base_id="kb-s", file_id="f", batches=batches()) == 4 * 2 * 3
+    assert _count(name, 'file_id == "f"') == 24
+    assert _count(name, 'image_id == "old"') == 0
+    assert seen_before_batch[0] == 0  # the old rows were deleted before the first batch was produced
+    assert seen_before_batch[2] >= 6 and seen_before_batch[3] >= 12
+
+
+def test_a_bad_batch_mid_stream_stops_the_writes(rng, dim):
+    name = collection_name(knowledge_base_id="kb-t")
+
+    def batches():
+        yield [("good", 1, _unit(rng, 3, dim))]
+        yield [("bad", 2, np.full((2, dim), np.nan, dtype=np.float32))]
+        raise AssertionError("not asked for more after a bad batch")
+
+    with pytest.raises(ValidationError):
+        vectors_replace_file(knowledge_base_id="kb-t", file_id="f", batches=batches())
+    assert _count(name, 'image_id == "bad"') == 0
+    vectors_delete_file(knowledge_base_id="kb-t", file_id="f")  # what the pipeline's failure path does
+    assert _count(name, 'file_id == "f"') == 0

@@ -81,3 +81,21 @@ def test_a_second_delivery_waits_for_the_file_lock(user, kb, settings):
     with pipeline._file_lock(file.file_id), pytest.raises(pipeline.Busy):
         pipeline.ingest_run(job_id=job.pk)
     assert pipeline.ingest_run(job_id=job.pk) is True
+
+
+def test_embedders_that_read_images_get_the_stored_pages_and_text_only_ones_none(user, kb):
+    from embeddings.embedders import get_embedder
+
+    file, job = _ingest(user, kb, "two.pdf", samples.make_pdf(["first page", "second page"]))
+    pipeline.ingest_run(job_id=job.pk)
+    file.reload()
+
+    class ImageReader:
+        uses_images = True
+
+    images = pipeline.page_images(file.images, embedder=ImageReader())
+    assert [(i.width, i.height) for i in images] == [(p.width, p.height) for p in file.images]
+    assert get_embedder().uses_images is False  # the CPU default reads the text layer only
+    pipeline.objects_delete_prefix(f"{user.username}/{kb.knowledge_base_id}/{file.file_id}/pages/")
+    placeholders = pipeline.page_images(file.images, embedder=get_embedder())  # nothing is read from storage
+    assert len(placeholders) == 2 and placeholders[0].size == (1, 1)

@@ -5,23 +5,19 @@ embedder a KB is built into a side collection first and then swapped in (drop + 
 old collection keeps working until the switch.
 """
 
-import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from PIL import Image
 
 from embeddings.embedders import Embedder, embedder_build, get_embedder
 from embeddings.page_cache import generation_bump, pages_forget
 from embeddings.services import collection_ensure, collection_name, vectors_insert, vectors_replace_file
 from knowledge.documents import File, KnowledgeBase
-from knowledge.pipeline import object_get
+from knowledge.pipeline import page_images
 from knowledge.services import kb_cache_invalidate
 from layra.milvus import milvus_client
 
 logger = logging.getLogger(__name__)
-TEXT_ONLY = frozenset({"minilm"})
 SIDE_SUFFIX = "-reindex"
 
 
@@ -40,10 +36,7 @@ def _page_rows(file: File, embedder: Embedder, *, batch: int = 32) -> list[tuple
     rows: list = []
     for start in range(0, len(pages), batch):
         chunk = pages[start:start + batch]
-        if embedder.name in TEXT_ONLY:
-            images = [Image.new("L", (1, 1), 255)] * len(chunk)
-        else:
-            images = [Image.open(io.BytesIO(object_get(p.minio_filename))) for p in chunk]
+        images = page_images(chunk, embedder=embedder)
         vectors = embedder.embed_images(images, texts=[p.text or "" for p in chunk])
         rows.extend((p.images_id, p.page_number, v) for p, v in zip(chunk, vectors, strict=True))
     return rows

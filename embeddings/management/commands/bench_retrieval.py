@@ -50,6 +50,9 @@ class Command(BaseCommand):
         parser.add_argument("--queries", type=int, default=10)
         parser.add_argument("--warmup-queries", type=int, default=30,
                             help="other queries run first, so the page-vector cache is in a steady state")
+        parser.add_argument("--layra-queries", type=int, default=None,
+                            help="run the original recipe on only the first N queries (it costs one Milvus "
+                                 "query per candidate page; on Milvus Lite that is minutes per query)")
         parser.add_argument("--top-k", type=int, default=5)
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--uri", default=None, help="Milvus URI for the corpus (default BENCH_MILVUS_URI)")
@@ -98,10 +101,11 @@ class Command(BaseCommand):
 
         # (b) the original recipe: per-vector ANN (limit 50), then one Milvus query per candidate page
         layra_ms, layra_found = [], []
-        for q in evaluation:
+        for q in evaluation[:options["layra_queries"] or len(evaluation)]:
             t0 = time.perf_counter()
             layra_found.append(self.layra_search(client, name, q, top_k))
             layra_ms.append((time.perf_counter() - t0) * 1000)
+            self.log(options, f"layra query {len(layra_ms)}: {layra_ms[-1]:.0f} ms")
         self.log(options, f"layra p50 {statistics.median(layra_ms):.0f} ms")
 
         # (c) ours. No cache at all: every re-ranked page fetched from Milvus in batched queries.
@@ -127,9 +131,11 @@ class Command(BaseCommand):
             stop_redis()
 
         def recall(found):
-            return float(np.mean([len(set(f[:top_k]) & set(t)) / top_k for f, t in zip(found, truth, strict=True)]))
+            return float(np.mean([len(set(f[:top_k]) & set(t)) / top_k for f, t in zip(found, truth, strict=False)]))
 
-        ours_p50 = statistics.median(ours_ms)
+        # "ours" is a running web process: its LRU warmed by other queries (the state users meet). A process
+        # just started reads pages from the Redis tier; with no cache at all, from Milvus.
+        ours_p50 = statistics.median(warm_ms)
         layra_p50 = statistics.median(layra_ms)
         result = {
             "pages": pages,
@@ -138,26 +144,29 @@ class Command(BaseCommand):
             "query_tokens": options["query_tokens"],
             "queries": len(evaluation),
             "top_k": top_k,
+            "milvus": "lite-file" if "://" not in uri else uri.split("://")[0] + " server",
             "corpus_build_s": build_s,
             "exact_p50_ms": round(statistics.median(exact_ms), 1),
             "layra_p50_ms": round(layra_p50, 1),
             "layra_p95_ms": round(percentile(layra_ms, 95), 1),
             "layra_recall_at_5": round(recall(layra_found), 4),
+            "layra_queries": len(layra_ms),
             "ours_p50_ms": round(ours_p50, 1),
-            "ours_p95_ms": round(percentile(ours_ms, 95), 1),
-            "ours_recall_at_5": round(recall(ours_found), 4),
-            "ours_warm_p50_ms": round(statistics.median(warm_ms), 1),
-            "ours_warm_p95_ms": round(percentile(warm_ms, 95), 1),
-            "ours_warm_recall_at_5": round(recall(warm_found), 4),
+            "ours_p95_ms": round(percentile(warm_ms, 95), 1),
+            "ours_recall_at_5": round(recall(warm_found), 4),
+            "ours_new_process_p50_ms": round(statistics.median(ours_ms), 1),
+            "ours_new_process_p95_ms": round(percentile(ours_ms, 95), 1),
+            "ours_new_process_recall_at_5": round(recall(ours_found), 4),
             "ours_no_cache_p50_ms": round(statistics.median(cold_ms), 1),
             "ours_no_cache_p95_ms": round(percentile(cold_ms, 95), 1),
             "ours_no_cache_recall_at_5": round(recall(cold_found), 4),
             "speedup_vs_layra": round(layra_p50 / ours_p50, 1),
+            "new_process_speedup_vs_layra": round(layra_p50 / statistics.median(ours_ms), 1),
             "no_cache_speedup_vs_layra": round(layra_p50 / statistics.median(cold_ms), 1),
             "milvus_bytes_per_page": vpp * (DIM * 4 + 8 + 8 + 2 * 36),
-            "vector_bytes_per_page_fp32": vpp * DIM * 4,
-            "page_cache_bytes_per_page_fp16": vpp * DIM * 2,
-            "page_cache_mb_after_run": round(warm.bytes / 2**20, 1),
+            "redis_tier_bytes_per_page_fp16": vpp * DIM * 2,
+            "process_cache_bytes_per_page_fp32": vpp * DIM * 4,
+            "process_cache_mb_after_run": round(warm.bytes / 2**20, 1),
             "candidates_per_token": settings.SEARCH_CANDIDATES_PER_TOKEN,
             "ef": settings.MILVUS_SEARCH_EF,
         }
