@@ -295,6 +295,24 @@ def _image_mime(data: bytes) -> str:
     return "application/octet-stream"
 
 
+def _data_uri(data: bytes) -> str:
+    return f"data:{_image_mime(data)};base64,{base64.b64encode(data).decode()}"
+
+
+def _cited_page_parts(*, user: User, citations: list[dict]) -> list[dict]:
+    """Content parts showing an earlier turn's cited pages again, read back from storage (deleted ones skipped)."""
+    parts = []
+    for citation in citations:
+        try:
+            data = knowledge_selectors.page_image_bytes(user=user, image_id=citation.get("image_id", ""))
+        except NotFound:
+            continue
+        parts.append({"type": "text", "text": f"[{citation.get('index')}] {citation.get('filename')}, "
+                                              f"page {citation.get('page_number')}"})
+        parts.append({"type": "image_url", "image_url": {"url": _data_uri(data)}})
+    return parts
+
+
 def _retrieve(*, user: User, model: ResolvedModel, knowledge_base_ids: list[str], question: str) -> list[dict]:
     """Top pages for the question: citations with the page image (data URI) and text layer attached."""
     if not knowledge_base_ids:
@@ -320,19 +338,26 @@ def _retrieve(*, user: User, model: ResolvedModel, knowledge_base_ids: list[str]
             "image_url": knowledge_selectors.page_image_url(image_id=hit["image_id"], file_id=hit["file_id"],
                                                             page_number=hit["page_number"]),
             "_text": (page.text or "")[: settings.CHAT_PAGE_TEXT_CHARS],
-            "_data_uri": f"data:{_image_mime(data)};base64,{base64.b64encode(data).decode()}",
+            "_data_uri": _data_uri(data),
         })
     return pages
 
 
-def _messages(*, model: ResolvedModel, history: list[Turn], question: str, pages: list[dict]) -> list[dict]:
+def _messages(*, model: ResolvedModel, history: list[Turn], question: str, pages: list[dict],
+              user: User | None = None) -> list[dict]:
+    """The request to the model. With `user`, the last CHAT_HISTORY_IMAGE_TURNS answered turns carry their cited
+    page images again, so a follow-up question ("and the table on that page?") can be answered from them."""
     messages = []
     system = model.system_prompt or settings.CHAT_DEFAULT_SYSTEM_PROMPT
     if system:
         messages.append({"role": "system", "content": system})
     answered = [t for t in history if t.ai_message][-settings.CHAT_HISTORY_TURNS:]
-    for turn in answered:
-        messages.append({"role": "user", "content": turn.user_message})
+    first_with_images = max(0, len(answered) - settings.CHAT_HISTORY_IMAGE_TURNS) if user else len(answered)
+    for position, turn in enumerate(answered):
+        show = position >= first_with_images and turn.file_used
+        parts = _cited_page_parts(user=user, citations=turn.file_used) if show else []
+        content = [{"type": "text", "text": turn.user_message}, *parts] if parts else turn.user_message
+        messages.append({"role": "user", "content": content})
         messages.append({"role": "assistant", "content": turn.ai_message})
     if not pages:
         messages.append({"role": "user", "content": question})
@@ -380,7 +405,7 @@ def message_ask(*, user: User, conversation_id: str, question: str, parent_messa
         user=user, ids=[*model.extra.get("base_used", []), conversation.temp_db or ""])
     pages = _retrieve(user=user, model=model, knowledge_base_ids=knowledge_base_ids, question=question)
     citations = [{k: v for k, v in page.items() if not k.startswith("_")} for page in pages]
-    messages = _messages(model=model, history=history, question=question, pages=pages)
+    messages = _messages(model=model, history=history, question=question, pages=pages, user=user)
 
     turn = Turn(message_id=new_id(), parent_message_id=parent_message_id, user_message=question,
                 model_id=model.extra.get("model_id"), model_name=model.model_name, temp_db=conversation.temp_db,

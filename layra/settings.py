@@ -303,6 +303,8 @@ CHAT_LLM_TIMEOUT = env.float("CHAT_LLM_TIMEOUT", default=120.0)  # seconds witho
 CHAT_SSE_KEEPALIVE = env.float("CHAT_SSE_KEEPALIVE", default=15.0)  # comment line while the model is silent
 CHAT_MAX_QUESTION_LENGTH = env.int("CHAT_MAX_QUESTION_LENGTH", default=20000)
 CHAT_HISTORY_TURNS = env.int("CHAT_HISTORY_TURNS", default=20)  # earlier turns of the branch sent as history
+# The last N of those turns are sent with their cited page images again (images cost many tokens; 0 = none).
+CHAT_HISTORY_IMAGE_TURNS = env.int("CHAT_HISTORY_IMAGE_TURNS", default=2)
 CHAT_DEFAULT_SYSTEM_PROMPT = env.str(
     "CHAT_DEFAULT_SYSTEM_PROMPT",
     default="You are a helpful assistant. When document pages are provided, answer from them and cite them as [n].",

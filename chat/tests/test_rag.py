@@ -70,3 +70,28 @@ def test_conversation_files_go_to_a_temp_kb_searched_and_removed_with_the_conver
     assert len(purges) == 1
     with pytest.raises(NotFound):
         knowledge_base_get(user=user, knowledge_base_id=temp_db)
+
+
+def test_follow_up_questions_resend_the_cited_pages_of_recent_turns(api_client, user, fake_llm, settings,
+                                                                    django_capture_on_commit_callbacks):
+    kb = knowledge_services.knowledge_base_create(user=user, name="Science")
+    with django_capture_on_commit_callbacks(execute=True):
+        knowledge_services.files_upload(user=user, knowledge_base_id=kb.knowledge_base_id, uploaded_files=[_pdf()])
+    make_model(api_client, fake_llm.url, base_used=[kb.knowledge_base_id], top_K=1)
+    cid = make_conversation(api_client)
+    first = ask_json(api_client, cid, "How do plants turn sunlight into energy?").json()
+    ask_json(api_client, cid, "And what does the page say about chemical energy?")
+
+    messages = fake_llm.last["messages"]
+    earlier_question = messages[-3]
+    assert earlier_question["role"] == "user" and messages[-2]["role"] == "assistant"
+    parts = earlier_question["content"]
+    assert parts[0] == {"type": "text", "text": "How do plants turn sunlight into energy?"}
+    images = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+    assert len(images) == len(first["citations"]) == 1 and images[0].startswith("data:image/")
+    assert any("biology.pdf, page 1" in p["text"] for p in parts if p["type"] == "text")
+
+    settings.CHAT_HISTORY_IMAGE_TURNS = 0
+    ask_json(api_client, cid, "A third question about volcanoes?")
+    history_users = [m for m in fake_llm.last["messages"][1:-1] if m["role"] == "user"]
+    assert all(isinstance(m["content"], str) for m in history_users)

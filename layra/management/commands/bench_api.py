@@ -5,8 +5,9 @@
 Starts gunicorn with the current settings (rate limits off for the run) on a free loopback port, sets up
 a bench user with a knowledge base holding an ingested one-page PDF and a model config pointing at a local
 fake OpenAI-compatible LLM, then runs client threads (httpx) round-robin over login, list KBs, list files,
-search and a chat turn (?stream=false). Prints p50/p95/count/errors per operation, the overall error
-rate and requests per second. Target: list/read p95 <= 50 ms, error rate 0.
+search and a chat turn (?stream=false), each pausing --think-ms on average between requests as people do
+(0 makes it a closed loop that saturates the host). Prints p50/p95/count/errors per operation, the overall
+error rate and requests per second. Target: list/read p95 <= 50 ms, error rate 0.
 """
 
 import json
@@ -144,9 +145,12 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=float, default=30)
         parser.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 1)))
         parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+        parser.add_argument("--think-ms", type=float, default=500,
+                            help="mean pause of a client between requests (uniform 0.5x-1.5x), as a person "
+                                 "reading a page; 0 sends the next request at once (a closed loop)")
         parser.add_argument("--json", action="store_true", help="print only the JSON report")
 
-    def handle(self, *args, clients, seconds, workers, threads, json: bool, **options):
+    def handle(self, *args, clients, seconds, workers, threads, think_ms, json: bool, **options):
         from tests.fake_llm import FakeLLM
 
         quiet = json
@@ -162,7 +166,8 @@ class Command(BaseCommand):
             if not quiet:
                 self.stdout.write(f"gunicorn on {server.url}: {workers} workers x {threads} threads; "
                                   f"{clients} clients for {seconds}s ...")
-            report = self._run(server.url, data, password=password, clients=clients, seconds=seconds)
+            report = self._run(server.url, data, password=password, clients=clients, seconds=seconds,
+                               think_ms=think_ms)
         finally:
             server.stop()
             llm.close()
@@ -203,7 +208,10 @@ class Command(BaseCommand):
                              base_used=[kb.knowledge_base_id])
         return {"knowledge_base_id": kb.knowledge_base_id, "file_id": file.file_id, "model_id": model.model_id}
 
-    def _run(self, base_url: str, data: dict, *, password: str, clients: int, seconds: float) -> dict:
+    def _run(self, base_url: str, data: dict, *, password: str, clients: int, seconds: float,
+             think_ms: float = 0) -> dict:
+        import random
+
         import httpx
 
         kb_id = data["knowledge_base_id"]
@@ -253,7 +261,12 @@ class Command(BaseCommand):
                 }
                 started.wait(300)
                 i = index
+                pause = random.Random(index)
                 while time.monotonic() < clock["stop_at"]:
+                    if think_ms:
+                        time.sleep(think_ms * pause.uniform(0.5, 1.5) / 1000)
+                        if time.monotonic() >= clock["stop_at"]:
+                            break
                     op = operations[i % len(operations)]
                     i += 1
                     t0 = time.perf_counter()
@@ -284,7 +297,8 @@ class Command(BaseCommand):
         errors = sum(v["errors"] for v in per_op.values())
         list_p95 = [per_op[op]["p95_ms"] for op in LIST_READ_OPS if per_op[op]["p95_ms"] is not None]
         return {
-            "clients": clients, "seconds": seconds, "elapsed_s": round(elapsed, 2), "operations": per_op,
+            "clients": clients, "seconds": seconds, "think_ms": think_ms, "elapsed_s": round(elapsed, 2),
+            "operations": per_op,
             "skipped": skipped, "requests": total, "errors": errors,
             "error_rate": round(errors / total, 4) if total else None,
             "req_per_s": round(total / elapsed, 1) if elapsed else None,
