@@ -134,7 +134,14 @@ CELERY_TASK_ROUTES = {
     "knowledge.ingest_file": {"queue": "ingest"},
     "knowledge.embed_file": {"queue": "gpu"},
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# An unacked message (its worker died) is delivered again once visibility_timeout has passed, but only when a
+# worker sweeps for such messages: kombu's prefork path sweeps every interval x throttle seconds (100 s by
+# default, after the first sweep at start), so a throttle of 1 makes it every CELERY_UNACKED_RESTORE_INTERVAL s.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": 1,
+}
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
 # No global soft limit: a task with a shorter time_limit of its own would fall below it and be refused.
 CELERY_BEAT_SCHEDULE = {}

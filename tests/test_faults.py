@@ -213,6 +213,7 @@ def test_milvus_down_answers_503_on_search_and_chat_and_recovers(services, api_c
 def restartable_worker(monkeypatch, request):
     """A real worker whose broker redelivers an unacked task a few seconds after a crash."""
     monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "6")
+    monkeypatch.setenv("CELERY_UNACKED_RESTORE_INTERVAL", "2")
     return request.getfixturevalue("celery_worker")
 
 
@@ -309,18 +310,15 @@ def test_redis_stopped_during_ingestion_job_completes_or_fails_clean(services, r
 
 @pytest.fixture
 def workflow_worker(monkeypatch, request):
-    """Redelivery after 6 s, and a run whose heartbeat is 2 s old counts as abandoned (production: 300 s,
-    swept every minute by beat), so the redelivered task may claim it."""
+    """Redelivery after 6 s (swept for every 2 s), and a run whose heartbeat is 2 s old counts as abandoned
+    (production: visibility 1 h, abandoned after 300 s), so the redelivered task may claim it."""
     monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "6")
+    monkeypatch.setenv("CELERY_UNACKED_RESTORE_INTERVAL", "2")
     monkeypatch.setenv("WORKFLOW_STUCK_AFTER_S", "2")
     return request.getfixturevalue("celery_worker")
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "known gap: after a worker is SIGKILLed mid-run the unacked workflows.run_execute message is not received again "
-    "(visibility 6 s, 90 s wait; the ingestion tasks in the same setup are), so the run stays 'running' until "
-    "the beat sweep runs_check_stuck resumes it (WORKFLOW_STUCK_AFTER_S, 300 s by default)"))
 def test_worker_killed_during_workflow_run_finishes_once_by_redelivery(workflow_worker, api_client):
     """No operator step: the broker redelivers the unacked run and it finishes with every node run once."""
     restartable_worker = workflow_worker
