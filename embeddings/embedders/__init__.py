@@ -16,7 +16,7 @@ def embedder_build(*, name: str) -> Embedder:
     if name == "minilm":
         from embeddings.embedders.minilm import MiniLMEmbedder
 
-        return MiniLMEmbedder()
+        return MiniLMEmbedder(dtype=settings.MINILM_DTYPE)
     if name == "colqwen":
         from embeddings.embedders.colqwen import ColQwenEmbedder
 

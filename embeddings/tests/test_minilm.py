@@ -46,3 +46,27 @@ def test_clean_rows_drops_padding_and_nan():
     out = clean_rows(m)
     assert out.shape == (2, 2)
     np.testing.assert_allclose(out[1], [0.6, 0.8], atol=1e-6)
+
+
+def test_bfloat16_weights_where_the_cpu_has_them_agree_with_float32(tmp_path):
+    from embeddings.embedders.minilm import MiniLMEmbedder, cpu_has_native_bf16, resolve_dtype
+
+    with_bf16, without = tmp_path / "a", tmp_path / "b"
+    with_bf16.write_text("flags\t: fpu avx2 avx512f avx512_bf16\n")
+    without.write_text("flags\t: fpu avx2\n")
+    assert cpu_has_native_bf16(with_bf16) and not cpu_has_native_bf16(without)
+    assert not cpu_has_native_bf16(tmp_path / "missing")
+    assert resolve_dtype("float32") == "float32" and resolve_dtype("bfloat16") == "bfloat16"
+    try:
+        resolve_dtype("int8")
+    except ValueError as exc:
+        assert "MINILM_DTYPE" in str(exc)
+    else:
+        raise AssertionError("int8 was accepted")
+
+    texts = ["Quarterly revenue grew by twelve percent in the northern region.", "Mitochondria make ATP."]
+    full = MiniLMEmbedder(dtype="float32").embed_images([None, None], texts=texts)
+    half = MiniLMEmbedder(dtype="bfloat16").embed_images([None, None], texts=texts)
+    for a, b in zip(full, half, strict=True):
+        assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
+        assert float((a * b).sum(axis=1).min()) > 0.999  # row-wise cosine (rows are unit length)
