@@ -324,7 +324,7 @@ def _retrieve(*, user: User, model: ResolvedModel, knowledge_base_ids: list[str]
     for index, hit in enumerate(hits, start=1):
         try:
             file, page = knowledge_selectors.page_get(user=user, image_id=hit["image_id"])
-            data = knowledge_selectors.page_image_bytes(user=user, image_id=hit["image_id"])
+            data = knowledge_selectors.page_image_data(page)
         except NotFound:
             continue  # deleted between search and now
         pages.append({

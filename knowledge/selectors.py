@@ -115,9 +115,14 @@ def page_get(*, user: User, image_id: str) -> tuple[File, PageImage]:
 
 
 def page_image_bytes(*, user: User, image_id: str) -> bytes:
+    _file, page = page_get(user=user, image_id=image_id)
+    return page_image_data(page)
+
+
+def page_image_data(page: PageImage) -> bytes:
+    """The stored image of a page already read with its owner checked (page_get, file_page)."""
     from knowledge.pipeline import object_get
 
-    _file, page = page_get(user=user, image_id=image_id)
     return object_get(page.minio_filename)
 
 

@@ -172,7 +172,7 @@ class PageImageApi(APIView):
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
     def get(self, request, file_id: str, page_number: int):
         _file, page = selectors.file_page(user=request.user, file_id=file_id, page_number=page_number)
-        data = selectors.page_image_bytes(user=request.user, image_id=page.images_id)
+        data = selectors.page_image_data(page)
         return _binary(data, "image/jpeg")
 
 

@@ -1,0 +1,25 @@
+"""Gunicorn settings (read from the working directory; command-line flags override them)."""
+
+import os
+
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))  # SSE answers and uploads stay open for long
+graceful_timeout = 30
+# Idle keep-alive connections stay open longer than a client's pause between requests. With the default (2 s)
+# a busy worker closed connections on which the next request was already in flight: the client got a reset.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
+
+
+def post_worker_init(worker):
+    """Load the query embedder before the worker takes requests: loaded lazily, the first searches after a start
+    waited seconds behind the model load (and held up every request of that worker meanwhile)."""
+    if os.environ.get("GUNICORN_PRELOAD_EMBEDDER", "true").lower() not in ("1", "true", "yes"):
+        return
+    try:
+        from embeddings.embedders import get_embedder
+
+        get_embedder()
+    except Exception:  # noqa: BLE001 - search loads it on first use instead; the worker must still start
+        worker.log.exception("could not preload the embedder")
