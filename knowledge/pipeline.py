@@ -419,18 +419,18 @@ def _embed_step(job: IngestionJob) -> bool:
     started = time.perf_counter()
     embedder = get_embedder()
     started = _timed(job, "model_load", started)
-    clock = {"started": started}
     batch = settings.KNOWLEDGE_EMBED_BATCH
 
     def embedded_batches():
         # Consumed by vectors_replace_file, which writes each batch while the next one embeds.
+        nonlocal started
         with ThreadPoolExecutor(_IO_THREADS) as pool:
             for start in range(0, len(pages), batch):
                 chunk = pages[start:start + batch]
                 images = page_images(chunk, embedder=embedder, pool=pool)
-                clock["started"] = _timed(job, "load_images", clock["started"])
+                started = _timed(job, "load_images", started)
                 vectors = embedder.embed_images(images, texts=[p.text or "" for p in chunk])
-                clock["started"] = _timed(job, "embed", clock["started"])
+                started = _timed(job, "embed", started)
                 _check_live(job)
                 done = start + len(chunk)
                 _report(job, State.EMBEDDING, len(pages) + done, f"Embedded {done}/{len(pages)} pages")
@@ -439,7 +439,7 @@ def _embed_step(job: IngestionJob) -> bool:
             _report(job, State.INDEXING, 2 * len(pages), "Indexing")
 
     vectors_replace_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id, batches=embedded_batches())
-    _timed(job, "index", clock["started"])  # what the last batch's write took beyond the embedding
+    _timed(job, "index", started)  # what the last batch's write took beyond the embedding
     _check_live(job)
     KnowledgeBase.objects(knowledge_base_id=file.knowledge_db_id, embedder=None).update_one(
         set__embedder=f"{embedder.name}:{embedder.dim}")

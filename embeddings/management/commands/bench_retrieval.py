@@ -118,10 +118,11 @@ class Command(BaseCommand):
         # The product's path: the Redis page tier written through at indexing time, a new process (empty LRU).
         redis, stop_redis = self.redis_ensure(options)
         try:
-            from embeddings.page_cache import pages_forget, pages_store
+            from embeddings.page_cache import pages_store
 
-            for p in range(pages):
-                pages_store(name=name, file_id=f"file-{p // 50}", pages=[(image_ids[p], all_pages[p])], redis=redis)
+            for first in range(0, pages, 50):  # one pipeline per file of 50 pages
+                pages_store(name=name, file_id=f"file-{first // 50}", redis=redis,
+                            pages=[(image_ids[p], all_pages[p]) for p in range(first, min(first + 50, pages))])
             cache = PageVectorCache(max_bytes=max_bytes)
             ours_ms, ours_found = self.ours(client, name, evaluation, top_k, cache, redis)
             # Steady state of a busy process: the LRU warmed by other queries first.
@@ -130,7 +131,6 @@ class Command(BaseCommand):
             warm_ms, warm_found = self.ours(client, name, evaluation, top_k, warm, redis)
             for key in redis.scan_iter(match=f"pagevec:{name}:*", count=1000):
                 redis.delete(key)
-            del pages_forget
         finally:
             stop_redis()
 
