@@ -210,7 +210,8 @@ def conversation_temp_kb_ensure(*, user: User, conversation_id: str) -> str:
     """
     conversation = conversation_get(user=user, conversation_id=conversation_id)
     current = conversation.temp_db
-    if current and _live_knowledge_base_ids(user=user, ids=[current]):
+    if current and knowledge_selectors.knowledge_bases_for_search(user=user, knowledge_base_ids=[current],
+                                                                    skip_missing=True):
         return current
     kb = knowledge_services.knowledge_base_create(
         user=user, name=f"Conversation files: {conversation.conversation_name}"[:200], is_temp=True,
@@ -273,18 +274,6 @@ class Answer:
     events: AnswerEvents  # ("citations"|"token"|"done"|"error", data); closing it cancels
 
 
-def _live_knowledge_base_ids(*, user: User, ids: list[str]) -> list[str]:
-    """The ids among `ids` that still exist for the user (a KB deleted after the config was saved is skipped)."""
-    live = []
-    for knowledge_base_id in dict.fromkeys(i for i in ids if i):
-        try:
-            knowledge_selectors.knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
-        except NotFound:
-            continue
-        live.append(knowledge_base_id)
-    return live
-
-
 def _image_mime(data: bytes) -> str:
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         return "image/png"
@@ -301,12 +290,13 @@ def _data_uri(data: bytes) -> str:
 
 def _cited_page_parts(*, user: User, citations: list[dict]) -> list[dict]:
     """Content parts showing an earlier turn's cited pages again, read back from storage (deleted ones skipped)."""
+    found = knowledge_selectors.pages_get(user=user, image_ids=[c.get("image_id", "") for c in citations])
     parts = []
     for citation in citations:
-        try:
-            data = knowledge_selectors.page_image_bytes(user=user, image_id=citation.get("image_id", ""))
-        except NotFound:
+        if citation.get("image_id") not in found:
             continue
+        _file, page = found[citation["image_id"]]
+        data = knowledge_selectors.page_image_data(page)
         parts.append({"type": "text", "text": f"[{citation.get('index')}] {citation.get('filename')}, "
                                               f"page {citation.get('page_number')}"})
         parts.append({"type": "image_url", "image_url": {"url": _data_uri(data)}})
@@ -317,16 +307,17 @@ def _retrieve(*, user: User, model: ResolvedModel, knowledge_base_ids: list[str]
     """Top pages for the question: citations with the page image (data URI) and text layer attached."""
     if not knowledge_base_ids:
         return []
+    # A KB saved in the model config but deleted since is left out, not an error.
     hits = retrieval.search(user=user, knowledge_base_ids=knowledge_base_ids, query=question,
                             top_k=model.extra.get("top_K") or 3,
-                            score_threshold=model.extra.get("score_threshold"))
+                            score_threshold=model.extra.get("score_threshold"), skip_missing=True)
+    found = knowledge_selectors.pages_get(user=user, image_ids=[hit["image_id"] for hit in hits])
     pages = []
     for index, hit in enumerate(hits, start=1):
-        try:
-            file, page = knowledge_selectors.page_get(user=user, image_id=hit["image_id"])
-            data = knowledge_selectors.page_image_data(page)
-        except NotFound:
+        if hit["image_id"] not in found:
             continue  # deleted between search and now
+        file, page = found[hit["image_id"]]
+        data = knowledge_selectors.page_image_data(page)
         pages.append({
             "index": index,
             "knowledge_base_id": hit["knowledge_base_id"],
@@ -375,8 +366,11 @@ def _messages(*, model: ResolvedModel, history: list[Turn], question: str, pages
     return messages
 
 
-def _turn_update(*, conversation_id: str, message_id: str, **fields) -> None:
+def _turn_update(*, conversation_id: str, message_id: str, conversation_fields: dict | None = None,
+                 **fields) -> None:
+    """Set fields of one turn (and, in the same write, `conversation_fields` of the conversation)."""
     updates = {f"set__turns__S__{name}": value for name, value in fields.items()}
+    updates.update({f"set__{name}": value for name, value in (conversation_fields or {}).items()})
     Conversation.objects(conversation_id=conversation_id, turns__message_id=message_id).update_one(**updates)
 
 
@@ -401,8 +395,7 @@ def message_ask(*, user: User, conversation_id: str, question: str, parent_messa
     if parent_message_id == LATEST_TURN:
         parent_message_id = conversation_leaf(conversation=conversation)
     history = conversation_path(conversation=conversation, message_id=parent_message_id)
-    knowledge_base_ids = _live_knowledge_base_ids(
-        user=user, ids=[*model.extra.get("base_used", []), conversation.temp_db or ""])
+    knowledge_base_ids = [*model.extra.get("base_used", []), conversation.temp_db or ""]
     pages = _retrieve(user=user, model=model, knowledge_base_ids=knowledge_base_ids, question=question)
     citations = [{k: v for k, v in page.items() if not k.startswith("_")} for page in pages]
     messages = _messages(model=model, history=history, question=question, pages=pages, user=user)
@@ -496,13 +489,13 @@ def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedMode
         error = "The answer failed because of an internal error."
     finally:
         stream.close()
+        finished = utcnow()
         _turn_update(conversation_id=conversation_id, message_id=message_id, ai_message="".join(parts),
                      status=status, error=error, prompt_tokens=usage["prompt_tokens"],
                      completion_tokens=usage["completion_tokens"], total_token=usage["total_tokens"],
-                     finished_at=utcnow())
-        if status == "completed":
-            Conversation.objects(conversation_id=conversation_id).update_one(set__is_read=False,
-                                                                             set__last_modify_at=utcnow())
+                     finished_at=finished,
+                     conversation_fields={"is_read": False, "last_modify_at": finished} if status == "completed"
+                     else None)
     if status == "completed":
         yield "done", {**ids, "status": status, "usage": usage}
     else:

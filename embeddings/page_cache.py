@@ -10,50 +10,14 @@ Misses fall back to one batched Milvus query and fill both tiers. The ANN step o
 still exist in Milvus.
 """
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 
+from layra.lru import SizedLRU
 
-class PageVectorCache:
+
+class PageVectorCache(SizedLRU):
     def __init__(self, *, max_bytes: int):
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get_many(self, keys: list[tuple]) -> dict[tuple, np.ndarray]:
-        found = {}
-        with self._lock:
-            for key in keys:
-                value = self._items.get(key)
-                if value is not None:
-                    self._items.move_to_end(key)
-                    found[key] = value
-            self.hits += len(found)
-            self.misses += len(keys) - len(found)
-        return found
-
-    def put(self, key: tuple, value: np.ndarray) -> None:
-        if value.nbytes > self.max_bytes:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self.bytes -= old.nbytes
-            self._items[key] = value
-            self.bytes += value.nbytes
-            while self.bytes > self.max_bytes and self._items:
-                _, evicted = self._items.popitem(last=False)
-                self.bytes -= evicted.nbytes
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self.bytes = 0
+        super().__init__(max_bytes=max_bytes, size=lambda matrix: matrix.nbytes)
 
 
 _cache: PageVectorCache | None = None

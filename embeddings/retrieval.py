@@ -209,18 +209,24 @@ def _cache_key(*, embedder: str, kbs: list, query: str, top_k: int, score_thresh
 
 
 def search(
-    *, user: User, knowledge_base_ids: list[str], query: str, top_k: int = 5, score_threshold: float | None = None
+    *, user: User, knowledge_base_ids: list[str], query: str, top_k: int = 5, score_threshold: float | None = None,
+    skip_missing: bool = False,
 ) -> list[dict]:
-    """Best pages across the user's KBs: [{knowledge_base_id, file_id, image_id, page_number, score}], best first."""
+    """Best pages across the user's KBs: [{knowledge_base_id, file_id, image_id, page_number, score}], best first.
+
+    An id that is not one of the user's live KBs is a 404, or with `skip_missing` left out of the search."""
     with SEARCH_LATENCY.time():
         return _search(user=user, knowledge_base_ids=knowledge_base_ids, query=query, top_k=top_k,
-                       score_threshold=score_threshold)
+                       score_threshold=score_threshold, skip_missing=skip_missing)
 
 
 def _search(
-    *, user: User, knowledge_base_ids: list[str], query: str, top_k: int, score_threshold: float | None
+    *, user: User, knowledge_base_ids: list[str], query: str, top_k: int, score_threshold: float | None,
+    skip_missing: bool,
 ) -> list[dict]:
-    kbs = knowledge_bases_for_search(user=user, knowledge_base_ids=knowledge_base_ids)
+    kbs = knowledge_bases_for_search(user=user, knowledge_base_ids=knowledge_base_ids, skip_missing=skip_missing)
+    if not kbs:
+        return []
     embedder = get_embedder()
     key = _cache_key(embedder=embedder.name, kbs=kbs, query=query, top_k=top_k, score_threshold=score_threshold)
     cache = redis_client("cache")

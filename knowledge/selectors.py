@@ -11,6 +11,7 @@ from knowledge.documents import File, KnowledgeBase, PageImage
 from knowledge.models import IngestionJob
 from knowledge.progress import progress_get
 from layra.errors import NotFound
+from layra.lru import SizedLRU
 from layra.redis import redis_client
 
 
@@ -21,11 +22,13 @@ def knowledge_base_get(*, user: User, knowledge_base_id: str) -> KnowledgeBase:
     return kb
 
 
-def knowledge_bases_for_search(*, user: User, knowledge_base_ids: list[str]) -> list[KnowledgeBase]:
-    """The user's live KBs with these ids (temporary ones included); any other id is a 404."""
-    wanted = list(dict.fromkeys(knowledge_base_ids))
+def knowledge_bases_for_search(*, user: User, knowledge_base_ids: list[str],
+                               skip_missing: bool = False) -> list[KnowledgeBase]:
+    """The user's live KBs with these ids (temporary ones included), in one query. Any other id is a 404, or
+    with `skip_missing` left out (a chat model's saved KBs may have been deleted since)."""
+    wanted = list(dict.fromkeys(i for i in knowledge_base_ids if i))
     kbs = list(KnowledgeBase.objects(knowledge_base_id__in=wanted, username=user.username, is_delete=False))
-    if len(kbs) != len(wanted):
+    if len(kbs) != len(wanted) and not skip_missing:
         raise NotFound("Knowledge base not found.")
     return kbs
 
@@ -39,13 +42,43 @@ def knowledge_base_list(*, user: User, name: str | None = None) -> list[Knowledg
 
 
 def knowledge_base_counts(*, knowledge_base_ids: list[str]) -> dict[str, tuple[int, int]]:
-    """{kb_id: (file count, page count)} over live files, in one aggregation."""
+    """{kb_id: (file count, page count)} over live files.
+
+    Cached per KB as `kbcounts:{id}` ("files,pages") and dropped with `kb:{id}` by every write that changes a
+    KB's files (kb_cache_invalidate): listing KBs is then one Mongo query, not a query and an aggregation.
+    The misses are counted in one aggregation."""
     if not knowledge_base_ids:
         return {}
-    rows = File.objects(knowledge_db_id__in=knowledge_base_ids, is_delete=False).aggregate([
+    keys = [counts_cache_key(i) for i in knowledge_base_ids]
+    try:
+        cached = redis_client("cache").mget(keys)
+    except Exception:  # noqa: BLE001 - a cache outage falls back to Mongo
+        cached = [None] * len(keys)
+    counts = {}
+    for knowledge_base_id, value in zip(knowledge_base_ids, cached, strict=True):
+        if value:
+            files, pages = value.split(",")
+            counts[knowledge_base_id] = (int(files), int(pages))
+    missing = [i for i in knowledge_base_ids if i not in counts]
+    if not missing:
+        return counts
+    rows = File.objects(knowledge_db_id__in=missing, is_delete=False).aggregate([
         {"$group": {"_id": "$knowledge_db_id", "files": {"$sum": 1}, "pages": {"$sum": "$page_count"}}},
     ])
-    return {row["_id"]: (int(row["files"]), int(row["pages"] or 0)) for row in rows}
+    fresh = dict.fromkeys(missing, (0, 0))
+    fresh.update({row["_id"]: (int(row["files"]), int(row["pages"] or 0)) for row in rows})
+    try:
+        pipe = redis_client("cache").pipeline(transaction=False)
+        for knowledge_base_id, (files, pages) in fresh.items():
+            pipe.set(counts_cache_key(knowledge_base_id), f"{files},{pages}", ex=settings.KNOWLEDGE_KB_CACHE_TTL)
+        pipe.execute()
+    except Exception:  # noqa: BLE001
+        pass
+    return counts | fresh
+
+
+def counts_cache_key(knowledge_base_id: str) -> str:
+    return f"kbcounts:{knowledge_base_id}"
 
 
 def knowledge_base_detail(*, user: User, knowledge_base_id: str) -> dict:
@@ -78,8 +111,8 @@ def knowledge_base_to_dict(kb: KnowledgeBase, *, files: int, pages: int) -> dict
 
 
 def file_list(*, user: User, knowledge_base_id: str) -> list[File]:
-    kb = knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
-    return list(File.objects(knowledge_db_id=kb.knowledge_base_id, username=user.username, is_delete=False)
+    knowledge_base_detail(user=user, knowledge_base_id=knowledge_base_id)  # 404 unless the user's; cached
+    return list(File.objects(knowledge_db_id=knowledge_base_id, username=user.username, is_delete=False)
                 .exclude("images").order_by("-created_at"))
 
 
@@ -105,25 +138,45 @@ def file_page(*, user: User, file_id: str, page_number: int) -> tuple[File, Page
     raise NotFound("Page not found.")
 
 
-def page_get(*, user: User, image_id: str) -> tuple[File, PageImage]:
-    file = File.objects(images__images_id=image_id, username=user.username, is_delete=False).first()
-    if file is not None:
+def pages_get(*, user: User, image_ids: list[str]) -> dict[str, tuple[File, PageImage]]:
+    """{image_id: (file, page)} for the user's live pages among `image_ids`, in one query; others are left out."""
+    wanted = set(image_ids)
+    if not wanted:
+        return {}
+    found = {}
+    for file in File.objects(images__images_id__in=list(wanted), username=user.username, is_delete=False):
         for page in file.images:
-            if page.images_id == image_id:
-                return file, page
-    raise NotFound("Page not found.")
-
-
-def page_image_bytes(*, user: User, image_id: str) -> bytes:
-    _file, page = page_get(user=user, image_id=image_id)
-    return page_image_data(page)
+            if page.images_id in wanted:
+                found[page.images_id] = (file, page)
+    return found
 
 
 def page_image_data(page: PageImage) -> bytes:
-    """The stored image of a page already read with its owner checked (page_get, file_page)."""
+    """The stored image of a page already read with its owner checked (pages_get, file_page).
+
+    Served from a per-process LRU when it can be: a chat turn sends its cited pages (and those of the last turns)
+    to the model, the same few pages again and again. The key holds the page's size, so a page rendered again
+    at another resolution (reindex) is read afresh; the original file under a file id never changes.
+    """
     from knowledge.pipeline import object_get
 
-    return object_get(page.minio_filename)
+    cache = page_image_cache()
+    key = (page.minio_filename, page.width, page.height)
+    data = cache.get(key)
+    if data is None:
+        data = object_get(page.minio_filename)
+        cache.put(key, data)
+    return data
+
+
+_page_image_cache: SizedLRU | None = None
+
+
+def page_image_cache() -> SizedLRU:
+    global _page_image_cache
+    if _page_image_cache is None:
+        _page_image_cache = SizedLRU(max_bytes=settings.PAGE_IMAGE_CACHE_MB * 1024 * 1024, size=len)
+    return _page_image_cache
 
 
 def page_image_url(*, image_id: str, file_id: str, page_number: int) -> str:

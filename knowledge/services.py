@@ -12,7 +12,7 @@ from knowledge import pipeline, progress
 from knowledge.detect import detect, sanitize_filename
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
-from knowledge.selectors import file_get, ingestion_job_get, knowledge_base_get
+from knowledge.selectors import counts_cache_key, file_get, ingestion_job_get, knowledge_base_get
 from layra.errors import PayloadTooLarge, ValidationError
 from layra.ids import new_id
 from layra.redis import redis_client
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 def kb_cache_invalidate(*, knowledge_base_id: str) -> None:
     try:
-        redis_client("cache").delete(f"kb:{knowledge_base_id}")
+        redis_client("cache").delete(f"kb:{knowledge_base_id}", counts_cache_key(knowledge_base_id))
     except Exception:  # noqa: BLE001 - a cache outage must not fail a write; the entry expires anyway
         logger.warning("kb cache invalidation failed for %s", knowledge_base_id)
 

@@ -7,20 +7,30 @@ The only fake in the cross-app tests: an external LLM endpoint. It serves
 
 records every request (body and headers) and has failure modes: "ok", "401", "500",
 "garbage" (200 with a non-JSON body), "slow" (answers after `delay` s) and "stall" (one
-token, then a `delay` s pause mid-stream), "reset" (closes the connection without a reply).
+token, then a `delay` s pause mid-stream), "reset" (closes the connection without a reply). `latency` (s) is
+the time every answer takes to start, as a real model's does.
 """
 
+import argparse
 import json
+import select
 import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 MODES = ("ok", "401", "500", "garbage", "slow", "stall", "reset")
 
 
 class FakeLLM:
-    def __init__(self, *, reply: str = "The answer is 42.", model: str = "fake-vision-model"):
+    def __init__(self, *, reply: str = "The answer is 42.", model: str = "fake-vision-model", record: bool = True,
+                 latency: float = 0.0):
+        self.record = record  # False keeps no request bodies (a long load test sends thousands of page images)
+        self._count = 0
+        self.latency = latency
         self.mode = "ok"
         self.reply = reply
         self.model = model
@@ -50,7 +60,7 @@ class FakeLLM:
     @property
     def count(self) -> int:
         with self._lock:
-            return len(self.requests)
+            return self._count
 
     def close(self) -> None:
         self.server.shutdown()
@@ -64,8 +74,10 @@ class FakeLLM:
 
     def _record(self, body: dict, headers) -> None:
         with self._lock:
-            self.requests.append(body)
-            self.headers.append({k.lower(): v for k, v in headers.items()})
+            self._count += 1
+            if self.record:
+                self.requests.append(body)
+                self.headers.append({k.lower(): v for k, v in headers.items()})
 
     def _handler(self):
         fake = self
@@ -84,6 +96,8 @@ class FakeLLM:
                 self.wfile.write(body)
 
             def do_GET(self):
+                if self.path.rstrip("/").endswith("/_count"):
+                    return self._send(200, json.dumps({"count": fake.count}).encode())
                 if self.path.rstrip("/").endswith("/models"):
                     return self._send(200, json.dumps({"object": "list", "data": [
                         {"id": fake.model, "object": "model", "created": 0, "owned_by": "fake"}]}).encode())
@@ -114,6 +128,8 @@ class FakeLLM:
                     return self._send(200, b"<html>definitely not json</html>", "text/html")
                 if mode == "slow":
                     time.sleep(fake.delay)
+                if fake.latency:
+                    time.sleep(fake.latency)
                 model = body.get("model") or fake.model
                 if not body.get("stream"):
                     return self._send(200, json.dumps({
@@ -152,9 +168,56 @@ class FakeLLM:
         return Handler
 
 
+class FakeLLMProcess:
+    """The fake served from a process of its own, keeping no request bodies: a load test's client threads then
+    do not share their interpreter with the parsing of every model request (each carries page images), which
+    would add to the latencies they measure. The model is another host's work in production."""
+
+    def __init__(self, *, reply: str = "The answer is 42.", latency_ms: float = 0, start_timeout: float = 30):
+        self.process = subprocess.Popen([sys.executable, "-m", "tests.fake_llm", "--reply", reply,
+                                         "--latency-ms", str(latency_ms)],
+                                        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
+                                        text=True)
+        ready, _, _ = select.select([self.process.stdout], [], [], start_timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if not line.strip().isdigit():
+            self.close()
+            raise RuntimeError("the fake LLM process did not start")
+        self.port = int(line)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def count(self) -> int:
+        """Requests served so far (asked of the process; -1 once it is gone)."""
+        import httpx
+
+        try:
+            return httpx.get(f"{self.url}/_count", timeout=5).json()["count"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return -1
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
 def refused_url() -> str:
     """A loopback URL nobody listens on."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/v1"
+
+
+if __name__ == "__main__":  # python -m tests.fake_llm: serve until terminated, print the port first
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reply", default="The answer is 42.")
+    parser.add_argument("--latency-ms", type=float, default=0)
+    arguments = parser.parse_args()
+    served = FakeLLM(reply=arguments.reply, record=False, latency=arguments.latency_ms / 1000)
+    print(served.port, flush=True)
+    served.thread.join()

@@ -1,16 +1,19 @@
 """bench_api runs end to end (short) against gunicorn on the test stores and prints one JSON report."""
 
 import json
+import runpy
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_bench_api_short_run_reports_every_operation_without_errors(capsys):
-    call_command("bench_api", "--clients", "5", "--seconds", "3", "--workers", "2", "--threads", "4",
-                 "--think-ms", "100", "--json")
+    call_command("bench_api", "--clients", "5", "--seconds", "3", "--think-ms", "100", "--llm-latency-ms", "300",
+                 "--json")
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     expected = {"login", "list_kbs", "list_files", "chat"}
     if "search" not in report["skipped"]:
@@ -23,6 +26,13 @@ def test_bench_api_short_run_reports_every_operation_without_errors(capsys):
     assert report["think_ms"] == 100
     assert report["req_per_s"] > 0
     assert report["llm_requests"] >= report["operations"]["chat"]["count"]
+    # every answer waited for the model to start, as with a real one
+    assert report["llm_latency_ms"] == 300 and report["operations"]["chat"]["p50_ms"] >= 300
+    # gunicorn ran as deployed: the workers and threads of gunicorn.conf.py
+    deployed = runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))
+    assert (report["workers"], report["threads"]) == (deployed["workers"], deployed["threads"])
+    assert set(report["host_speed_hash_ms"]) == {"before", "after"}
+    assert all(ms > 0 for ms in report["host_speed_hash_ms"].values())
 
 
 def test_concurrent_logins_of_one_user_all_succeed(settings):

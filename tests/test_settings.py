@@ -55,12 +55,13 @@ def test_compose_has_every_service_and_env_name_the_settings_read():
     for name in ("mysql", "mongo", "redis", "milvus", "etcd", "minio", "web", "worker", "gpu-worker", "beat",
                  "flower"):
         assert name in services, name
-    settings_source = (ROOT / "layra" / "settings.py").read_text()
+    # gunicorn.conf.py reads the web server's own variables (GUNICORN_*)
+    settings_source = (ROOT / "layra" / "settings.py").read_text() + (ROOT / "gunicorn.conf.py").read_text()
     for name in ("web", "worker", "gpu-worker", "beat"):
         env = services[name].get("environment") or {}
         keys = env if isinstance(env, dict) else [e.split("=", 1)[0] for e in env]
         for key in keys:
-            assert f'"{key}"' in settings_source, f"{name}: {key} is not read by settings"
+            assert f'"{key}"' in settings_source, f"{name}: {key} is not read by settings or gunicorn.conf.py"
         for required in ("DATABASE_URL", "MONGODB_URI", "MILVUS_URI", "REDIS_URL", "CELERY_BROKER_URL",
                          "AWS_S3_ENDPOINT_URL", "AWS_STORAGE_BUCKET_NAME", "SECRET_KEY", "EMBEDDER"):
             assert required in keys, f"{name} lacks {required}"

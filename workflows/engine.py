@@ -253,22 +253,16 @@ class Engine:
 
     def _retrieve(self, node_id: str, kb_ids: list[str], query: str, top_k: int) -> list[dict]:
         from embeddings.retrieval import search
-        from knowledge.selectors import page_get
+        from knowledge.selectors import pages_get
         from layra.errors import DomainError
 
         try:
             hits = search(user=self.user, knowledge_base_ids=kb_ids, query=query, top_k=top_k)
         except DomainError as exc:
             raise NodeError(f"Retrieval failed: {exc.message}") from None
-        pages = []
-        for hit in hits:
-            try:
-                _file, page = page_get(user=self.user, image_id=hit["image_id"])
-                text = page.text or ""
-            except DomainError:
-                text = ""
-            pages.append({**hit, "text": text})
-        return pages
+        found = pages_get(user=self.user, image_ids=[hit["image_id"] for hit in hits])
+        return [{**hit, "text": (found[hit["image_id"]][1].text or "") if hit["image_id"] in found else ""}
+                for hit in hits]
 
     def node_retrieval(self, node, data):
         query = self._render(data.get("query", ""))

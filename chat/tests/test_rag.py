@@ -95,3 +95,26 @@ def test_follow_up_questions_resend_the_cited_pages_of_recent_turns(api_client, 
     ask_json(api_client, cid, "A third question about volcanoes?")
     history_users = [m for m in fake_llm.last["messages"][1:-1] if m["role"] == "user"]
     assert all(isinstance(m["content"], str) for m in history_users)
+
+
+def test_a_saved_kb_deleted_since_is_left_out_and_a_finished_answer_marks_the_conversation_unread(
+        api_client, user, fake_llm, django_capture_on_commit_callbacks):
+    kept = knowledge_services.knowledge_base_create(user=user, name="Kept")
+    gone = knowledge_services.knowledge_base_create(user=user, name="Gone")
+    with django_capture_on_commit_callbacks(execute=True):
+        knowledge_services.files_upload(user=user, knowledge_base_id=kept.knowledge_base_id, uploaded_files=[_pdf()])
+    make_model(api_client, fake_llm.url, base_used=[gone.knowledge_base_id, kept.knowledge_base_id], top_K=1)
+    knowledge_services.knowledge_base_delete(user=user, knowledge_base_id=gone.knowledge_base_id)
+    cid = make_conversation(api_client)
+    api_client.patch(f"/api/v1/conversations/{cid}/", {"is_read": True}, format="json")
+    before = Conversation.objects.get(conversation_id=cid).last_modify_at
+
+    response = ask_json(api_client, cid, "What do volcanoes erupt?")
+    assert response.status_code == 200, response.content
+    assert [c["knowledge_base_id"] for c in response.json()["citations"]] == [kept.knowledge_base_id]
+    conversation = Conversation.objects.get(conversation_id=cid)
+    turn = conversation.turns[0]
+    assert turn.status == "completed" and turn.ai_message == response.json()["answer"]
+    # the turn and the conversation are written in one update
+    assert conversation.is_read is False and conversation.last_modify_at >= before
+    assert conversation.last_modify_at == turn.finished_at

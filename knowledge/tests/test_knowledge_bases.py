@@ -114,18 +114,85 @@ def test_download_returns_the_original(api_client, user):
 
 
 def test_page_selectors_and_url(user, other_user):
-    from knowledge.selectors import page_get, page_image_bytes, page_image_url
-    from layra.errors import NotFound
+    from knowledge.selectors import page_image_data, page_image_url, pages_get
 
     kb = knowledge_base_create(user=user, name="Mine")
     file = files_upload(user=user, knowledge_base_id=kb.knowledge_base_id,
                         uploaded_files=[uploaded("p.png", samples.make_png("x"))])[0]
     File.objects(file_id=file.file_id).update_one(push__images=PageImage(
         images_id="img-9", page_number=1, minio_filename=file.minio_filename))
-    found_file, page = page_get(user=user, image_id="img-9")
+    found_file, page = pages_get(user=user, image_ids=["img-9"])["img-9"]
     assert found_file.file_id == file.file_id and page.page_number == 1
-    assert page_image_bytes(user=user, image_id="img-9") == samples.make_png("x")
-    with pytest.raises(NotFound):
-        page_get(user=other_user, image_id="img-9")
+    assert page_image_data(page) == samples.make_png("x")
+    assert "img-9" not in pages_get(user=other_user, image_ids=["img-9"])
     assert page_image_url(image_id="img-9", file_id=file.file_id, page_number=1) == (
         f"/api/v1/files/{file.file_id}/pages/1/image")
+
+
+def test_list_counts_are_cached_and_dropped_by_every_change_of_files(api_client, user):
+    from knowledge.selectors import counts_cache_key
+
+    kb = knowledge_base_create(user=user, name="Counted")
+    cache = redis_client("cache")
+
+    def counts():
+        row = api_client.get("/api/v1/knowledge-bases/").json()["results"][0]
+        return row["file_count"], row["page_count"]
+
+    assert counts() == (0, 0)
+    assert cache.get(counts_cache_key(kb.knowledge_base_id)) == "0,0"
+    assert 0 < cache.ttl(counts_cache_key(kb.knowledge_base_id)) <= 1800
+    files = files_upload(user=user, knowledge_base_id=kb.knowledge_base_id,
+                         uploaded_files=[uploaded("a.txt", b"one"), uploaded("b.txt", b"two")])
+    assert counts() == (2, 0)
+    # a write that bypasses the services is not seen until the entry goes: proof the list reads the cache
+    File.objects(file_id=files[0].file_id).update_one(set__page_count=4)
+    assert counts() == (2, 0)
+    assert api_client.delete(f"/api/v1/files/{files[1].file_id}/").status_code == 204
+    assert counts() == (1, 4)
+    # a cache outage falls back to counting in Mongo
+    cache.delete(counts_cache_key(kb.knowledge_base_id))
+    assert counts() == (1, 4)
+
+
+def test_files_of_a_kb_deleted_after_its_detail_was_cached_are_404(api_client, user):
+    kb = knowledge_base_create(user=user, name="Short lived")
+    url = f"/api/v1/knowledge-bases/{kb.knowledge_base_id}/files/"
+    assert api_client.get(url).status_code == 200  # caches the KB's detail
+    assert api_client.delete(f"/api/v1/knowledge-bases/{kb.knowledge_base_id}/").status_code == 204
+    assert api_client.get(url).status_code == 404
+
+
+def test_pages_get_reads_many_pages_in_one_query_with_the_owner_checked(user, other_user):
+    from knowledge.selectors import pages_get
+
+    kb = knowledge_base_create(user=user, name="Mine")
+    first, second = files_upload(user=user, knowledge_base_id=kb.knowledge_base_id,
+                                 uploaded_files=[uploaded("a.txt", b"a"), uploaded("b.txt", b"b")])
+    for file, ids in ((first, ["a-1", "a-2"]), (second, ["b-1"])):
+        File.objects(file_id=file.file_id).update_one(set__images=[
+            PageImage(images_id=image_id, page_number=n, minio_filename=file.minio_filename)
+            for n, image_id in enumerate(ids, start=1)])
+    found = pages_get(user=user, image_ids=["a-2", "b-1", "a-1", "missing"])
+    assert {i: (f.file_id, p.page_number) for i, (f, p) in found.items()} == {
+        "a-1": (first.file_id, 1), "a-2": (first.file_id, 2), "b-1": (second.file_id, 1)}
+    assert pages_get(user=other_user, image_ids=["a-1", "b-1"]) == {}
+    File.objects(file_id=second.file_id).update_one(set__is_delete=True)
+    assert set(pages_get(user=user, image_ids=["a-1", "b-1"])) == {"a-1"}
+    assert pages_get(user=user, image_ids=[]) == {}
+
+
+def test_page_images_are_read_from_storage_once_per_rendering(user):
+    from knowledge import pipeline
+    from knowledge.selectors import page_image_cache, page_image_data
+
+    page = PageImage(images_id="img-c", page_number=1, minio_filename=f"{user.username}/cache-test/1.png",
+                     width=10, height=10)
+    pipeline.object_put(page.minio_filename, samples.make_png("first"))
+    assert page_image_data(page) == samples.make_png("first")
+    pipeline.object_put(page.minio_filename, samples.make_png("second"))
+    hits = page_image_cache().hits
+    assert page_image_data(page) == samples.make_png("first")  # served from the process cache
+    assert page_image_cache().hits == hits + 1
+    page.width = 20  # rendered again at another size (a reindex): read afresh
+    assert page_image_data(page) == samples.make_png("second")

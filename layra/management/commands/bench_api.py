@@ -3,15 +3,17 @@
     python manage.py bench_api --clients 50 --seconds 30 --json
 
 Starts gunicorn with the current settings (rate limits off for the run) on a free loopback port, sets up
-a bench user with a knowledge base holding an ingested one-page PDF and a model config pointing at a local
-fake OpenAI-compatible LLM, then runs client threads (httpx) round-robin over login, list KBs, list files,
-search and a chat turn (?stream=false), each pausing --think-ms on average between requests as people do
-(0 makes it a closed loop that saturates the host). Prints p50/p95/count/errors per operation, the overall
-error rate and requests per second. Target: list/read p95 <= 50 ms, error rate 0.
+a bench user with a knowledge base holding an ingested two-page PDF and a model config pointing at a local
+fake OpenAI-compatible LLM (its own process; --llm-latency-ms makes each answer take as long as a real
+model's), then runs client threads (httpx) round-robin over login, list KBs, list files, search and a chat
+turn (?stream=false), each pausing --think-ms on average between requests as people do (0 makes it a closed
+loop that saturates the host). Prints p50/p95/count/errors per operation, the overall error rate, requests
+per second and the host's speed before and after. Target: list/read p95 <= 50 ms, error rate 0.
 """
 
 import json
 import os
+import runpy
 import secrets
 import signal
 import subprocess
@@ -143,35 +145,46 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--clients", type=int, default=50)
         parser.add_argument("--seconds", type=float, default=30)
-        parser.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 1)))
-        parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+        parser.add_argument("--workers", type=int, default=None,
+                            help="gunicorn workers (default: gunicorn.conf.py's, as deployed)")
+        parser.add_argument("--threads", type=int, default=None,
+                            help="gunicorn threads per worker (default: gunicorn.conf.py's)")
+        parser.add_argument("--llm-latency-ms", type=float, default=0,
+                            help="time the fake model takes to start each answer; a real one takes seconds, "
+                                 "holding a web thread all along")
         parser.add_argument("--think-ms", type=float, default=500,
                             help="mean pause of a client between requests (uniform 0.5x-1.5x), as a person "
                                  "reading a page; 0 sends the next request at once (a closed loop)")
         parser.add_argument("--json", action="store_true", help="print only the JSON report")
 
-    def handle(self, *args, clients, seconds, workers, threads, think_ms, json: bool, **options):
-        from tests.fake_llm import FakeLLM
+    def handle(self, *args, clients, seconds, workers, threads, think_ms, llm_latency_ms, json: bool, **options):
+        from tests.fake_llm import FakeLLMProcess
 
+        deployed = runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))
+        workers = workers or deployed["workers"]
+        threads = threads or deployed["threads"]
         quiet = json
         if not quiet:
             self.stdout.write("setting up bench data ...")
-        llm = FakeLLM(reply="Bench answer with a page citation.")
-        password = secrets.token_urlsafe(16)
-        data = self._setup(password=password, llm_url=llm.url)
+        llm = FakeLLMProcess(reply="Bench answer with a page citation.", latency_ms=llm_latency_ms)
         log_dir = Path(settings.DATA_DIR) / "logs"
         server = Gunicorn(workers=workers, threads=threads, log_path=log_dir / "bench_api_gunicorn.log")
         try:
+            password = secrets.token_urlsafe(16)
+            data = self._setup(password=password, llm_url=llm.url)
             server.start(server_env())
+            speed_before = host_speed_ms()
             if not quiet:
                 self.stdout.write(f"gunicorn on {server.url}: {workers} workers x {threads} threads; "
                                   f"{clients} clients for {seconds}s ...")
             report = self._run(server.url, data, password=password, clients=clients, seconds=seconds,
                                think_ms=think_ms)
+            report.update({"workers": workers, "threads": threads, "llm_latency_ms": llm_latency_ms,
+                           "llm_requests": llm.count,
+                           "host_speed_hash_ms": {"before": speed_before, "after": host_speed_ms()}})
         finally:
             server.stop()
             llm.close()
-        report.update({"workers": workers, "threads": threads, "llm_requests": llm.count})
         self.stdout.write(_dumps(report))
 
     def _setup(self, *, password: str, llm_url: str) -> dict:
@@ -308,6 +321,21 @@ class Command(BaseCommand):
             "error_samples": recorder.samples,
             "cpu_count": os.cpu_count(), "load_avg_1m_after": round(os.getloadavg()[0], 2),
         }
+
+
+def host_speed_ms(rounds: int = 5) -> float:
+    """Median time of one password hash (the login's own work) on an idle moment of this host.
+
+    Shared and throttled machines change speed from minute to minute; runs are comparable only at a similar
+    figure, so each report carries it, taken before and after the load."""
+    from django.contrib.auth.hashers import make_password
+
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        make_password("bench-calibration")
+        times.append((time.perf_counter() - started) * 1000)
+    return round(sorted(times)[len(times) // 2], 2)
 
 
 def _dumps(report: dict) -> str:
