@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 
 import mongoengine as me
 
+from layra.mongo import Document
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -26,7 +28,7 @@ class ModelEntry(me.EmbeddedDocument):
     last_modify_at = me.DateTimeField(default=utcnow)
 
 
-class ModelConfig(me.Document):
+class ModelConfig(Document):
     """One document per user: their models and the selected one."""
 
     username = me.StringField(required=True, unique=True)
@@ -59,7 +61,7 @@ class Turn(me.EmbeddedDocument):
     finished_at = me.DateTimeField(null=True)
 
 
-class Conversation(me.Document):
+class Conversation(Document):
     conversation_id = me.StringField(required=True, unique=True)
     conversation_name = me.StringField(default="New conversation", max_length=200)
     username = me.StringField(required=True)

@@ -4,12 +4,14 @@ from datetime import UTC, datetime
 
 import mongoengine as me
 
+from layra.mongo import Document
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class KnowledgeBase(me.Document):
+class KnowledgeBase(Document):
     knowledge_base_id = me.StringField(required=True, unique=True)
     knowledge_base_name = me.StringField(required=True, max_length=200)
     username = me.StringField(required=True)
@@ -47,7 +49,7 @@ class PageImage(me.EmbeddedDocument):
     height = me.IntField()
 
 
-class File(me.Document):
+class File(Document):
     file_id = me.StringField(required=True, unique=True)
     knowledge_db_id = me.StringField(required=True)
     username = me.StringField(required=True)

@@ -8,6 +8,18 @@ _connected_uri: str | None = None
 SOCKET_TIMEOUT_MS = 10000
 
 
+class Document(mongoengine.Document):
+    """Base of every stored document: collections and indexes are made by `ensure_indexes`, never on first use.
+
+    mongoengine's default makes every process send createIndexes for each collection it first touches, i.e.
+    DDL racing live writes whenever a web or worker process starts. SecantusDB deadlocks when a collection is
+    created by createIndexes while another connection's insert creates it (seen as every later Mongo call timing
+    out); MongoDB copes, but DDL belongs to the deploy step (`manage.py ensure_indexes`) on either.
+    """
+
+    meta = {"abstract": True, "auto_create_index": False}
+
+
 def connect() -> None:
     global _connected_uri
     uri = settings.MONGODB_URI

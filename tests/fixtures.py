@@ -31,10 +31,13 @@ def _drop_milvus_collections() -> None:
 
 
 def _drop_mongo_database() -> None:
-    from layra.mongo import database
+    from layra.mongo import database, reset_document_collections
+    from layra.ops.indexes import mongo_indexes
 
     db = database()
     db.client.drop_database(db.name)
+    reset_document_collections()
+    mongo_indexes()  # as the deploy step does: no process makes collections or indexes on first use
 
 
 def _flush_redis() -> None:
@@ -59,10 +62,13 @@ def _clean_stores():
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _bucket():
+def _bucket_and_collections():
+    """What the deploy step makes before any process serves: the bucket, the Mongo collections and indexes."""
+    from layra.ops.indexes import mongo_indexes
     from layra.storage import ensure_bucket
 
     ensure_bucket()
+    mongo_indexes()
 
 
 @pytest.fixture

@@ -62,6 +62,12 @@ def down(services, name: str, *, how: str = "stop"):
                 from layra.storage import ensure_bucket
 
                 ensure_bucket()
+            if name == "mongo":  # nor has SecantusDB collections: the deploy step makes them and their indexes
+                from layra.mongo import reset_document_collections
+                from layra.ops.indexes import mongo_indexes
+
+                reset_document_collections()
+                mongo_indexes()
 
 
 def _timed(call):

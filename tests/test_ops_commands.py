@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from embeddings.retrieval import search
 from embeddings.services import collection_name
-from knowledge.documents import File
+from knowledge.documents import File, KnowledgeBase
 from knowledge.pipeline import object_put, objects_delete
 from layra.milvus import milvus_client
 from layra.ops.consistency import knowledge_base_check
@@ -147,3 +147,22 @@ def test_ensure_indexes_creates_missing_ones(user, django_capture_on_commit_call
     assert "file_id" in {client.describe_index(collection_name=name, index_name=i)["field_name"]
                          for i in client.list_indexes(collection_name=name)}
     assert len(File._get_collection().index_information()) > 1
+
+
+def test_documents_make_no_collection_or_index_on_first_use(user):
+    """Collections and indexes come from ensure_indexes (the deploy step), never from a process's first write:
+    that DDL raced live writes at every process start, and SecantusDB deadlocked on it."""
+    from knowledge.services import knowledge_base_create
+    from layra.mongo import database, reset_document_collections
+
+    db = database()
+    db.client.drop_database(db.name)
+    reset_document_collections()
+    knowledge_base_create(user=user, name="first write")
+    collection = db[KnowledgeBase._get_collection_name()]
+    assert list(collection.index_information()) == ["_id_"]
+
+    call_command("ensure_indexes", verbosity=0)
+    indexes = collection.index_information()
+    assert len(indexes) > 1 and any(spec.get("unique") for spec in indexes.values())
+    assert File._get_collection_name() in db.list_collection_names()

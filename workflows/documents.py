@@ -4,12 +4,14 @@ from datetime import UTC, datetime
 
 import mongoengine as me
 
+from layra.mongo import Document
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Workflow(me.Document):
+class Workflow(Document):
     workflow_id = me.StringField(required=True, unique=True)
     username = me.StringField(required=True)
     workflow_name = me.StringField(required=True, max_length=200)
@@ -26,7 +28,7 @@ class Workflow(me.Document):
     meta = {"collection": "workflows", "indexes": [{"fields": ["username", "is_delete", "-last_modify_at"]}]}
 
 
-class CustomNodes(me.Document):
+class CustomNodes(Document):
     """One document per user: `custom_nodes` maps a saved name to a node config (type + data)."""
 
     username = me.StringField(required=True, unique=True)
@@ -35,7 +37,7 @@ class CustomNodes(me.Document):
     meta = {"collection": "nodes"}
 
 
-class WorkflowRun(me.Document):
+class WorkflowRun(Document):
     """A run's durable state, saved after every node so another worker can pick it up."""
 
     run_id = me.StringField(required=True, unique=True)
@@ -78,7 +80,7 @@ class ChatflowTurn(me.EmbeddedDocument):
     created_at = me.DateTimeField(default=utcnow)
 
 
-class Chatflow(me.Document):
+class Chatflow(Document):
     chatflow_id = me.StringField(required=True, unique=True)
     workflow_id = me.StringField(required=True)
     username = me.StringField(required=True)

@@ -195,7 +195,10 @@ class Command(BaseCommand):
         from knowledge.documents import File
         from knowledge.services import files_upload, knowledge_base_create
         from layra.celery import app
+        from layra.ops.indexes import mongo_indexes
         from tests.knowledge_helpers import uploaded
+
+        mongo_indexes()  # the deploy step, for a bench against fresh stores
 
         user_model = get_user_model()
         user, _ = user_model.objects.get_or_create(username=BENCH_USERNAME,

@@ -50,6 +50,7 @@ class Command(BaseCommand):
             ) from exc
 
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("ensure_indexes", verbosity=0)  # Mongo collections and indexes before any process writes
         self._ensure_demo_user()
 
         env = dict(os.environ)
