@@ -8,7 +8,8 @@ The only fake in the cross-app tests: an external LLM endpoint. It serves
 records every request (body and headers) and has failure modes: "ok", "401", "500",
 "garbage" (200 with a non-JSON body), "slow" (answers after `delay` s) and "stall" (one
 token, then a `delay` s pause mid-stream), "reset" (closes the connection without a reply). `latency` (s) is
-the time every answer takes to start, as a real model's does.
+the time every answer takes to start, as a real model's does. `reply` is the answer, or a function of the
+request body giving it (an echo of the prompt, say).
 """
 
 import argparse
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,8 +28,8 @@ MODES = ("ok", "401", "500", "garbage", "slow", "stall", "reset")
 
 
 class FakeLLM:
-    def __init__(self, *, reply: str = "The answer is 42.", model: str = "fake-vision-model", record: bool = True,
-                 latency: float = 0.0):
+    def __init__(self, *, reply: str | Callable[[dict], str] = "The answer is 42.", model: str = "fake-vision-model",
+                 record: bool = True, latency: float = 0.0):
         self.record = record  # False keeps no request bodies (a long load test sends thousands of page images)
         self._count = 0
         self.latency = latency
@@ -131,18 +133,19 @@ class FakeLLM:
                 if fake.latency:
                     time.sleep(fake.latency)
                 model = body.get("model") or fake.model
+                reply = fake.reply(body) if callable(fake.reply) else fake.reply
                 if not body.get("stream"):
                     return self._send(200, json.dumps({
                         "id": "cmpl-1", "object": "chat.completion", "created": 0, "model": model,
                         "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": fake.reply}}],
+                                     "message": {"role": "assistant", "content": reply}}],
                         "usage": fake.usage,
                     }).encode())
-                self._stream(model, mode)
+                self._stream(model, mode, reply)
                 return None
 
-            def _stream(self, model: str, mode: str) -> None:
-                words = [w + " " for w in fake.reply.split(" ")]
+            def _stream(self, model: str, mode: str, reply: str) -> None:
+                words = [w + " " for w in reply.split(" ")]
                 words[-1] = words[-1].rstrip()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")

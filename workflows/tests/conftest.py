@@ -5,26 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from chat.llm import ResolvedModel
-
-
-class _LLMHandler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(body)
-        prompt = body["messages"][-1]["content"]
-        words = ["Echo:", *prompt.split()]
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for word in words:
-            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
-                     "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.flush()
-        self.wfile.write(b"data: [DONE]\n\n")
+from tests.fake_llm import FakeLLM
 
 
 class _SiteHandler(BaseHTTPRequestHandler):
@@ -62,16 +43,20 @@ def _serve(handler):
     return server
 
 
+def _echo(body: dict) -> str:
+    return " ".join(["Echo:", *str(body["messages"][-1]["content"]).split()])
+
+
 @pytest.fixture
 def llm_server():
-    server = _serve(_LLMHandler)
-    yield server
-    server.shutdown()
+    """The shared fake LLM, answering each prompt with an echo of it."""
+    with FakeLLM(reply=_echo) as server:
+        yield server
 
 
 @pytest.fixture
 def model(llm_server):
-    return ResolvedModel(model_name="tiny", model_url=f"http://127.0.0.1:{llm_server.server_port}/v1", api_key="k")
+    return ResolvedModel(model_name="tiny", model_url=llm_server.url, api_key="k")
 
 
 @pytest.fixture

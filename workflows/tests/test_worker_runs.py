@@ -145,7 +145,7 @@ def test_cancel_a_running_run_stops_before_the_next_node(celery_worker, api_clie
 
 def test_llm_node_with_a_saved_model_config_runs_through_worker(celery_worker, api_client, llm_server):
     """The worker resolves the user's selected model config (key decrypted) and streams from the endpoint."""
-    url = f"http://127.0.0.1:{llm_server.server_port}/v1"
+    url = llm_server.url
     resp = api_client.post("/api/v1/models/", {"model_name": "tiny", "model_url": url, "api_key": "sk-secret-0000wxyz",
                                                "temperature": 0.2, "select": True}, format="json")
     assert resp.status_code == 201, resp.json()
