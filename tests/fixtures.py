@@ -31,12 +31,11 @@ def _drop_milvus_collections() -> None:
 
 
 def _drop_mongo_database() -> None:
-    from layra.mongo import database, reset_document_collections
+    from layra.mongo import database
     from layra.ops.indexes import mongo_indexes
 
     db = database()
     db.client.drop_database(db.name)
-    reset_document_collections()
     mongo_indexes()  # as the deploy step does: no process makes collections or indexes on first use
 
 
@@ -51,14 +50,13 @@ def _flush_redis() -> None:
 def _clean_stores():
     """Every test starts with empty Redis dbs, Mongo database, Milvus collections and bucket."""
     yield
-    from layra import connections, mongo
+    from layra import connections
 
     for clean in (_flush_redis, _drop_mongo_database, _drop_milvus_collections, _empty_bucket):
         try:
             clean()
         except Exception:  # noqa: BLE001 - a test may have stopped a server; reconnect next time
             connections.reset_all()
-    mongo.reset_document_collections()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -63,10 +63,8 @@ def down(services, name: str, *, how: str = "stop"):
 
                 ensure_bucket()
             if name == "mongo":  # nor has SecantusDB collections: the deploy step makes them and their indexes
-                from layra.mongo import reset_document_collections
                 from layra.ops.indexes import mongo_indexes
 
-                reset_document_collections()
                 mongo_indexes()
 
 

@@ -157,7 +157,7 @@ def test_documents_make_no_collection_or_index_on_first_use(user):
 
     db = database()
     db.client.drop_database(db.name)
-    reset_document_collections()
+    reset_document_collections()  # as in a process that has not touched the collections yet
     knowledge_base_create(user=user, name="first write")
     collection = db[KnowledgeBase._get_collection_name()]
     assert list(collection.index_information()) == ["_id_"]

@@ -9,7 +9,5 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         result = ensure_indexes()
         created = sum(len(v) for v in result["milvus"].values())
-        if opts["verbosity"] < 1:
-            return
         self.stdout.write(f"Mongo: {len(result['mongo'])} collections ensured; "
                           f"Milvus: {len(result['milvus'])} collections, {created} indexes created")

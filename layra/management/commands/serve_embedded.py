@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from layra import embedded
+from layra.ops.indexes import mongo_indexes
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password-123"
@@ -50,7 +51,7 @@ class Command(BaseCommand):
             ) from exc
 
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("ensure_indexes", verbosity=0)  # Mongo collections and indexes before any process writes
+        mongo_indexes()  # the collections and their indexes before any process writes (Milvus makes its own)
         self._ensure_demo_user()
 
         env = dict(os.environ)
