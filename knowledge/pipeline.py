@@ -6,6 +6,7 @@ file's vectors are replaced, never appended. A failed or cancelled file keeps no
 
 import io
 import logging
+import mimetypes
 import subprocess
 import tempfile
 import textwrap
@@ -26,7 +27,7 @@ from knowledge.documents import File, KnowledgeBase, PageImage
 from knowledge.models import IngestionJob
 from layra.errors import DomainError
 from layra.redis import redis_client
-from layra.storage import is_s3, storage
+from layra.storage import is_s3, s3_client, storage
 
 logger = logging.getLogger(__name__)
 State = IngestionJob.State
@@ -67,9 +68,16 @@ def page_image_id(file_id: str, page_number: int) -> str:
 # --- storage helpers ------------------------------------------------------------------------------------
 
 def object_put(key: str, data: bytes) -> None:
+    if is_s3():
+        # One PUT on the shared client (the storage's save goes through a per-thread resource and a transfer
+        # manager). The key is deterministic, so a retried task overwrites its own object.
+        # AWS_S3_OBJECT_PARAMETERS (encryption, cache headers) apply as they do to the storage's own writes.
+        parameters = {"ContentType": mimetypes.guess_type(key)[0] or "application/octet-stream",
+                      **storage().get_object_parameters(key)}
+        s3_client().put_object(Bucket=settings.AWS_STORAGE_BUCKET_NAME, Key=key, Body=data, **parameters)
+        return
     store = storage()
-    if not is_s3():
-        store.delete(key)  # the filesystem renames on collision; keys must stay deterministic
+    store.delete(key)  # the filesystem renames on collision; keys must stay deterministic
     saved = store.save(key, ContentFile(data))
     if saved != key:
         raise RuntimeError(f"storage saved {saved!r} instead of {key!r}")
@@ -80,7 +88,7 @@ def object_get(key: str) -> bytes:
     if is_s3():
         # One GET. The storage's file object does a HEAD first, then a threaded transfer manager download:
         # several times the CPU for a page image of ~100 kB. A missing key raises NoSuchKey (a ClientError).
-        client = store.connection.meta.client
+        client = s3_client()
         return client.get_object(Bucket=settings.AWS_STORAGE_BUCKET_NAME, Key=key)["Body"].read()
     with store.open(key, "rb") as fh:
         return fh.read()
@@ -91,7 +99,7 @@ def objects_delete(keys: list[str]) -> None:
         return
     store = storage()
     if is_s3():
-        client = store.connection.meta.client
+        client = s3_client()
         for start in range(0, len(keys), 1000):
             chunk = keys[start:start + 1000]
             client.delete_objects(Bucket=settings.AWS_STORAGE_BUCKET_NAME,
@@ -105,7 +113,7 @@ def objects_delete_prefix(prefix: str) -> None:
     """Remove every object under a prefix (S3 listing; filesystem directory walk)."""
     store = storage()
     if is_s3():
-        client = store.connection.meta.client
+        client = s3_client()
         paginator = client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=settings.AWS_STORAGE_BUCKET_NAME, Prefix=prefix):
             objects_delete([o["Key"] for o in page.get("Contents", [])])

@@ -31,10 +31,10 @@ def _check_milvus() -> None:
 
 
 def _check_storage() -> None:
-    from layra.storage import is_s3, storage
+    from layra.storage import is_s3, s3_client, storage
 
     if is_s3():
-        client = storage().connection.meta.client
+        client = s3_client()
         client.head_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
     else:
         storage().exists("healthcheck")

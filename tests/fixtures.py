@@ -14,9 +14,9 @@ from tests.plugin import ROOT, SERVICES
 
 
 def _empty_bucket() -> None:
-    from layra.storage import storage
+    from layra.storage import s3_client
 
-    s3 = storage().connection.meta.client
+    s3 = s3_client()
     bucket = settings.AWS_STORAGE_BUCKET_NAME
     while keys := [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]:
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})

@@ -11,9 +11,9 @@ def uploaded(name: str, data: bytes, content_type: str = "application/octet-stre
 
 
 def bucket_keys(prefix: str = "") -> list[str]:
-    from layra.storage import storage
+    from layra.storage import s3_client
 
-    client = storage().connection.meta.client
+    client = s3_client()
     keys: list[str] = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=settings.AWS_STORAGE_BUCKET_NAME,
                                                                   Prefix=prefix):

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from django.conf import settings
 
 from layra.milvus import milvus_client
-from layra.storage import is_s3, storage
+from layra.storage import is_s3, s3_client, storage
 
 COLLECTION_PREFIX = "colqwen"
 VECTOR_FIELDS = ["pk", "vector", "image_id", "page_number", "file_id"]
@@ -14,7 +14,7 @@ VECTOR_FIELDS = ["pk", "vector", "image_id", "page_number", "file_id"]
 def object_keys(prefix: str = "") -> Iterator[str]:
     store = storage()
     if is_s3():
-        client = store.connection.meta.client
+        client = s3_client()
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=settings.AWS_STORAGE_BUCKET_NAME,
                                                                       Prefix=prefix):
             for obj in page.get("Contents", []):
