@@ -17,13 +17,10 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 
 
 def post_worker_init(worker):
-    """Load the query embedder before the worker takes requests: loaded lazily, the first searches after a start
-    waited seconds behind the model load (and held up every request of that worker meanwhile)."""
-    if os.environ.get("GUNICORN_PRELOAD_EMBEDDER", "true").lower() not in ("1", "true", "yes"):
-        return
-    try:
-        from embeddings.embedders import get_embedder
+    """Warm the worker up before it takes requests (layra.warmup): imports, store clients and the query embedder
+    (GUNICORN_PRELOAD_EMBEDDER=false skips the model). Loaded lazily, the first searches after a start waited
+    seconds behind the model load and held up every request of that worker meanwhile."""
+    from layra.warmup import warm_up
 
-        get_embedder()
-    except Exception:  # noqa: BLE001 - search loads it on first use instead; the worker must still start
-        worker.log.exception("could not preload the embedder")
+    embedder = os.environ.get("GUNICORN_PRELOAD_EMBEDDER", "true").lower() in ("1", "true", "yes")
+    worker.log.info("warm-up: %s", warm_up(embedder=embedder))
