@@ -10,13 +10,22 @@ from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher, BasePasswordHasher, mask_hash
 from django.utils.crypto import constant_time_compare
 
+from accounts.hash_pool import run_hash
+
 
 class Argon2idHasher(Argon2PasswordHasher):
     """Argon2id with the OWASP cost by default (19 MiB, 2 passes, 1 lane: ~25 ms here).
 
     Django's default (100 MiB, 8 lanes) costs ~160 ms of CPU per login on a 2-core host, so a burst of logins
-    starves every other request. Same `argon2` algorithm name: existing hashes verify and are re-hashed.
+    starves every other request. Same `argon2` algorithm name: existing hashes verify and are re-hashed. The
+    work runs on the low-priority hash pool (accounts.hash_pool) so that logins yield the CPU to API reads.
     """
+
+    def encode(self, password, salt):
+        return run_hash(super().encode, password, salt)
+
+    def verify(self, password, encoded):
+        return run_hash(super().verify, password, encoded)
 
     @property
     def time_cost(self):

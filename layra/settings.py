@@ -273,6 +273,10 @@ JWT_ALGORITHM = "HS256"
 ARGON2_TIME_COST = env.int("ARGON2_TIME_COST", default=2)
 ARGON2_MEMORY_COST_KIB = env.int("ARGON2_MEMORY_COST_KIB", default=19456)
 ARGON2_PARALLELISM = env.int("ARGON2_PARALLELISM", default=1)
+# Hashes run on this many threads per process at this nice value (accounts.hash_pool): a login burst then takes
+# only the CPU that API reads leave. 0 threads hashes on the request's own thread.
+PASSWORD_HASH_THREADS = env.int("PASSWORD_HASH_THREADS", default=2)
+PASSWORD_HASH_NICE = env.int("PASSWORD_HASH_NICE", default=10)
 # Failed logins for one username within the window lock that username (existing or not) for a while.
 ACCOUNTS_LOCKOUT_THRESHOLD = env.int("ACCOUNTS_LOCKOUT_THRESHOLD", default=5)
 ACCOUNTS_LOCKOUT_WINDOW = env.int("ACCOUNTS_LOCKOUT_WINDOW", default=15 * 60)
