@@ -1,5 +1,7 @@
 """Reads for model configs and conversations. Ownership is part of every query."""
 
+from dataclasses import dataclass
+
 from bson import json_util
 from django.conf import settings
 
@@ -90,22 +92,63 @@ def conversation_list(*, user: User):
     return Conversation.objects(username=user.username).exclude("turns").order_by("-last_modify_at", "-created_at")
 
 
-def conversation_path(*, conversation: Conversation, message_id: str | None) -> list[Turn]:
-    """The turns from the first question down to `message_id` (the history of a branch); [] for None."""
+def _turn_field(turn, name: str):
+    return turn.get(name) if isinstance(turn, dict) else getattr(turn, name)
+
+
+def _branch(turns: list, message_id: str | None) -> list:
+    """The turns (Turn objects or raw dicts) from the first question down to `message_id`; [] for None."""
     if not message_id:
         return []
-    by_id = {turn.message_id: turn for turn in conversation.turns}
+    by_id = {_turn_field(turn, "message_id"): turn for turn in turns}
     if message_id not in by_id:
         raise NotFound("Message not found in this conversation.")
-    path: list[Turn] = []
+    path: list = []
     seen: set[str] = set()
     current = by_id.get(message_id)
-    while current is not None and current.message_id not in seen:
-        seen.add(current.message_id)
+    while current is not None and _turn_field(current, "message_id") not in seen:
+        seen.add(_turn_field(current, "message_id"))
         path.append(current)
-        current = by_id.get(current.parent_message_id) if current.parent_message_id else None
+        parent = _turn_field(current, "parent_message_id")
+        current = by_id.get(parent) if parent else None
     path.reverse()
     return path
+
+
+def conversation_path(*, conversation: Conversation, message_id: str | None) -> list[Turn]:
+    """The turns from the first question down to `message_id` (the history of a branch); [] for None."""
+    return _branch(conversation.turns, message_id)
+
+
+LATEST_TURN = "latest"
+# What a history sent to the model reads of each turn (chat.services._messages).
+HISTORY_FIELDS = ("message_id", "parent_message_id", "user_message", "ai_message", "file_used")
+
+
+@dataclass
+class TurnContext:
+    temp_db: str | None
+    parent_message_id: str | None
+    history: list[Turn]
+
+
+def conversation_turn_context(*, user: User, conversation_id: str,
+                              parent_message_id: str | None = LATEST_TURN) -> TurnContext:
+    """What a new turn needs: the conversation's temporary KB, its parent (LATEST_TURN: the last turn) and the
+    history, the path from the first question down to that parent.
+
+    The turns come back raw with only the history's fields, and Turn objects are built for the path alone:
+    building every turn of a long conversation through mongoengine was most of a chat turn's CPU."""
+    raw = (Conversation.objects(conversation_id=conversation_id, username=user.username)
+           .only("temp_db", *(f"turns.{name}" for name in HISTORY_FIELDS)).as_pymongo().first())
+    if raw is None:
+        raise NotFound("Conversation not found.")
+    turns = raw.get("turns") or []
+    if parent_message_id == LATEST_TURN:
+        parent_message_id = turns[-1]["message_id"] if turns else None
+    path = _branch(turns, parent_message_id)
+    return TurnContext(temp_db=raw.get("temp_db"), parent_message_id=parent_message_id,
+                       history=[Turn._from_son(turn) for turn in path])
 
 
 def conversation_leaf(*, conversation: Conversation) -> str | None:

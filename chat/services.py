@@ -19,9 +19,9 @@ from chat import crypto
 from chat.documents import Conversation, ModelConfig, ModelEntry, Turn, utcnow
 from chat.llm import LLMError, ResolvedModel, complete_chat, stream_chat
 from chat.selectors import (
+    LATEST_TURN,
     conversation_get,
-    conversation_leaf,
-    conversation_path,
+    conversation_turn_context,
     model_config_cache_key,
     model_resolve,
 )
@@ -374,9 +374,6 @@ def _turn_update(*, conversation_id: str, message_id: str, conversation_fields: 
     Conversation.objects(conversation_id=conversation_id, turns__message_id=message_id).update_one(**updates)
 
 
-LATEST_TURN = "latest"
-
-
 def message_ask(*, user: User, conversation_id: str, question: str, parent_message_id: str | None = LATEST_TURN,
                 model_id: str | None = None) -> Answer:
     """Validate, retrieve and record the turn now; the answer streams when `events` is iterated.
@@ -390,18 +387,17 @@ def message_ask(*, user: User, conversation_id: str, question: str, parent_messa
         raise ValidationError("The question is empty.", details={"question": ["This field may not be blank."]})
     if len(question) > settings.CHAT_MAX_QUESTION_LENGTH:
         raise ValidationError(f"The question is longer than {settings.CHAT_MAX_QUESTION_LENGTH} characters.")
-    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    context = conversation_turn_context(user=user, conversation_id=conversation_id,
+                                        parent_message_id=parent_message_id)
+    parent_message_id, history = context.parent_message_id, context.history
     model = model_resolve(user=user, model_id=model_id)
-    if parent_message_id == LATEST_TURN:
-        parent_message_id = conversation_leaf(conversation=conversation)
-    history = conversation_path(conversation=conversation, message_id=parent_message_id)
-    knowledge_base_ids = [*model.extra.get("base_used", []), conversation.temp_db or ""]
+    knowledge_base_ids = [*model.extra.get("base_used", []), context.temp_db or ""]
     pages = _retrieve(user=user, model=model, knowledge_base_ids=knowledge_base_ids, question=question)
     citations = [{k: v for k, v in page.items() if not k.startswith("_")} for page in pages]
     messages = _messages(model=model, history=history, question=question, pages=pages, user=user)
 
     turn = Turn(message_id=new_id(), parent_message_id=parent_message_id, user_message=question,
-                model_id=model.extra.get("model_id"), model_name=model.model_name, temp_db=conversation.temp_db,
+                model_id=model.extra.get("model_id"), model_name=model.model_name, temp_db=context.temp_db,
                 file_used=citations, status="streaming")
     Conversation.objects(conversation_id=conversation_id, username=user.username).update_one(
         push__turns=turn, set__last_modify_at=utcnow())

@@ -194,3 +194,31 @@ def test_asking_is_rate_limited(api_client, fake_llm, settings):
     response = ask_json(api_client, cid, "3")
     assert response.status_code == 429 and int(response["Retry-After"]) > 0
     assert len(fake_llm.requests) == 2
+
+
+def test_turn_context_reads_the_branch_to_the_parent_and_builds_only_its_turns(user, other_user):
+    from chat.documents import Turn
+    from chat.selectors import LATEST_TURN, conversation_turn_context
+    from layra.errors import NotFound
+
+    # a long main branch and a side branch off its second turn
+    turns = [Turn(message_id=f"m{i}", parent_message_id=f"m{i - 1}" if i else None, user_message=f"Q{i}",
+                  ai_message=f"A{i}", file_used=[{"file_id": "f", "page_number": i}], status="completed")
+             for i in range(40)]
+    turns.append(Turn(message_id="side", parent_message_id="m1", user_message="Qs", ai_message="As"))
+    Conversation(conversation_id="c-ctx", username=user.username, temp_db="temp-kb", turns=turns).save()
+
+    latest = conversation_turn_context(user=user, conversation_id="c-ctx", parent_message_id=LATEST_TURN)
+    assert latest.parent_message_id == "side" and latest.temp_db == "temp-kb"
+    assert [t.user_message for t in latest.history] == ["Q0", "Q1", "Qs"]
+    assert all(isinstance(t, Turn) for t in latest.history)
+
+    main = conversation_turn_context(user=user, conversation_id="c-ctx", parent_message_id="m39")
+    assert [t.message_id for t in main.history] == [f"m{i}" for i in range(40)]
+    assert main.history[5].ai_message == "A5" and main.history[5].file_used == [{"file_id": "f", "page_number": 5}]
+
+    assert conversation_turn_context(user=user, conversation_id="c-ctx", parent_message_id=None).history == []
+    with pytest.raises(NotFound):
+        conversation_turn_context(user=user, conversation_id="c-ctx", parent_message_id="nope")
+    with pytest.raises(NotFound):
+        conversation_turn_context(user=other_user, conversation_id="c-ctx", parent_message_id=LATEST_TURN)
