@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,6 +33,25 @@ def test_bench_api_short_run_reports_every_operation_without_errors(capsys):
     assert (report["workers"], report["threads"]) == (deployed["workers"], deployed["threads"])
     assert set(report["host_speed_hash_ms"]) == {"before", "after"}
     assert all(ms > 0 for ms in report["host_speed_hash_ms"].values())
+    # where the time went: gunicorn's own CPU per request and the host's busy share
+    assert report["web_cpu_ms_per_request"] > 0
+    assert 0 < report["host_cpu_busy_pct"] <= 100
+
+
+def test_bench_api_runs_a_chosen_subset_of_operations(capsys):
+    call_command("bench_api", "--clients", "2", "--seconds", "2", "--think-ms", "50", "--operations",
+                 "list_kbs,list_files", "--json")
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(report["operations"]) == {"list_kbs", "list_files"}
+    assert all(figures["count"] > 0 for figures in report["operations"].values())
+    assert report["errors"] == 0 and report["llm_requests"] == 0
+    assert report["targets"]["list_read_p95_met"] == (max(f["p95_ms"] for f in report["operations"].values())
+                                                      <= report["targets"]["list_read_p95_ms"])
+
+
+def test_bench_api_rejects_an_unknown_operation():
+    with pytest.raises(CommandError, match="--operations"):
+        call_command("bench_api", "--operations", "list_kbs,upload", "--json")
 
 
 def test_concurrent_logins_of_one_user_all_succeed(settings):

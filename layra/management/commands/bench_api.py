@@ -29,6 +29,7 @@ from django.urls import Resolver404, resolve
 from layra import embedded
 
 BENCH_USERNAME = "bench"
+OPERATIONS = ("login", "list_kbs", "list_files", "search", "chat")
 LIST_READ_OPS = ("list_kbs", "list_files")
 P95_TARGET_MS = 50
 
@@ -155,9 +156,16 @@ class Command(BaseCommand):
         parser.add_argument("--think-ms", type=float, default=500,
                             help="mean pause of a client between requests (uniform 0.5x-1.5x), as a person "
                                  "reading a page; 0 sends the next request at once (a closed loop)")
+        parser.add_argument("--operations", default=",".join(OPERATIONS),
+                            help=f"comma-separated subset of {','.join(OPERATIONS)} to run (default: all)")
         parser.add_argument("--json", action="store_true", help="print only the JSON report")
 
-    def handle(self, *args, clients, seconds, workers, threads, think_ms, llm_latency_ms, json: bool, **options):
+    def handle(self, *args, clients, seconds, workers, threads, think_ms, llm_latency_ms, operations: str,
+               json: bool, **options):
+        chosen = [op.strip() for op in operations.split(",") if op.strip()]
+        unknown = sorted(set(chosen) - set(OPERATIONS))
+        if unknown or not chosen:
+            raise CommandError(f"--operations takes a subset of {','.join(OPERATIONS)}; got {operations!r}")
         from tests.fake_llm import FakeLLMProcess
 
         deployed = runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))
@@ -178,7 +186,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"gunicorn on {server.url}: {workers} workers x {threads} threads; "
                                   f"{clients} clients for {seconds}s ...")
             report = self._run(server.url, data, password=password, clients=clients, seconds=seconds,
-                               think_ms=think_ms)
+                               think_ms=think_ms, operations=chosen, server_pid=server.process.pid)
             report.update({"workers": workers, "threads": threads, "llm_latency_ms": llm_latency_ms,
                            "llm_requests": llm.count,
                            "host_speed_hash_ms": {"before": speed_before, "after": host_speed_ms()}})
@@ -225,20 +233,22 @@ class Command(BaseCommand):
         return {"knowledge_base_id": kb.knowledge_base_id, "file_id": file.file_id, "model_id": model.model_id}
 
     def _run(self, base_url: str, data: dict, *, password: str, clients: int, seconds: float,
-             think_ms: float = 0) -> dict:
+             think_ms: float = 0, operations=OPERATIONS, server_pid: int | None = None) -> dict:
         import random
 
         import httpx
 
         kb_id = data["knowledge_base_id"]
-        operations = ["login", "list_kbs", "list_files", "search", "chat"]
+        operations = [op for op in OPERATIONS if op in operations]
         skipped = {}
-        if not _route_exists("/api/v1/search/"):
+        if "search" in operations and not _route_exists("/api/v1/search/"):
             operations.remove("search")
             skipped["search"] = "route /api/v1/search/ is not in this build"
         recorder = Recorder(operations)
         # The clock starts when every client has logged in and made its conversation.
-        started = threading.Barrier(clients + 1, action=lambda: clock.update(stop_at=time.monotonic() + seconds))
+        cpu = CpuMeter(server_pid)
+        started = threading.Barrier(clients + 1, action=lambda: (cpu.start(),
+                                                                 clock.update(stop_at=time.monotonic() + seconds)))
         clock = {"stop_at": 0.0}
 
         def login(http: httpx.Client) -> httpx.Response:
@@ -303,6 +313,7 @@ class Command(BaseCommand):
         for thread in threads:
             thread.join(seconds + 120)
         elapsed = time.monotonic() - t_start
+        cpu_used = cpu.stop()
 
         per_op = {}
         for op in operations:
@@ -311,7 +322,7 @@ class Command(BaseCommand):
                           "p95_ms": _percentile(values, 0.95), "max_ms": round(max(values), 2) if values else None}
         total = sum(v["count"] for v in per_op.values())
         errors = sum(v["errors"] for v in per_op.values())
-        list_p95 = [per_op[op]["p95_ms"] for op in LIST_READ_OPS if per_op[op]["p95_ms"] is not None]
+        list_p95 = [per_op[op]["p95_ms"] for op in LIST_READ_OPS if op in per_op and per_op[op]["p95_ms"] is not None]
         return {
             "clients": clients, "seconds": seconds, "think_ms": think_ms, "elapsed_s": round(elapsed, 2),
             "operations": per_op,
@@ -322,8 +333,55 @@ class Command(BaseCommand):
                         "list_read_p95_met": bool(list_p95) and max(list_p95) <= P95_TARGET_MS,
                         "error_rate_met": errors == 0},
             "error_samples": recorder.samples,
+            # Where the time went: the web tier's CPU per request, and how busy the whole host was.
+            "web_cpu_ms_per_request": round(cpu_used["web_s"] * 1000 / total, 2) if total and cpu_used else None,
+            "host_cpu_busy_pct": cpu_used["host_busy_pct"] if cpu_used else None,
             "cpu_count": os.cpu_count(), "load_avg_1m_after": round(os.getloadavg()[0], 2),
         }
+
+
+class CpuMeter:
+    """CPU seconds of one process tree (the gunicorn master and its workers) and the host's busy share."""
+
+    def __init__(self, root_pid: int | None):
+        self.root_pid = root_pid
+        self.begin: tuple[float, object] | None = None
+
+    def _tree_seconds(self) -> float:
+        import psutil
+
+        try:
+            root = psutil.Process(self.root_pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0.0
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:  # a worker that exited meanwhile
+                pass
+        return total
+
+    def start(self) -> None:
+        import psutil
+
+        if self.root_pid:
+            self.begin = (self._tree_seconds(), psutil.cpu_times())
+
+    def stop(self) -> dict | None:
+        import psutil
+
+        if not self.begin:
+            return None
+        web_before, host_before = self.begin
+        host_after = psutil.cpu_times()
+        busy = sum(host_after) - sum(host_before)
+        idle = (host_after.idle + getattr(host_after, "iowait", 0)) - (host_before.idle
+                                                                        + getattr(host_before, "iowait", 0))
+        return {"web_s": self._tree_seconds() - web_before,
+                "host_busy_pct": round(100 * (busy - idle) / busy, 1) if busy else None}
 
 
 def host_speed_ms(rounds: int = 5) -> float:
