@@ -75,3 +75,16 @@ def test_request_id_is_echoed(anon_client):
     assert response["X-Request-ID"] == "abc-123"
     response = anon_client.get("/api/v1/health/live", HTTP_X_REQUEST_ID="bad id\n")
     assert response["X-Request-ID"] != "bad id\n"
+
+
+@pytest.mark.django_db
+def test_every_response_carries_its_server_time(api_client):
+    from layra.management.commands.bench_api import _server_timing_ms
+
+    for response in (api_client.get("/api/v1/health/live"), api_client.get("/api/v1/knowledge-bases/"),
+                     api_client.get("/api/v1/knowledge-bases/nope/")):
+        header = response["Server-Timing"]
+        assert header.startswith("app;dur=")
+        assert 0 < _server_timing_ms(header) < 60_000
+    assert _server_timing_ms("db;dur=3, app;desc=\"x\";dur=12.5") == 12.5
+    assert _server_timing_ms("app;dur=oops") is None and _server_timing_ms("") is None
