@@ -375,12 +375,13 @@ def _turn_update(*, conversation_id: str, message_id: str, conversation_fields: 
 
 
 def message_ask(*, user: User, conversation_id: str, question: str, parent_message_id: str | None = LATEST_TURN,
-                model_id: str | None = None) -> Answer:
+                model_id: str | None = None, stream: bool = True) -> Answer:
     """Validate, retrieve and record the turn now; the answer streams when `events` is iterated.
 
     The parent defaults to the latest turn (LATEST_TURN); None starts a new root. Passing the parent of an
     earlier turn edits that question (or regenerates its answer) on a new branch, keeping both. The history
-    sent to the model is the path from the root to the parent.
+    sent to the model is the path from the root to the parent. With stream=False the model is asked for its
+    whole answer at once (the events then hold one token event).
     """
     question = (question or "").strip()
     if not question:
@@ -407,7 +408,7 @@ def message_ask(*, user: User, conversation_id: str, question: str, parent_messa
         conversation_id=conversation_id, message_id=turn.message_id, parent_message_id=parent_message_id,
         citations=citations,
         events=AnswerEvents(_answer_events(conversation_id=conversation_id, message_id=turn.message_id,
-                                           model=model, messages=messages, citations=citations)),
+                                           model=model, messages=messages, citations=citations, stream=stream)),
     )
 
 
@@ -450,18 +451,29 @@ def _in_thread(events: Iterator[dict], *, keepalive: float) -> Iterator[dict | N
         stop.set()
 
 
+def _whole_answer(*, model: ResolvedModel, messages: list[dict]) -> Iterator[dict]:
+    """The model's events for a client that waits for the whole answer: one request, one token event."""
+    text, usage = complete_chat(model=model, messages=messages, timeout=settings.CHAT_LLM_TIMEOUT)
+    if text:
+        yield {"type": "token", "text": text}
+    yield {"type": "done", "usage": usage}
+
+
 def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedModel, messages: list[dict],
-                   citations: list[dict]) -> Iterator[tuple[str, dict]]:
+                   citations: list[dict], stream: bool = True) -> Iterator[tuple[str, dict]]:
     ids = {"conversation_id": conversation_id, "message_id": message_id}
     parts: list[str] = []
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     status, error = "failed", None
-    stream = _in_thread(stream_chat(model=model, messages=messages, timeout=settings.CHAT_LLM_TIMEOUT),
-                        keepalive=settings.CHAT_SSE_KEEPALIVE)
+    if stream:
+        source = _in_thread(stream_chat(model=model, messages=messages, timeout=settings.CHAT_LLM_TIMEOUT),
+                            keepalive=settings.CHAT_SSE_KEEPALIVE)
+    else:
+        source = _whole_answer(model=model, messages=messages)
     started = time.monotonic()
     try:
         yield "citations", {**ids, "citations": citations}
-        for event in stream:
+        for event in source:
             if event is None:
                 yield "keepalive", {}
             elif event["type"] == "token":
@@ -469,9 +481,12 @@ def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedMode
                 yield "token", {"text": event["text"]}
             elif event["type"] == "done":
                 usage = {**usage, **event["usage"]}
-        if not usage["completion_tokens"] and parts:  # the provider sent no usage: count the chunks
-            usage["completion_tokens"] = len(parts)
-            usage["total_tokens"] = usage["prompt_tokens"] + len(parts)
+        if not usage["completion_tokens"] and parts:
+            # The provider sent no usage: estimate it by the chunks of a stream (about a token each), or by the
+            # words of a whole answer.
+            estimate = len(parts) if stream else len("".join(parts).split())
+            usage["completion_tokens"] = estimate
+            usage["total_tokens"] = usage["prompt_tokens"] + estimate
         status = "completed"
         LLM_LATENCY.labels(source="chat").observe(time.monotonic() - started)
     except LLMError as exc:
@@ -484,7 +499,7 @@ def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedMode
         logger.exception("answer failed")
         error = "The answer failed because of an internal error."
     finally:
-        stream.close()
+        source.close()
         finished = utcnow()
         _turn_update(conversation_id=conversation_id, message_id=message_id, ai_message="".join(parts),
                      status=status, error=error, prompt_tokens=usage["prompt_tokens"],

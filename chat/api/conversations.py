@@ -159,9 +159,10 @@ class MessageApi(APIView):
         rate_limit(request=request, scope="chat")
         data = self.MessageInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        answer = services.message_ask(user=request.user, conversation_id=conversation_id,
+        stream = request.query_params.get("stream", "true").lower() not in ("false", "0", "no")
+        answer = services.message_ask(user=request.user, conversation_id=conversation_id, stream=stream,
                                       **data.validated_data)
-        if request.query_params.get("stream", "true").lower() not in ("false", "0", "no"):
+        if stream:
             return sse_response(_sse(answer.events))
         result = services.answer_collect(answer=answer)
         return Response(self.AnswerOutputSerializer(result).data)

@@ -166,14 +166,22 @@ def test_delete_conversation(api_client):
     assert api_client.get(f"/api/v1/conversations/{cid}/").status_code == 404
 
 
-def test_token_counts_fall_back_to_chunks_when_the_provider_sends_no_usage(api_client, fake_llm):
+def test_token_counts_are_estimated_when_the_provider_sends_no_usage(api_client, fake_llm):
     make_model(api_client, fake_llm.url)
     cid = make_conversation(api_client)
     fake_llm.usage = None
     fake_llm.reply = "one two three"
+    # a whole answer (stream=false asks the model for its whole answer at once): counted by its words
     body = ask_json(api_client, cid, "Count?").json()
+    assert fake_llm.last.get("stream") is False
+    assert body["answer"] == "one two three"
     assert body["usage"] == {"prompt_tokens": 0, "completion_tokens": 3, "total_tokens": 3}
     assert Conversation.objects.get(conversation_id=cid).turns[0].completion_tokens == 3
+    # a streamed answer: counted by its chunks (the fake sends one per word)
+    fake_llm.reply = "four five six seven"
+    done = dict(sse_events(ask(api_client, cid, "Count again?")))["done"]
+    assert fake_llm.last.get("stream") is True
+    assert done["usage"]["completion_tokens"] == 4
 
 
 def test_sse_client_gets_a_json_answer_as_a_message_event(api_client, fake_llm):
