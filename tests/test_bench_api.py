@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_bench_api_short_run_reports_every_operation_without_errors(capsys):
     call_command("bench_api", "--clients", "5", "--seconds", "3", "--think-ms", "100", "--llm-latency-ms", "300",
-                 "--json")
+                 "--login-every", "3", "--json")
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     expected = {"login", "list_kbs", "list_files", "chat"}
     if "search" not in report["skipped"]:
@@ -23,7 +23,7 @@ def test_bench_api_short_run_reports_every_operation_without_errors(capsys):
         assert figures["count"] > 0, (op, report)
         assert figures["p50_ms"] is not None and figures["p95_ms"] >= figures["p50_ms"], op
     assert report["errors"] == 0 and report["error_rate"] == 0, report["error_samples"]
-    assert report["think_ms"] == 100
+    assert report["think_ms"] == 100 and report["login_every"] == 3
     assert report["req_per_s"] > 0
     assert report["llm_requests"] >= report["operations"]["chat"]["count"]
     # every answer waited for the model to start, as with a real one
@@ -47,6 +47,22 @@ def test_bench_api_runs_a_chosen_subset_of_operations(capsys):
     assert report["errors"] == 0 and report["llm_requests"] == 0
     assert report["targets"]["list_read_p95_met"] == (max(f["p95_ms"] for f in report["operations"].values())
                                                       <= report["targets"]["list_read_p95_ms"])
+
+
+def test_clients_sign_in_every_n_requests_and_work_round_robin_in_between():
+    from itertools import islice
+
+    from layra.management.commands.bench_api import OPERATIONS, _schedule
+
+    ops = list(OPERATIONS)
+    sequence = list(islice(_schedule(ops, login_every=4, offset=0), 12))
+    assert sequence == ["list_kbs", "list_files", "search", "login", "chat", "list_kbs", "list_files", "login",
+                        "search", "chat", "list_kbs", "login"]
+    # 0: login takes its turn like the others; clients start at different points of the cycle
+    assert list(islice(_schedule(ops, login_every=0, offset=3), 6)) == [*ops[3:], *ops[:4]]
+    assert list(islice(_schedule(["login"], login_every=4, offset=0), 3)) == ["login"] * 3
+    first = list(islice(_schedule(ops, login_every=20, offset=7), 40))
+    assert first.count("login") == 2 and first[12] == "login"
 
 
 def test_bench_api_rejects_an_unknown_operation():

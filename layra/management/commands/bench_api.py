@@ -5,10 +5,12 @@
 Starts gunicorn with the current settings (rate limits off for the run) on a free loopback port, sets up
 a bench user with a knowledge base holding an ingested two-page PDF and a model config pointing at a local
 fake OpenAI-compatible LLM (its own process; --llm-latency-ms makes each answer take as long as a real
-model's), then runs client threads (httpx) round-robin over login, list KBs, list files, search and a chat
-turn (?stream=false), each pausing --think-ms on average between requests as people do (0 makes it a closed
-loop that saturates the host). Prints p50/p95/count/errors per operation, the overall error rate, requests
-per second and the host's speed before and after. Target: list/read p95 <= 50 ms, error rate 0.
+model's), then runs client threads (httpx) round-robin over list KBs, list files, search and a chat turn
+(?stream=false), signing in again every --login-every requests as people start new sessions (0 puts login in
+the round-robin: a password check every fifth request), each pausing --think-ms on average between requests as
+people do (0 makes it a closed loop that saturates the host). Prints p50/p95/count/errors per operation as the
+client saw them and as the server timed them (Server-Timing), the overall error rate, requests per second, the
+web tier's CPU per request and the host's speed before and after. Target: list/read p95 <= 50 ms, error rate 0.
 """
 
 import json
@@ -174,12 +176,16 @@ class Command(BaseCommand):
         parser.add_argument("--think-ms", type=float, default=500,
                             help="mean pause of a client between requests (uniform 0.5x-1.5x), as a person "
                                  "reading a page; 0 sends the next request at once (a closed loop)")
+        parser.add_argument("--login-every", type=int, default=20,
+                            help="a client signs in again (a new session) every N requests; the others go "
+                                 "round-robin over the remaining operations. 0: login takes its turn in the "
+                                 "round-robin like the others (every fifth request a password check)")
         parser.add_argument("--operations", default=",".join(OPERATIONS),
                             help=f"comma-separated subset of {','.join(OPERATIONS)} to run (default: all)")
         parser.add_argument("--json", action="store_true", help="print only the JSON report")
 
     def handle(self, *args, clients, seconds, workers, threads, think_ms, llm_latency_ms, operations: str,
-               json: bool, **options):
+               login_every: int, json: bool, **options):
         chosen = [op.strip() for op in operations.split(",") if op.strip()]
         unknown = sorted(set(chosen) - set(OPERATIONS))
         if unknown or not chosen:
@@ -204,7 +210,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"gunicorn on {server.url}: {workers} workers x {threads} threads; "
                                   f"{clients} clients for {seconds}s ...")
             report = self._run(server.url, data, password=password, clients=clients, seconds=seconds,
-                               think_ms=think_ms, operations=chosen, server_pid=server.process.pid)
+                               think_ms=think_ms, operations=chosen, server_pid=server.process.pid,
+                               login_every=login_every)
             report.update({"workers": workers, "threads": threads, "llm_latency_ms": llm_latency_ms,
                            "llm_requests": llm.count,
                            "host_speed_hash_ms": {"before": speed_before, "after": host_speed_ms()}})
@@ -251,7 +258,8 @@ class Command(BaseCommand):
         return {"knowledge_base_id": kb.knowledge_base_id, "file_id": file.file_id, "model_id": model.model_id}
 
     def _run(self, base_url: str, data: dict, *, password: str, clients: int, seconds: float,
-             think_ms: float = 0, operations=OPERATIONS, server_pid: int | None = None) -> dict:
+             think_ms: float = 0, operations=OPERATIONS, server_pid: int | None = None,
+             login_every: int = 0) -> dict:
         import random
 
         import httpx
@@ -304,15 +312,14 @@ class Command(BaseCommand):
                                                                      "parent_message_id": None}),
                 }
                 started.wait(300)
-                i = index
+                schedule = _schedule(operations, login_every=login_every, offset=index)
                 pause = random.Random(index)
                 while time.monotonic() < clock["stop_at"]:
                     if think_ms:
                         time.sleep(think_ms * pause.uniform(0.5, 1.5) / 1000)
                         if time.monotonic() >= clock["stop_at"]:
                             break
-                    op = operations[i % len(operations)]
-                    i += 1
+                    op = next(schedule)
                     t0 = time.perf_counter()
                     error, server_ms = None, None
                     try:
@@ -347,7 +354,8 @@ class Command(BaseCommand):
         errors = sum(v["errors"] for v in per_op.values())
         list_p95 = [per_op[op]["p95_ms"] for op in LIST_READ_OPS if op in per_op and per_op[op]["p95_ms"] is not None]
         return {
-            "clients": clients, "seconds": seconds, "think_ms": think_ms, "elapsed_s": round(elapsed, 2),
+            "clients": clients, "seconds": seconds, "think_ms": think_ms, "login_every": login_every,
+            "elapsed_s": round(elapsed, 2),
             "operations": per_op,
             "skipped": skipped, "requests": total, "errors": errors,
             "error_rate": round(errors / total, 4) if total else None,
@@ -361,6 +369,26 @@ class Command(BaseCommand):
             "host_cpu_busy_pct": cpu_used["host_busy_pct"] if cpu_used else None,
             "cpu_count": os.cpu_count(), "load_avg_1m_after": round(os.getloadavg()[0], 2),
         }
+
+
+def _schedule(operations: list[str], *, login_every: int, offset: int):
+    """The endless sequence of operations of one client, starting at `offset` so that clients interleave.
+
+    People sign in once and then work: with login_every=N every N-th request is a login and the others go
+    round-robin over the rest. login_every=0 keeps login in the round-robin."""
+    others = [op for op in operations if op != "login"]
+    if "login" not in operations or not login_every or not others:
+        while True:
+            yield operations[offset % len(operations)]
+            offset += 1
+    count = offset
+    while True:
+        count += 1
+        if count % login_every == 0:
+            yield "login"
+        else:
+            yield others[offset % len(others)]
+            offset += 1
 
 
 class CpuMeter:
