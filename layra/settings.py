@@ -315,7 +315,8 @@ KNOWLEDGE_SSE_MAX_SECONDS = env.int("KNOWLEDGE_SSE_MAX_SECONDS", default=3600)
 
 # --- chat ---
 CHAT_MODEL_CONFIG_CACHE_TTL = env.int("CHAT_MODEL_CONFIG_CACHE_TTL", default=30 * 60)
-CHAT_LLM_TIMEOUT = env.float("CHAT_LLM_TIMEOUT", default=120.0)  # seconds without a byte from the model
+# Seconds without a byte from the model; for a non-streaming answer (?stream=false) the whole answer's time.
+CHAT_LLM_TIMEOUT = env.float("CHAT_LLM_TIMEOUT", default=120.0)
 CHAT_SSE_KEEPALIVE = env.float("CHAT_SSE_KEEPALIVE", default=15.0)  # comment line while the model is silent
 CHAT_MAX_QUESTION_LENGTH = env.int("CHAT_MAX_QUESTION_LENGTH", default=20000)
 CHAT_HISTORY_TURNS = env.int("CHAT_HISTORY_TURNS", default=20)  # earlier turns of the branch sent as history

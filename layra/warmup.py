@@ -28,9 +28,12 @@ def _object_store() -> None:
 
 
 def _vector_store() -> None:
+    from django.conf import settings
+
     from layra.milvus import milvus_client
 
-    milvus_client()
+    if "://" in settings.MILVUS_URI:  # a server; a Milvus Lite file is opened by the process that searches
+        milvus_client()
 
 
 def _query_embedder() -> None:
