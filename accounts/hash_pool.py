@@ -15,11 +15,9 @@ from typing import TypeVar
 
 from django.conf import settings
 
-T = TypeVar("T")
+from layra.process_local import ProcessLocal
 
-_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-_pool_pid: int | None = None
+T = TypeVar("T")
 
 
 def _lower_priority(nice: int) -> None:
@@ -33,19 +31,16 @@ def _lower_priority(nice: int) -> None:
         pass
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool, _pool_pid
-    with _lock:
-        if _pool is None or _pool_pid != os.getpid():  # a forked child never inherits the parent's threads
-            _pool = ThreadPoolExecutor(max_workers=settings.PASSWORD_HASH_THREADS,
-                                       thread_name_prefix="password-hash", initializer=_lower_priority,
-                                       initargs=(settings.PASSWORD_HASH_NICE,))
-            _pool_pid = os.getpid()
-        return _pool
+def _new_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=settings.PASSWORD_HASH_THREADS, thread_name_prefix="password-hash",
+                              initializer=_lower_priority, initargs=(settings.PASSWORD_HASH_NICE,))
+
+
+_executor = ProcessLocal(_new_executor)  # a forked child never inherits the parent's threads
 
 
 def run_hash(function: Callable[..., T], *args) -> T:
     """Run one hash or verify on the pool and wait for it; inline when the pool is turned off (0 threads)."""
     if settings.PASSWORD_HASH_THREADS <= 0:
         return function(*args)
-    return _executor().submit(function, *args).result()
+    return _executor.get().submit(function, *args).result()

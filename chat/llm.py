@@ -1,13 +1,12 @@
 """The one client for OpenAI-compatible chat endpoints (chat answers and workflow LLM nodes)."""
 
-import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import httpx
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from layra.process_local import ProcessLocal
 
 
 @dataclass
@@ -33,22 +32,13 @@ class LLMError(Exception):
         super().__init__(message)
 
 
-_http: tuple[int, httpx.Client] | None = None
-_http_lock = threading.Lock()
-
-
-def _http_client() -> httpx.Client:
-    """One pooled HTTP client per process (building one loads the CA bundle: ~10 ms each time). Fork safe."""
-    global _http
-    with _http_lock:
-        if _http is None or _http[0] != os.getpid():
-            _http = (os.getpid(), openai.DefaultHttpxClient())
-        return _http[1]
+# One pooled HTTP client per process (building one loads the CA bundle: ~10 ms each time).
+_http = ProcessLocal(openai.DefaultHttpxClient)
 
 
 def _client(model: ResolvedModel, timeout: float) -> openai.OpenAI:
     return openai.OpenAI(base_url=model.model_url, api_key=model.api_key or "not-needed", timeout=timeout,
-                         max_retries=0, http_client=_http_client())
+                         max_retries=0, http_client=_http.get())
 
 
 def _post_completion(model: ResolvedModel, timeout: float, *, messages: list[dict], stream: bool):

@@ -1,10 +1,9 @@
 """Object storage (django-storages S3 or the filesystem) and short-lived presigned URLs."""
 
-import os
-import threading
-
 from django.conf import settings
 from django.core.files.storage import Storage, storages
+
+from layra.process_local import ProcessLocal
 
 # Bounded S3 calls: a hung S3/MinIO answers 503 within seconds (botocore's defaults wait 60 s x retries).
 S3_TIMEOUTS = {"connect_timeout": 3, "read_timeout": 6, "retries": {"total_max_attempts": 2, "mode": "standard"}}
@@ -20,20 +19,18 @@ def storage() -> Storage:
     return backend
 
 
-_client: tuple[int, object] | None = None
-_client_lock = threading.Lock()
+def _new_s3_client():
+    return storage().connection.meta.client
+
+
+# django-storages builds a boto3 session and resource per thread on first use (~50 ms of CPU loading the service
+# model): with 32 web threads a worker paid that 32 times, inside requests. boto3 clients are thread safe.
+_client = ProcessLocal(_new_s3_client)
 
 
 def s3_client():
-    """One boto3 S3 client per process, shared by its threads (clients are thread safe). Fork safe.
-
-    django-storages builds a boto3 session and resource per thread on first use (~50 ms of CPU loading the
-    service model): with 32 web threads a worker paid that 32 times, inside requests."""
-    global _client
-    with _client_lock:
-        if _client is None or _client[0] != os.getpid():
-            _client = (os.getpid(), storage().connection.meta.client)
-        return _client[1]
+    """One boto3 S3 client per process, shared by its threads."""
+    return _client.get()
 
 
 def is_s3() -> bool:
@@ -52,9 +49,8 @@ def presigned_url(key: str, *, expires: int | None = None) -> str | None:
 
 def reset() -> None:
     # django's storage handler caches instances; forget them so a fork builds new boto clients.
-    global _client
     storages._storages = {}
-    _client = None
+    _client.reset()
 
 
 def ensure_bucket() -> None:
