@@ -13,6 +13,7 @@ still exist in Milvus.
 import numpy as np
 
 from layra.lru import SizedLRU
+from layra.process_local import ProcessLocal
 
 
 class PageVectorCache(SizedLRU):
@@ -20,16 +21,13 @@ class PageVectorCache(SizedLRU):
         super().__init__(max_bytes=max_bytes, size=lambda matrix: matrix.nbytes)
 
 
-_cache: PageVectorCache | None = None
+def _new_page_cache() -> PageVectorCache:
+    from django.conf import settings
+
+    return PageVectorCache(max_bytes=settings.SEARCH_PAGE_CACHE_MB * 1024 * 1024)
 
 
-def page_cache() -> PageVectorCache:
-    global _cache
-    if _cache is None:
-        from django.conf import settings
-
-        _cache = PageVectorCache(max_bytes=settings.SEARCH_PAGE_CACHE_MB * 1024 * 1024)
-    return _cache
+page_cache = ProcessLocal(_new_page_cache).get
 
 
 _binary_redis = None

@@ -12,6 +12,7 @@ from knowledge.models import IngestionJob
 from knowledge.progress import progress_get
 from layra.errors import NotFound
 from layra.lru import SizedLRU
+from layra.process_local import ProcessLocal
 from layra.redis import redis_client
 
 
@@ -169,14 +170,8 @@ def page_image_data(page: PageImage) -> bytes:
     return data
 
 
-_page_image_cache: SizedLRU | None = None
-
-
-def page_image_cache() -> SizedLRU:
-    global _page_image_cache
-    if _page_image_cache is None:
-        _page_image_cache = SizedLRU(max_bytes=settings.PAGE_IMAGE_CACHE_MB * 1024 * 1024, size=len)
-    return _page_image_cache
+page_image_cache = ProcessLocal(
+    lambda: SizedLRU(max_bytes=settings.PAGE_IMAGE_CACHE_MB * 1024 * 1024, size=len)).get
 
 
 def page_image_url(*, image_id: str, file_id: str, page_number: int) -> str:
