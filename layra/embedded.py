@@ -70,7 +70,7 @@ class ServiceProcess:
 
 def secantus(port: int, storage_path: str, log_dir: Path) -> ServiceProcess:
     args = [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage_path,
-            "--log-level", "WARNING"]
+            "--log-level", "WARNING", "--standalone"]
     return ServiceProcess("secantusdb", port, args, log_dir / "secantus.log")
 
 
