@@ -203,7 +203,7 @@ def search_collection(
 def _cache_key(*, embedder: str, kbs: list, query: str, top_k: int, score_threshold: float | None) -> str:
     payload = json.dumps({
         "embedder": embedder, "top_k": top_k, "threshold": score_threshold, "query": query,
-        "kbs": sorted([kb.knowledge_base_id, int(kb.version or 0)] for kb in kbs),
+        "kbs": sorted([kb["knowledge_base_id"], int(kb["version"] or 0)] for kb in kbs),
     }, sort_keys=True)
     return "search:" + hashlib.sha256(payload.encode()).hexdigest()
 
@@ -240,11 +240,11 @@ def _search(
 
     query_vectors = embedder.embed_queries([query])[0]
     client = milvus_client()
-    names = {kb.knowledge_base_id: collection_name(knowledge_base_id=kb.knowledge_base_id) for kb in kbs}
+    names = {kb["knowledge_base_id"]: collection_name(knowledge_base_id=kb["knowledge_base_id"]) for kb in kbs}
     generations = generations_get(list(names.values()))
     results: list[dict] = []
     for kb in kbs:
-        name = names[kb.knowledge_base_id]
+        name = names[kb["knowledge_base_id"]]
         if query_vectors.shape[0] == 0 or not client.has_collection(collection_name=name):
             continue
         collection_check(name=name, embedder=embedder.name, dim=embedder.dim, client=client)
@@ -252,7 +252,7 @@ def _search(
             client=client, name=name, query_vectors=query_vectors, top_k=top_k, score_threshold=score_threshold,
             generation=generations[name], cache=page_cache(),
         )
-        results.extend({"knowledge_base_id": kb.knowledge_base_id, **hit} for hit in hits)
+        results.extend({"knowledge_base_id": kb["knowledge_base_id"], **hit} for hit in hits)
     results.sort(key=lambda r: -r["score"])
     results = results[:top_k]
     try:

@@ -201,11 +201,12 @@ def _report(job: IngestionJob, state: str, done: int, message: str) -> None:
 
 
 def _kb_changed(knowledge_base_id: str, *, bump: bool) -> None:
-    from knowledge.services import kb_cache_invalidate
+    from knowledge.services import kb_cache_invalidate, kb_version_bump
 
     if bump:
-        KnowledgeBase.objects(knowledge_base_id=knowledge_base_id).update_one(inc__version=1)
-    kb_cache_invalidate(knowledge_base_id=knowledge_base_id)
+        kb_version_bump(knowledge_base_id=knowledge_base_id)
+    else:
+        kb_cache_invalidate(knowledge_base_id=knowledge_base_id)
 
 
 def file_outputs_remove(file: File) -> None:

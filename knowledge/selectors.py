@@ -24,14 +24,16 @@ def knowledge_base_get(*, user: User, knowledge_base_id: str) -> KnowledgeBase:
 
 
 def knowledge_bases_for_search(*, user: User, knowledge_base_ids: list[str],
-                               skip_missing: bool = False) -> list[KnowledgeBase]:
-    """The user's live KBs with these ids (temporary ones included), in one query. Any other id is a 404, or
-    with `skip_missing` left out (a chat model's saved KBs may have been deleted since)."""
+                               skip_missing: bool = False) -> list[dict]:
+    """Summaries (knowledge_base_to_dict) of the user's live KBs with these ids, temporary ones included, read
+    from the `kb:{id}` cache where they can be: a search or a chat turn then asks Mongo only for the KBs not
+    cached. Any other id is a 404, or with `skip_missing` left out (a chat model's saved KBs may have been
+    deleted since)."""
     wanted = list(dict.fromkeys(i for i in knowledge_base_ids if i))
-    kbs = list(KnowledgeBase.objects(knowledge_base_id__in=wanted, username=user.username, is_delete=False))
-    if len(kbs) != len(wanted) and not skip_missing:
+    summaries = knowledge_base_summaries(user=user, knowledge_base_ids=wanted)
+    if len(summaries) != len(wanted) and not skip_missing:
         raise NotFound("Knowledge base not found.")
-    return kbs
+    return [summaries[i] for i in wanted if i in summaries]
 
 
 def knowledge_base_list(*, user: User, name: str | None = None) -> list[KnowledgeBase]:
@@ -50,16 +52,10 @@ def knowledge_base_counts(*, knowledge_base_ids: list[str]) -> dict[str, tuple[i
     The misses are counted in one aggregation."""
     if not knowledge_base_ids:
         return {}
-    keys = [counts_cache_key(i) for i in knowledge_base_ids]
-    try:
-        cached = redis_client("cache").mget(keys)
-    except Exception:  # noqa: BLE001 - a cache outage falls back to Mongo
-        cached = [None] * len(keys)
     counts = {}
-    for knowledge_base_id, value in zip(knowledge_base_ids, cached, strict=True):
-        if value:
-            files, pages = value.split(",")
-            counts[knowledge_base_id] = (int(files), int(pages))
+    for knowledge_base_id, value in _cached(counts_cache_key, knowledge_base_ids).items():
+        files, pages = value.split(",")
+        counts[knowledge_base_id] = (int(files), int(pages))
     missing = [i for i in knowledge_base_ids if i not in counts]
     if not missing:
         return counts
@@ -68,40 +64,65 @@ def knowledge_base_counts(*, knowledge_base_ids: list[str]) -> dict[str, tuple[i
     ])
     fresh = dict.fromkeys(missing, (0, 0))
     fresh.update({row["_id"]: (int(row["files"]), int(row["pages"] or 0)) for row in rows})
+    _cache(counts_cache_key, {i: f"{files},{pages}" for i, (files, pages) in fresh.items()})
+    return counts | fresh
+
+
+def _cached(key_of, ids: list[str]) -> dict[str, str]:
+    """{id: cached value} of the ids found under `key_of(id)` in the cache; a cache outage finds none."""
+    try:
+        values = redis_client("cache").mget([key_of(i) for i in ids])
+    except Exception:  # noqa: BLE001 - a cache outage falls back to Mongo
+        return {}
+    return {i: value for i, value in zip(ids, values, strict=True) if value}
+
+
+def _cache(key_of, values: dict[str, str]) -> None:
+    """Cache each value under `key_of(id)` for KNOWLEDGE_KB_CACHE_TTL; kb_cache_invalidate drops them sooner."""
+    if not values:
+        return
     try:
         pipe = redis_client("cache").pipeline(transaction=False)
-        for knowledge_base_id, (files, pages) in fresh.items():
-            pipe.set(counts_cache_key(knowledge_base_id), f"{files},{pages}", ex=settings.KNOWLEDGE_KB_CACHE_TTL)
+        for i, value in values.items():
+            pipe.set(key_of(i), value, ex=settings.KNOWLEDGE_KB_CACHE_TTL)
         pipe.execute()
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a cache outage must not fail a read
         pass
-    return counts | fresh
 
 
 def counts_cache_key(knowledge_base_id: str) -> str:
     return f"kbcounts:{knowledge_base_id}"
 
 
+def summary_cache_key(knowledge_base_id: str) -> str:
+    return f"kb:{knowledge_base_id}"
+
+
+def knowledge_base_summaries(*, user: User, knowledge_base_ids: list[str]) -> dict[str, dict]:
+    """{id: KB metadata with counts} of the user's live KBs among the ids.
+
+    Each is cached as `kb:{id}` (KNOWLEDGE_KB_CACHE_TTL), dropped by every write that changes the KB, its
+    version or its files (kb_cache_invalidate); ownership is checked on every read. The misses are one query."""
+    summaries = {i: json.loads(value) for i, value in _cached(summary_cache_key, knowledge_base_ids).items()}
+    missing = [i for i in knowledge_base_ids if i not in summaries]
+    if missing:
+        kbs = list(KnowledgeBase.objects(knowledge_base_id__in=missing, username=user.username, is_delete=False))
+        counts = knowledge_base_counts(knowledge_base_ids=[kb.knowledge_base_id for kb in kbs])
+        fresh = {}
+        for kb in kbs:
+            files, pages = counts.get(kb.knowledge_base_id, (0, 0))
+            fresh[kb.knowledge_base_id] = knowledge_base_to_dict(kb, files=files, pages=pages)
+        _cache(summary_cache_key, {i: json.dumps(data) for i, data in fresh.items()})
+        summaries.update(fresh)
+    return {i: data for i, data in summaries.items() if data.get("username") == user.username}
+
+
 def knowledge_base_detail(*, user: User, knowledge_base_id: str) -> dict:
-    """KB metadata with counts, cached as `kb:{id}` (30 min); ownership checked on every read."""
-    key = f"kb:{knowledge_base_id}"
-    try:
-        cached = redis_client("cache").get(key)
-    except Exception:  # noqa: BLE001 - a cache outage falls back to Mongo
-        cached = None
-    if cached:
-        data = json.loads(cached)
-        if data.get("username") == user.username:
-            return data
+    """KB metadata with counts (cached, see knowledge_base_summaries); another user's KB is a 404."""
+    summary = knowledge_base_summaries(user=user, knowledge_base_ids=[knowledge_base_id]).get(knowledge_base_id)
+    if summary is None:
         raise NotFound("Knowledge base not found.")
-    kb = knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
-    files, pages = knowledge_base_counts(knowledge_base_ids=[kb.knowledge_base_id]).get(kb.knowledge_base_id, (0, 0))
-    data = knowledge_base_to_dict(kb, files=files, pages=pages)
-    try:
-        redis_client("cache").set(key, json.dumps(data), ex=settings.KNOWLEDGE_KB_CACHE_TTL)
-    except Exception:  # noqa: BLE001
-        pass
-    return data
+    return summary
 
 
 def knowledge_base_to_dict(kb: KnowledgeBase, *, files: int, pages: int) -> dict:

@@ -12,7 +12,7 @@ from knowledge import pipeline, progress
 from knowledge.detect import detect, sanitize_filename
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
-from knowledge.selectors import counts_cache_key, file_get, ingestion_job_get, knowledge_base_get
+from knowledge.selectors import counts_cache_key, file_get, ingestion_job_get, knowledge_base_get, summary_cache_key
 from layra.errors import PayloadTooLarge, ValidationError
 from layra.ids import new_id
 from layra.redis import redis_client
@@ -22,9 +22,17 @@ logger = logging.getLogger(__name__)
 
 def kb_cache_invalidate(*, knowledge_base_id: str) -> None:
     try:
-        redis_client("cache").delete(f"kb:{knowledge_base_id}", counts_cache_key(knowledge_base_id))
+        redis_client("cache").delete(summary_cache_key(knowledge_base_id), counts_cache_key(knowledge_base_id))
     except Exception:  # noqa: BLE001 - a cache outage must not fail a write; the entry expires anyway
         logger.warning("kb cache invalidation failed for %s", knowledge_base_id)
+
+
+def kb_version_bump(*, knowledge_base_id: str, **also_set) -> None:
+    """A change to what a search of the KB finds: bump its version (the search cache key holds it), set
+    `also_set` fields in the same write, and drop its cached summary, which carries the version."""
+    KnowledgeBase.objects(knowledge_base_id=knowledge_base_id).update_one(
+        inc__version=1, **{f"set__{name}": value for name, value in also_set.items()})
+    kb_cache_invalidate(knowledge_base_id=knowledge_base_id)
 
 
 def _clean_name(name: str) -> str:
@@ -59,10 +67,9 @@ def knowledge_base_delete(*, user: User, knowledge_base_id: str) -> None:
     from knowledge.tasks import purge_knowledge_base
 
     kb = knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
-    KnowledgeBase.objects(knowledge_base_id=kb.knowledge_base_id).update_one(set__is_delete=True, inc__version=1)
+    kb_version_bump(knowledge_base_id=kb.knowledge_base_id, is_delete=True)
     File.objects(knowledge_db_id=kb.knowledge_base_id).update(set__is_delete=True)
     _jobs_cancel(IngestionJob.objects.filter(knowledge_base_id=kb.knowledge_base_id))
-    kb_cache_invalidate(knowledge_base_id=kb.knowledge_base_id)
     audit_log_record(user=user, action="kb.delete", resource_type="knowledge_base",
                      resource_id=kb.knowledge_base_id)
     transaction.on_commit(lambda: purge_knowledge_base.delay(kb.knowledge_base_id))
@@ -174,8 +181,7 @@ def file_delete(*, user: User, file_id: str, ip: str | None = None) -> None:
     file = file_get(user=user, file_id=file_id)
     File.objects(file_id=file.file_id).update_one(set__is_delete=True)
     _jobs_cancel(IngestionJob.objects.filter(file_id=file.file_id))
-    KnowledgeBase.objects(knowledge_base_id=file.knowledge_db_id).update_one(inc__version=1)
-    kb_cache_invalidate(knowledge_base_id=file.knowledge_db_id)
+    kb_version_bump(knowledge_base_id=file.knowledge_db_id)
     audit_log_record(user=user, action="file.delete", resource_type="file", resource_id=file.file_id,
                      details={"knowledge_base_id": file.knowledge_db_id, "filename": file.filename}, ip=ip)
     transaction.on_commit(lambda: purge_file.delay(file.file_id))

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -5,9 +7,12 @@ from embeddings.embedders import get_embedder
 from embeddings.retrieval import search
 from embeddings.services import collection_name, vectors_replace_file
 from knowledge.documents import KnowledgeBase
+from knowledge.selectors import summary_cache_key
+from knowledge.services import kb_version_bump, knowledge_base_delete
 from layra.errors import NotFound
 from layra.ids import new_id
 from layra.milvus import milvus_client
+from layra.redis import redis_client
 
 TEXTS = [
     "The invoice total is 4,200 euros, due in thirty days.",
@@ -74,14 +79,29 @@ def test_cache_hit_and_invalidation_by_kb_version(user):
     milvus_client().drop_collection(collection_name=collection_name(knowledge_base_id=kb.knowledge_base_id))
     assert search(user=user, knowledge_base_ids=[kb.knowledge_base_id], query="invoice total", top_k=3) == first
     # A KB change bumps its version: the cached answer is no longer used.
-    kb.version += 1
-    kb.save()
+    kb_version_bump(knowledge_base_id=kb.knowledge_base_id)
     assert search(user=user, knowledge_base_ids=[kb.knowledge_base_id], query="invoice total", top_k=3) == []
 
 
 def test_another_users_kb_is_not_found(user, other_user):
     kb = _kb(other_user)
     _index(kb, TEXTS[:2])
+    with pytest.raises(NotFound):
+        search(user=user, knowledge_base_ids=[kb.knowledge_base_id], query="invoice")
+
+
+def test_search_reads_kbs_from_their_cached_summary_with_ownership_checked_and_a_delete_drops_it(user, other_user):
+    kb = _kb(user)
+    _index(kb, TEXTS[:2])
+    assert search(user=user, knowledge_base_ids=[kb.knowledge_base_id], query="invoice", top_k=1)
+    cached = json.loads(redis_client("cache").get(summary_cache_key(kb.knowledge_base_id)))
+    assert cached["username"] == user.username and cached["version"] == kb.version
+    with pytest.raises(NotFound):  # read from the cache, still not another user's
+        search(user=other_user, knowledge_base_ids=[kb.knowledge_base_id], query="invoice")
+    assert search(user=other_user, knowledge_base_ids=[kb.knowledge_base_id], query="invoice",
+                  skip_missing=True) == []
+    knowledge_base_delete(user=user, knowledge_base_id=kb.knowledge_base_id)
+    assert redis_client("cache").get(summary_cache_key(kb.knowledge_base_id)) is None
     with pytest.raises(NotFound):
         search(user=user, knowledge_base_ids=[kb.knowledge_base_id], query="invoice")
 

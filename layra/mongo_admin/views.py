@@ -193,11 +193,10 @@ def detail_view(site, request, name, object_id):
                 admin.document.objects(**{admin.id_field: object_id}).update_one(set__is_delete=True)
                 if name == "knowledgebase":
                     from knowledge.documents import File
-                    from knowledge.services import kb_cache_invalidate
+                    from knowledge.services import kb_version_bump
 
                     File.objects(knowledge_db_id=object_id).update(set__is_delete=True)
-                    admin.document.objects(**{admin.id_field: object_id}).update_one(inc__version=1)
-                    kb_cache_invalidate(knowledge_base_id=object_id)
+                    kb_version_bump(knowledge_base_id=object_id)
                 message = "Soft-deleted (purged by cleanup after the retention period)."
             else:
                 message = admin.run_action(action, obj)

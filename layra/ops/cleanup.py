@@ -15,7 +15,7 @@ from embeddings.services import filter_quote
 from knowledge import pipeline
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
-from knowledge.services import file_purge, kb_cache_invalidate, knowledge_base_purge
+from knowledge.services import file_purge, kb_version_bump, knowledge_base_purge
 from layra.milvus import milvus_client
 from layra.ops.consistency import expected_keys
 from layra.ops.reindex import SIDE_SUFFIX, reindex_file
@@ -54,8 +54,7 @@ def orphan_vectors(*, dry_run: bool) -> int:
                 client.delete(collection_name=name, filter=f"file_id == {filter_quote(file_id)}")
                 pages_forget(name=name, file_id=file_id)
             generation_bump(name)
-            KnowledgeBase.objects(knowledge_base_id=kb_id).update_one(inc__version=1)
-            kb_cache_invalidate(knowledge_base_id=kb_id)
+            kb_version_bump(knowledge_base_id=kb_id)
     return removed
 
 
@@ -126,8 +125,7 @@ def missing_objects(*, dry_run: bool) -> int:
             pipeline.file_outputs_remove(file)
             File.objects(file_id=file.file_id).update_one(set__images=[], set__page_count=0)
             job_requeue(job=job, reason="Re-ingesting: page images were missing.")
-        KnowledgeBase.objects(knowledge_base_id=file.knowledge_db_id).update_one(inc__version=1)
-        kb_cache_invalidate(knowledge_base_id=file.knowledge_db_id)
+        kb_version_bump(knowledge_base_id=file.knowledge_db_id)
     return repaired
 
 
@@ -154,8 +152,7 @@ def temp_knowledge_bases(*, dry_run: bool) -> int:
             continue
         removed += 1
         if not dry_run:
-            KnowledgeBase.objects(knowledge_base_id=kb.knowledge_base_id).update_one(set__is_delete=True,
-                                                                                    inc__version=1)
+            kb_version_bump(knowledge_base_id=kb.knowledge_base_id, is_delete=True)
             File.objects(knowledge_db_id=kb.knowledge_base_id).update(set__is_delete=True)
             knowledge_base_purge(knowledge_base_id=kb.knowledge_base_id)
     return removed

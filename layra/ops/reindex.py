@@ -14,7 +14,7 @@ from embeddings.page_cache import generation_bump, pages_forget
 from embeddings.services import collection_ensure, collection_name, vectors_insert, vectors_replace_file
 from knowledge.documents import File, KnowledgeBase
 from knowledge.pipeline import page_images
-from knowledge.services import kb_cache_invalidate
+from knowledge.services import kb_version_bump
 from layra.milvus import milvus_client
 
 logger = logging.getLogger(__name__)
@@ -46,11 +46,6 @@ def indexable_files(knowledge_base_id: str):
     return File.objects(knowledge_db_id=knowledge_base_id, is_delete=False, status="completed")
 
 
-def _bump(knowledge_base_id: str) -> None:
-    KnowledgeBase.objects(knowledge_base_id=knowledge_base_id).update_one(inc__version=1)
-    kb_cache_invalidate(knowledge_base_id=knowledge_base_id)
-
-
 def reindex_file(*, file_id: str, dry_run: bool = False, report: ReindexReport | None = None) -> ReindexReport:
     """Replace one completed file's vectors with the current embedder's."""
     report = report or ReindexReport()
@@ -64,7 +59,7 @@ def reindex_file(*, file_id: str, dry_run: bool = False, report: ReindexReport |
         return report
     rows = _page_rows(file, get_embedder())
     report.rows += vectors_replace_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id, pages=rows)
-    _bump(file.knowledge_db_id)
+    kb_version_bump(knowledge_base_id=file.knowledge_db_id)
     return report
 
 
@@ -115,9 +110,7 @@ def reindex_knowledge_base(*, knowledge_base_id: str, embedder_name: str | None 
     client.load_collection(collection_name=target)
     pages_forget(name=target)
     generation_bump(target)
-    KnowledgeBase.objects(knowledge_base_id=knowledge_base_id).update_one(
-        set__embedder=f"{embedder.name}:{embedder.dim}", inc__version=1)
-    kb_cache_invalidate(knowledge_base_id=knowledge_base_id)
+    kb_version_bump(knowledge_base_id=knowledge_base_id, embedder=f"{embedder.name}:{embedder.dim}")
     report.switched.append(knowledge_base_id)
     return report
 
