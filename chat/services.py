@@ -374,6 +374,13 @@ def _turn_update(*, conversation_id: str, message_id: str, conversation_fields: 
     Conversation.objects(conversation_id=conversation_id, turns__message_id=message_id).update_one(**updates)
 
 
+def _turn_push(*, conversation_id: str, turn: Turn, conversation_fields: dict | None = None) -> None:
+    """Append a turn (and, in the same write, set `conversation_fields` of the conversation)."""
+    updates = {"last_modify_at": utcnow(), **(conversation_fields or {})}
+    Conversation.objects(conversation_id=conversation_id).update_one(
+        push__turns=turn, **{f"set__{name}": value for name, value in updates.items()})
+
+
 def message_ask(*, user: User, conversation_id: str, question: str, parent_message_id: str | None = LATEST_TURN,
                 model_id: str | None = None, stream: bool = True) -> Answer:
     """Validate, retrieve and record the turn now; the answer streams when `events` is iterated.
@@ -400,15 +407,16 @@ def message_ask(*, user: User, conversation_id: str, question: str, parent_messa
     turn = Turn(message_id=new_id(), parent_message_id=parent_message_id, user_message=question,
                 model_id=model.extra.get("model_id"), model_name=model.model_name, temp_db=context.temp_db,
                 file_used=citations, status="streaming")
-    Conversation.objects(conversation_id=conversation_id, username=user.username).update_one(
-        push__turns=turn, set__last_modify_at=utcnow())
+    if stream:
+        # Readers (another tab, the messages list) see the question at once and the answer as it grows.
+        _turn_push(conversation_id=conversation_id, turn=turn)
     audit_log_record(user=user, action="chat.ask", resource_type="conversation", resource_id=conversation_id,
                      details={"message_id": turn.message_id, "model_id": turn.model_id, "pages": len(citations)})
     return Answer(
         conversation_id=conversation_id, message_id=turn.message_id, parent_message_id=parent_message_id,
         citations=citations,
-        events=AnswerEvents(_answer_events(conversation_id=conversation_id, message_id=turn.message_id,
-                                           model=model, messages=messages, citations=citations, stream=stream)),
+        events=AnswerEvents(_answer_events(conversation_id=conversation_id, turn=turn, model=model,
+                                           messages=messages, citations=citations, stream=stream)),
     )
 
 
@@ -459,8 +467,14 @@ def _whole_answer(*, model: ResolvedModel, messages: list[dict]) -> Iterator[dic
     yield {"type": "done", "usage": usage}
 
 
-def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedModel, messages: list[dict],
+def _answer_events(*, conversation_id: str, turn: Turn, model: ResolvedModel, messages: list[dict],
                    citations: list[dict], stream: bool = True) -> Iterator[tuple[str, dict]]:
+    """The answer's events; the turn is stored with its outcome at the end, whatever that is.
+
+    A streamed turn was pushed before the first token and is updated here. A whole answer has no one to watch
+    it grow, so its turn is written once, here, with its answer (or its failure): one write, and nothing left
+    "streaming" if the process dies meanwhile (its client sees the request fail, as it does)."""
+    message_id = turn.message_id
     ids = {"conversation_id": conversation_id, "message_id": message_id}
     parts: list[str] = []
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -501,12 +515,17 @@ def _answer_events(*, conversation_id: str, message_id: str, model: ResolvedMode
     finally:
         source.close()
         finished = utcnow()
-        _turn_update(conversation_id=conversation_id, message_id=message_id, ai_message="".join(parts),
-                     status=status, error=error, prompt_tokens=usage["prompt_tokens"],
-                     completion_tokens=usage["completion_tokens"], total_token=usage["total_tokens"],
-                     finished_at=finished,
-                     conversation_fields={"is_read": False, "last_modify_at": finished} if status == "completed"
-                     else None)
+        outcome = {"ai_message": "".join(parts), "status": status, "error": error,
+                   "prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"],
+                   "total_token": usage["total_tokens"], "finished_at": finished}
+        conversation_fields = {"is_read": False, "last_modify_at": finished} if status == "completed" else None
+        if stream:
+            _turn_update(conversation_id=conversation_id, message_id=message_id,
+                         conversation_fields=conversation_fields, **outcome)
+        else:
+            for name, value in outcome.items():
+                setattr(turn, name, value)
+            _turn_push(conversation_id=conversation_id, turn=turn, conversation_fields=conversation_fields)
     if status == "completed":
         yield "done", {**ids, "status": status, "usage": usage}
     else:

@@ -87,6 +87,27 @@ def test_json_answer_for_api_clients(api_client, fake_llm):
     assert Conversation.objects.get(conversation_id=cid).turns[0].status == "completed"
 
 
+def test_a_whole_answer_is_stored_once_with_its_outcome_a_streamed_one_before_its_first_token(api_client,
+                                                                                              fake_llm):
+    make_model(api_client, fake_llm.url)
+    cid = make_conversation(api_client)
+    stored_while_answering = []
+
+    def reply(request: dict) -> str:  # runs while the model answers
+        turns = Conversation.objects.get(conversation_id=cid).turns
+        stored_while_answering.append([(t.user_message, t.status) for t in turns])
+        return "A"
+
+    fake_llm.reply = reply
+    assert ask_json(api_client, cid, "Q1").json()["status"] == "completed"
+    assert sse_events(ask(api_client, cid, "Q2"))[-1][0] == "done"
+    assert stored_while_answering == [[], [("Q1", "completed"), ("Q2", "streaming")]]
+    turns = api_client.get(f"/api/v1/conversations/{cid}/").json()["turns"]
+    assert [(t["user_message"], t["ai_message"], t["status"]) for t in turns] == [("Q1", "A", "completed"),
+                                                                                ("Q2", "A", "completed")]
+    assert turns[1]["parent_message_id"] == turns[0]["message_id"]
+
+
 def test_branching_edit_keeps_both_branches_and_history_follows_the_path(api_client, fake_llm):
     make_model(api_client, fake_llm.url)
     cid = make_conversation(api_client)
