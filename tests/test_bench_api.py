@@ -22,6 +22,8 @@ def test_bench_api_short_run_reports_every_operation_without_errors(capsys):
     for op, figures in report["operations"].items():
         assert figures["count"] > 0, (op, report)
         assert figures["p50_ms"] is not None and figures["p95_ms"] >= figures["p50_ms"], op
+        # the server's own time (Server-Timing) is read from every answer, and is within what the client saw
+        assert 0 < figures["server_p50_ms"] <= figures["p50_ms"], (op, figures)
     assert report["errors"] == 0 and report["error_rate"] == 0, report["error_samples"]
     assert report["think_ms"] == 100 and report["login_every"] == 3
     assert report["req_per_s"] > 0
@@ -94,3 +96,39 @@ def test_concurrent_logins_of_one_user_all_succeed(settings):
     with ThreadPoolExecutor(12) as pool:
         statuses = list(pool.map(login, range(120)))
     assert statuses.count(200) == len(statuses), {s: statuses.count(s) for s in set(statuses)}
+
+
+def test_bench_http_sends_again_on_a_kept_alive_connection_the_server_closed_but_not_on_a_fresh_one():
+    import socket
+    import threading
+
+    from layra.management.commands.bench_api import BenchHttp
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    served = []
+
+    def serve():
+        # 1st connection: answers one request, then closes while the client keeps it (an idle timeout);
+        # 2nd: answers; 3rd: closes before answering.
+        for answer in (True, True, False):
+            conn, _ = listener.accept()
+            request = conn.recv(65536)
+            served.append(request.split(b"\r\n", 1)[0])
+            if answer:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer-Timing: app;dur=1.5\r\n\r\nok")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with BenchHttp(f"http://127.0.0.1:{port}", timeout=5) as http:
+        first = http.get("/a")
+        assert first.status_code == 200 and first.text == "ok"
+        assert first.headers.get("server-timing") == "app;dur=1.5"
+        second = http.post("/b", json={"x": 1})  # the kept connection is closed: sent again on a new one
+        assert second.status_code == 200
+        with pytest.raises(OSError):  # a fresh connection that fails is an error, never sent twice
+            http.get("/c")
+    thread.join(5)
+    listener.close()
+    assert served == [b"GET /a HTTP/1.1", b"POST /b HTTP/1.1", b"GET /c HTTP/1.1"]
