@@ -161,15 +161,24 @@ def file_page(*, user: User, file_id: str, page_number: int) -> tuple[File, Page
 
 
 def pages_get(*, user: User, image_ids: list[str]) -> dict[str, tuple[File, PageImage]]:
-    """{image_id: (file, page)} for the user's live pages among `image_ids`, in one query; others are left out."""
-    wanted = set(image_ids)
+    """{image_id: (file, page)} for the user's live pages among `image_ids`, in one query; others are left out.
+
+    Mongo sends back only those pages of each file (a $filter), not its whole images[] with every page's text
+    layer: a chat turn citing page 3 of a 500-page manual reads one page, not 500. The files are for reading:
+    their `images` hold the asked-for pages only."""
+    wanted = list(dict.fromkeys(image_ids))
     if not wanted:
         return {}
+    only_wanted = {"$filter": {"input": "$images", "as": "page", "cond": {"$in": ["$$page.images_id", wanted]}}}
+    rows = File.objects(images__images_id__in=wanted, username=user.username, is_delete=False).aggregate([
+        {"$project": {"file_id": 1, "knowledge_db_id": 1, "username": 1, "filename": 1, "minio_filename": 1,
+                      "content_type": 1, "kind": 1, "page_count": 1, "is_delete": 1, "images": only_wanted}},
+    ])
     found = {}
-    for file in File.objects(images__images_id__in=list(wanted), username=user.username, is_delete=False):
+    for row in rows:
+        file = File._from_son(row)
         for page in file.images:
-            if page.images_id in wanted:
-                found[page.images_id] = (file, page)
+            found[page.images_id] = (file, page)
     return found
 
 

@@ -169,13 +169,16 @@ def test_pages_get_reads_many_pages_in_one_query_with_the_owner_checked(user, ot
     kb = knowledge_base_create(user=user, name="Mine")
     first, second = files_upload(user=user, knowledge_base_id=kb.knowledge_base_id,
                                  uploaded_files=[uploaded("a.txt", b"a"), uploaded("b.txt", b"b")])
-    for file, ids in ((first, ["a-1", "a-2"]), (second, ["b-1"])):
+    for file, ids in ((first, ["a-1", "a-2", "a-3"]), (second, ["b-1"])):
         File.objects(file_id=file.file_id).update_one(set__images=[
             PageImage(images_id=image_id, page_number=n, minio_filename=file.minio_filename)
             for n, image_id in enumerate(ids, start=1)])
     found = pages_get(user=user, image_ids=["a-2", "b-1", "a-1", "missing"])
     assert {i: (f.file_id, p.page_number) for i, (f, p) in found.items()} == {
         "a-1": (first.file_id, 1), "a-2": (first.file_id, 2), "b-1": (second.file_id, 1)}
+    # only the asked-for pages of a file come back, not all of its images[]
+    assert [p.images_id for p in found["a-1"][0].images] == ["a-1", "a-2"]
+    assert found["b-1"][0].filename == "b.txt" and found["a-2"][1].minio_filename == first.minio_filename
     assert pages_get(user=other_user, image_ids=["a-1", "b-1"]) == {}
     File.objects(file_id=second.file_id).update_one(set__is_delete=True)
     assert set(pages_get(user=user, image_ids=["a-1", "b-1"])) == {"a-1"}
