@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from django.conf import settings
 
 from accounts.models import User
+from knowledge import cache
 from knowledge.documents import File, KnowledgeBase, PageImage
 from knowledge.models import IngestionJob
 from knowledge.progress import progress_get
 from layra.errors import NotFound
 from layra.lru import SizedLRU
 from layra.process_local import ProcessLocal
-from layra.redis import redis_client
 
 
 def knowledge_base_get(*, user: User, knowledge_base_id: str) -> KnowledgeBase:
@@ -36,12 +36,31 @@ def knowledge_bases_for_search(*, user: User, knowledge_base_ids: list[str],
     return [summaries[i] for i in wanted if i in summaries]
 
 
-def knowledge_base_list(*, user: User, name: str | None = None) -> list[KnowledgeBase]:
-    """The user's own (non-temporary) KBs, newest first, optionally filtered by name."""
-    query = KnowledgeBase.objects(username=user.username, is_delete=False, is_temp__ne=True)
+def knowledge_base_list(*, user: User, name: str | None = None) -> list[dict]:
+    """Summaries (knowledge_base_to_dict) of the user's own (non-temporary) KBs, newest first, optionally
+    filtered by name (contains, any case). Read from the cache: the user's KB ids, then each KB's summary."""
+    ids = _own_knowledge_base_ids(user=user)
+    summaries = knowledge_base_summaries(user=user, knowledge_base_ids=ids)
+    kbs = [summaries[i] for i in ids if i in summaries]  # a KB deleted since is left out (its summary is gone)
     if name:
-        query = query.filter(knowledge_base_name__icontains=name)
-    return list(query.order_by("-created_at"))
+        kbs = [kb for kb in kbs if name.casefold() in kb["knowledge_base_name"].casefold()]
+    return kbs
+
+
+def own_ids_cache_key(username: str) -> str:
+    return f"kbids:{username}"
+
+
+def _own_knowledge_base_ids(*, user: User) -> list[str]:
+    """The ids of the user's own live KBs, newest first; cached as `kbids:{username}`, dropped by a create or a
+    delete (knowledge_base_list_invalidate)."""
+    value = cache.cached(own_ids_cache_key, [user.username]).get(user.username)
+    if value is not None:
+        return json.loads(value)
+    ids = list(KnowledgeBase.objects(username=user.username, is_delete=False, is_temp__ne=True)
+               .order_by("-created_at").scalar("knowledge_base_id"))
+    cache.fill(own_ids_cache_key, {user.username: json.dumps(ids)})
+    return ids
 
 
 def knowledge_base_counts(*, knowledge_base_ids: list[str]) -> dict[str, tuple[int, int]]:
@@ -53,7 +72,7 @@ def knowledge_base_counts(*, knowledge_base_ids: list[str]) -> dict[str, tuple[i
     if not knowledge_base_ids:
         return {}
     counts = {}
-    for knowledge_base_id, value in _cached(counts_cache_key, knowledge_base_ids).items():
+    for knowledge_base_id, value in cache.cached(counts_cache_key, knowledge_base_ids).items():
         files, pages = value.split(",")
         counts[knowledge_base_id] = (int(files), int(pages))
     missing = [i for i in knowledge_base_ids if i not in counts]
@@ -64,30 +83,8 @@ def knowledge_base_counts(*, knowledge_base_ids: list[str]) -> dict[str, tuple[i
     ])
     fresh = dict.fromkeys(missing, (0, 0))
     fresh.update({row["_id"]: (int(row["files"]), int(row["pages"] or 0)) for row in rows})
-    _cache(counts_cache_key, {i: f"{files},{pages}" for i, (files, pages) in fresh.items()})
+    cache.fill(counts_cache_key, {i: f"{files},{pages}" for i, (files, pages) in fresh.items()})
     return counts | fresh
-
-
-def _cached(key_of, ids: list[str]) -> dict[str, str]:
-    """{id: cached value} of the ids found under `key_of(id)` in the cache; a cache outage finds none."""
-    try:
-        values = redis_client("cache").mget([key_of(i) for i in ids])
-    except Exception:  # noqa: BLE001 - a cache outage falls back to Mongo
-        return {}
-    return {i: value for i, value in zip(ids, values, strict=True) if value}
-
-
-def _cache(key_of, values: dict[str, str]) -> None:
-    """Cache each value under `key_of(id)` for KNOWLEDGE_KB_CACHE_TTL; kb_cache_invalidate drops them sooner."""
-    if not values:
-        return
-    try:
-        pipe = redis_client("cache").pipeline(transaction=False)
-        for i, value in values.items():
-            pipe.set(key_of(i), value, ex=settings.KNOWLEDGE_KB_CACHE_TTL)
-        pipe.execute()
-    except Exception:  # noqa: BLE001 - a cache outage must not fail a read
-        pass
 
 
 def counts_cache_key(knowledge_base_id: str) -> str:
@@ -103,7 +100,7 @@ def knowledge_base_summaries(*, user: User, knowledge_base_ids: list[str]) -> di
 
     Each is cached as `kb:{id}` (KNOWLEDGE_KB_CACHE_TTL), dropped by every write that changes the KB, its
     version or its files (kb_cache_invalidate); ownership is checked on every read. The misses are one query."""
-    summaries = {i: json.loads(value) for i, value in _cached(summary_cache_key, knowledge_base_ids).items()}
+    summaries = {i: json.loads(value) for i, value in cache.cached(summary_cache_key, knowledge_base_ids).items()}
     missing = [i for i in knowledge_base_ids if i not in summaries]
     if missing:
         kbs = list(KnowledgeBase.objects(knowledge_base_id__in=missing, username=user.username, is_delete=False))
@@ -112,7 +109,7 @@ def knowledge_base_summaries(*, user: User, knowledge_base_ids: list[str]) -> di
         for kb in kbs:
             files, pages = counts.get(kb.knowledge_base_id, (0, 0))
             fresh[kb.knowledge_base_id] = knowledge_base_to_dict(kb, files=files, pages=pages)
-        _cache(summary_cache_key, {i: json.dumps(data) for i, data in fresh.items()})
+        cache.fill(summary_cache_key, {i: json.dumps(data) for i, data in fresh.items()})
         summaries.update(fresh)
     return {i: data for i, data in summaries.items() if data.get("username") == user.username}
 

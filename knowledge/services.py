@@ -8,23 +8,32 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.services import audit_log_record
-from knowledge import pipeline, progress
+from knowledge import cache, pipeline, progress
 from knowledge.detect import detect, sanitize_filename
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
-from knowledge.selectors import counts_cache_key, file_get, ingestion_job_get, knowledge_base_get, summary_cache_key
+from knowledge.selectors import (
+    counts_cache_key,
+    file_get,
+    ingestion_job_get,
+    knowledge_base_get,
+    own_ids_cache_key,
+    summary_cache_key,
+)
 from layra.errors import PayloadTooLarge, ValidationError
 from layra.ids import new_id
-from layra.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
 
 def kb_cache_invalidate(*, knowledge_base_id: str) -> None:
-    try:
-        redis_client("cache").delete(summary_cache_key(knowledge_base_id), counts_cache_key(knowledge_base_id))
-    except Exception:  # noqa: BLE001 - a cache outage must not fail a write; the entry expires anyway
-        logger.warning("kb cache invalidation failed for %s", knowledge_base_id)
+    """After any write to a KB, its version or its files: its cached summary and counts are stale."""
+    cache.drop(summary_cache_key(knowledge_base_id), counts_cache_key(knowledge_base_id))
+
+
+def knowledge_base_list_invalidate(*, user: User) -> None:
+    """After a KB of the user's is created or deleted: their cached list of KB ids is stale."""
+    cache.drop(own_ids_cache_key(user.username))
 
 
 def kb_version_bump(*, knowledge_base_id: str, **also_set) -> None:
@@ -49,6 +58,7 @@ def knowledge_base_create(*, user: User, name: str, is_temp: bool = False,
     kb = KnowledgeBase(knowledge_base_id=new_id(), knowledge_base_name=_clean_name(name), username=user.username,
                        is_temp=is_temp, conversation_id=conversation_id)
     kb.save()
+    knowledge_base_list_invalidate(user=user)
     audit_log_record(user=user, action="kb.create", resource_type="knowledge_base",
                      resource_id=kb.knowledge_base_id)
     return kb
@@ -68,6 +78,7 @@ def knowledge_base_delete(*, user: User, knowledge_base_id: str) -> None:
 
     kb = knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
     kb_version_bump(knowledge_base_id=kb.knowledge_base_id, is_delete=True)
+    knowledge_base_list_invalidate(user=user)
     File.objects(knowledge_db_id=kb.knowledge_base_id).update(set__is_delete=True)
     _jobs_cancel(IngestionJob.objects.filter(knowledge_base_id=kb.knowledge_base_id))
     audit_log_record(user=user, action="kb.delete", resource_type="knowledge_base",

@@ -6,6 +6,7 @@ import pytest
 from embeddings.embedders import get_embedder
 from embeddings.retrieval import search
 from embeddings.services import collection_name, vectors_replace_file
+from knowledge.cache import TOMBSTONE
 from knowledge.documents import KnowledgeBase
 from knowledge.selectors import summary_cache_key
 from knowledge.services import kb_version_bump, knowledge_base_delete
@@ -101,7 +102,7 @@ def test_search_reads_kbs_from_their_cached_summary_with_ownership_checked_and_a
     assert search(user=other_user, knowledge_base_ids=[kb.knowledge_base_id], query="invoice",
                   skip_missing=True) == []
     knowledge_base_delete(user=user, knowledge_base_id=kb.knowledge_base_id)
-    assert redis_client("cache").get(summary_cache_key(kb.knowledge_base_id)) is None
+    assert redis_client("cache").get(summary_cache_key(kb.knowledge_base_id)) == TOMBSTONE
     with pytest.raises(NotFound):
         search(user=user, knowledge_base_ids=[kb.knowledge_base_id], query="invoice")
 

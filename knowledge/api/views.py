@@ -77,9 +77,7 @@ class KnowledgeBaseListCreateApi(APIView):
         kbs = selectors.knowledge_base_list(user=request.user, name=request.query_params.get("name"))
         paginator = PagePagination()
         page = paginator.paginate_queryset(kbs, request, view=self)
-        counts = selectors.knowledge_base_counts(knowledge_base_ids=[kb.knowledge_base_id for kb in page])
-        data = KnowledgeBaseOutputSerializer([_kb_out(kb, counts) for kb in page], many=True).data
-        return paginator.get_paginated_response(data)
+        return paginator.get_paginated_response(KnowledgeBaseOutputSerializer(page, many=True).data)
 
     @extend_schema(request=KnowledgeBaseInputSerializer, responses={201: KnowledgeBaseOutputSerializer})
     def post(self, request):

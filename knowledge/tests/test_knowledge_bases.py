@@ -144,6 +144,8 @@ def test_list_counts_are_cached_and_dropped_by_every_change_of_files(api_client,
     assert 0 < cache.ttl(counts_cache_key(kb.knowledge_base_id)) <= 1800
     files = files_upload(user=user, knowledge_base_id=kb.knowledge_base_id,
                          uploaded_files=[uploaded("a.txt", b"one"), uploaded("b.txt", b"two")])
+    assert counts() == (2, 0)  # read from Mongo: the upload left a tombstone that stops filling for a while
+    cache.delete(counts_cache_key(kb.knowledge_base_id))  # the tombstone expires
     assert counts() == (2, 0)
     # a write that bypasses the services is not seen until the entry goes: proof the list reads the cache
     File.objects(file_id=files[0].file_id).update_one(set__page_count=4)
@@ -199,3 +201,38 @@ def test_page_images_are_read_from_storage_once_per_rendering(user):
     assert page_image_cache().hits == hits + 1
     page.width = 20  # rendered again at another size (a reindex): read afresh
     assert page_image_data(page) == samples.make_png("second")
+
+
+def test_kb_list_is_read_from_the_cache_and_follows_creates_renames_and_deletes_at_once(api_client, user,
+                                                                                       other_user):
+    from knowledge.selectors import own_ids_cache_key
+
+    def names(query: str = "") -> list[str]:
+        return [r["knowledge_base_name"] for r in api_client.get(f"/api/v1/knowledge-bases/{query}").json()["results"]]
+
+    def create(name: str) -> str:
+        return api_client.post("/api/v1/knowledge-bases/", {"knowledge_base_name": name}).json()["knowledge_base_id"]
+
+    alpha = create("Alpha")
+    knowledge_base_create(user=other_user, name="Not mine")
+    redis_client("cache").delete(own_ids_cache_key(user.username))  # the create's tombstone expires
+    assert names() == ["Alpha"]
+    assert json.loads(redis_client("cache").get(own_ids_cache_key(user.username))) == [alpha]
+    beta = create("Beta")
+    assert names() == ["Beta", "Alpha"]
+    api_client.patch(f"/api/v1/knowledge-bases/{alpha}/", {"knowledge_base_name": "Gamma"}, format="json")
+    assert names() == ["Beta", "Gamma"] and names("?name=gAm") == ["Gamma"]
+    assert api_client.delete(f"/api/v1/knowledge-bases/{beta}/").status_code == 204
+    assert names() == ["Gamma"]
+
+
+def test_a_fill_that_read_mongo_before_a_write_does_not_outlive_the_write(user):
+    from knowledge import cache
+    from knowledge.selectors import knowledge_base_detail, knowledge_base_to_dict, summary_cache_key
+    from knowledge.services import knowledge_base_rename
+
+    kb = knowledge_base_create(user=user, name="Old")
+    stale = knowledge_base_to_dict(kb, files=0, pages=0)  # a reader read the KB from Mongo ...
+    knowledge_base_rename(user=user, knowledge_base_id=kb.knowledge_base_id, name="New")  # ... a rename drops it ...
+    cache.fill(summary_cache_key, {kb.knowledge_base_id: json.dumps(stale)})  # ... and the reader fills late
+    assert knowledge_base_detail(user=user, knowledge_base_id=kb.knowledge_base_id)["knowledge_base_name"] == "New"

@@ -19,6 +19,7 @@ from layra.errors import ValidationError
 from layra.milvus import milvus_client
 from layra.mongo import database
 from layra.ops.stores import VECTOR_FIELDS, collection_rows, kb_collections, kb_id_of, object_keys
+from layra.redis import redis_client
 from layra.storage import storage
 
 MYSQL_EXCLUDE = ["contenttypes", "auth.permission", "sessions", "admin.logentry"]
@@ -171,6 +172,9 @@ def restore_run(*, directory: str, force: bool = False, on_item: Callable[[str],
             if on_item:
                 on_item(f"object:{path.relative_to(objects_root)}")
     ensure_indexes()
+    # The cache db holds only derived values (KB summaries and lists, search results, model configs) of what was
+    # there before: drop them all rather than serve them over the restored data.
+    redis_client("cache").flushdb()
     counts = store_counts()
     sample = manifest.get("sample")
     sample_ok = None
