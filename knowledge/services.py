@@ -1,7 +1,6 @@
 """Writes for knowledge bases, files and ingestion jobs."""
 
 import hashlib
-import logging
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -22,8 +21,6 @@ from knowledge.selectors import (
 )
 from layra.errors import PayloadTooLarge, ValidationError
 from layra.ids import new_id
-
-logger = logging.getLogger(__name__)
 
 
 def kb_cache_invalidate(*, knowledge_base_id: str) -> None:
