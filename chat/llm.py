@@ -1,6 +1,7 @@
 """The one client for OpenAI-compatible chat endpoints (chat answers and workflow LLM nodes)."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import openai
@@ -80,30 +81,43 @@ def _translate(exc: Exception) -> LLMError:
     return LLMError(f"The model endpoint returned an invalid response ({type(exc).__name__}).")
 
 
+def _usage(reported=None) -> dict:
+    """Token counts from a provider's usage object; zeros for what it leaves out (or when it sends none)."""
+    return {k: getattr(reported, k, 0) or 0 for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
+
+@contextmanager
+def _provider_errors():
+    """Anything from a bad endpoint (bad URL, refused, garbage, an HTTP error) leaves as an LLMError."""
+    try:
+        yield
+    except LLMError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every provider failure is translated, none leaks as a 500
+        raise _translate(exc) from None
+
+
 def stream_chat(*, model: ResolvedModel, messages: list[dict], timeout: float = 120) -> Iterator[dict]:
     """Yield {"type": "token", "text"} events, then {"type": "done", "usage": {...}}; raise LLMError.
 
     Closing the generator (the client went away) closes the HTTP stream to the provider.
     """
-    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    usage = _usage()
     stream = None
     try:
-        stream = _post_completion(model, timeout, messages=messages, stream=True)
-        chunks = 0
-        for chunk in stream:
-            chunks += 1
-            if getattr(chunk, "usage", None):
-                usage = {k: getattr(chunk.usage, k, 0) or 0 for k in usage}
-            for choice in getattr(chunk, "choices", None) or []:
-                text = getattr(choice.delta, "content", None)
-                if text:
-                    yield {"type": "token", "text": text}
-        if not chunks:
-            raise LLMError("The model endpoint returned an invalid response (no completion chunks).")
-    except LLMError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - anything from a bad endpoint (bad URL, garbage) is a provider error
-        raise _translate(exc) from None
+        with _provider_errors():
+            stream = _post_completion(model, timeout, messages=messages, stream=True)
+            chunks = 0
+            for chunk in stream:
+                chunks += 1
+                if getattr(chunk, "usage", None):
+                    usage = _usage(chunk.usage)
+                for choice in getattr(chunk, "choices", None) or []:
+                    text = getattr(choice.delta, "content", None)
+                    if text:
+                        yield {"type": "token", "text": text}
+            if not chunks:
+                raise LLMError("The model endpoint returned an invalid response (no completion chunks).")
     finally:
         if stream is not None:
             try:
@@ -119,16 +133,8 @@ def complete_chat(*, model: ResolvedModel, messages: list[dict], timeout: float 
     For callers that wait for the whole answer anyway: the provider sends one JSON body instead of a chunk per
     token, each of which the SDK parses into objects (that parsing was a seventh of the web tier's Python time
     in bench_api's non-streaming chat turns)."""
-    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    try:
+    with _provider_errors():
         completion = _post_completion(model, timeout, messages=messages, stream=False)
         if not completion.choices:
             raise LLMError("The model endpoint returned an invalid response (no choices).")
-        text = completion.choices[0].message.content or ""
-        if completion.usage:
-            usage = {k: getattr(completion.usage, k, 0) or 0 for k in usage}
-    except LLMError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - anything from a bad endpoint (bad URL, garbage) is a provider error
-        raise _translate(exc) from None
-    return text, usage
+        return completion.choices[0].message.content or "", _usage(completion.usage)
