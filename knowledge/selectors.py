@@ -41,7 +41,11 @@ def knowledge_base_list(*, user: User, name: str | None = None) -> list[dict]:
     filtered by name (contains, any case). Read from the cache: the user's KB ids, then each KB's summary."""
     ids = _own_knowledge_base_ids(user=user)
     summaries = knowledge_base_summaries(user=user, knowledge_base_ids=ids)
-    kbs = [summaries[i] for i in ids if i in summaries]  # a KB deleted since is left out (its summary is gone)
+    kbs = [summaries[i] for i in ids if i in summaries]
+    if len(kbs) != len(ids):
+        # A KB deleted by a path that does not know its owner (the admin, cleanup) is left out here; the stale
+        # id list is dropped so that the next read rebuilds it instead of asking Mongo for that KB every time.
+        cache.drop(own_ids_cache_key(user.username))
     if name:
         kbs = [kb for kb in kbs if name.casefold() in kb["knowledge_base_name"].casefold()]
     return kbs

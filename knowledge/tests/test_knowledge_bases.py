@@ -205,7 +205,9 @@ def test_page_images_are_read_from_storage_once_per_rendering(user):
 
 def test_kb_list_is_read_from_the_cache_and_follows_creates_renames_and_deletes_at_once(api_client, user,
                                                                                        other_user):
+    from knowledge.cache import TOMBSTONE
     from knowledge.selectors import own_ids_cache_key
+    from knowledge.services import kb_version_bump
 
     def names(query: str = "") -> list[str]:
         return [r["knowledge_base_name"] for r in api_client.get(f"/api/v1/knowledge-bases/{query}").json()["results"]]
@@ -224,6 +226,12 @@ def test_kb_list_is_read_from_the_cache_and_follows_creates_renames_and_deletes_
     assert names() == ["Beta", "Gamma"] and names("?name=gAm") == ["Gamma"]
     assert api_client.delete(f"/api/v1/knowledge-bases/{beta}/").status_code == 204
     assert names() == ["Gamma"]
+    # deleted where the owner's list is not dropped (the admin, cleanup): left out, and the stale list dropped
+    redis_client("cache").delete(own_ids_cache_key(user.username))
+    assert names() == ["Gamma"]
+    kb_version_bump(knowledge_base_id=alpha, is_delete=True)
+    assert names() == []
+    assert redis_client("cache").get(own_ids_cache_key(user.username)) == TOMBSTONE
 
 
 def test_a_fill_that_read_mongo_before_a_write_does_not_outlive_the_write(user):
