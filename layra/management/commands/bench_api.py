@@ -106,8 +106,6 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, env: dict, timeout: float = 90) -> None:
-        import httpx
-
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(self.args, cwd=settings.BASE_DIR, env=env, stdout=log,
@@ -117,9 +115,10 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise CommandError(f"gunicorn exited at start; see {self.log_path}")
             try:
-                if httpx.get(f"{self.url}/api/v1/health/live", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
+                with BenchHttp(self.url, timeout=2) as probe:
+                    if probe.get("/api/v1/health/live").status_code == 200:
+                        return
+            except (OSError, http.client.HTTPException):  # not listening (or answering) yet
                 pass
             if time.monotonic() > deadline:
                 self.stop()
