@@ -71,7 +71,7 @@ class File(Document):
     meta = {
         "collection": "files",
         "indexes": [
-            {"fields": ["knowledge_db_id", "is_delete"]},
+            {"fields": ["knowledge_db_id", "is_delete", "-created_at"]},  # also a KB's file list, page by page
             {"fields": ["knowledge_db_id", "sha256"]},
             {"fields": ["username", "is_delete"]},
             {"fields": ["images.images_id"]},

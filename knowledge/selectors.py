@@ -13,6 +13,7 @@ from knowledge.models import IngestionJob
 from knowledge.progress import progress_get
 from layra.errors import NotFound
 from layra.lru import SizedLRU
+from layra.pagination import CountedQuery
 from layra.process_local import ProcessLocal
 
 
@@ -133,10 +134,14 @@ def knowledge_base_to_dict(kb: KnowledgeBase, *, files: int, pages: int) -> dict
             "last_modify_at": kb.last_modify_at.isoformat()}
 
 
-def file_list(*, user: User, knowledge_base_id: str) -> list[File]:
-    knowledge_base_detail(user=user, knowledge_base_id=knowledge_base_id)  # 404 unless the user's; cached
-    return list(File.objects(knowledge_db_id=knowledge_base_id, username=user.username, is_delete=False)
-                .exclude("images").order_by("-created_at"))
+def file_list(*, user: User, knowledge_base_id: str) -> CountedQuery:
+    """The KB's live files, newest first, without their pages, for PagePagination: a page is one query (skip and
+    limit on the (knowledge_db_id, is_delete, -created_at) index), and the count is the KB's cached file count,
+    the figure its summary shows, so a KB of thousands of files lists its first page without reading them all."""
+    summary = knowledge_base_detail(user=user, knowledge_base_id=knowledge_base_id)  # 404 unless the user's
+    files = (File.objects(knowledge_db_id=knowledge_base_id, username=user.username, is_delete=False)
+             .exclude("images").order_by("-created_at"))
+    return CountedQuery(files, summary["file_count"])
 
 
 def file_get(*, user: User, file_id: str) -> File:

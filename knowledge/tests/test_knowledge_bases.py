@@ -244,3 +244,41 @@ def test_a_fill_that_read_mongo_before_a_write_does_not_outlive_the_write(user):
     knowledge_base_rename(user=user, knowledge_base_id=kb.knowledge_base_id, name="New")  # ... a rename drops it ...
     cache.fill(summary_cache_key, {kb.knowledge_base_id: json.dumps(stale)})  # ... and the reader fills late
     assert knowledge_base_detail(user=user, knowledge_base_id=kb.knowledge_base_id)["knowledge_base_name"] == "New"
+
+
+def test_file_list_pages_newest_first_with_the_kb_count_and_follows_deletes(api_client, user):
+    kb = knowledge_base_create(user=user, name="Paged files")
+    url = f"/api/v1/knowledge-bases/{kb.knowledge_base_id}/files/"
+    uploads = []
+    for n in range(5):  # one upload each: each file gets its own created_at
+        uploads += files_upload(user=user, knowledge_base_id=kb.knowledge_base_id,
+                                uploaded_files=[uploaded(f"{n}.txt", f"file {n}".encode())])
+    newest_first = [f.file_id for f in reversed(uploads)]
+    pages = [api_client.get(f"{url}?page_size=2&page={n}").json() for n in (1, 2, 3)]
+    assert [p["count"] for p in pages] == [5, 5, 5]
+    assert [[row["file_id"] for row in p["results"]] for p in pages] == [
+        newest_first[:2], newest_first[2:4], newest_first[4:]]
+    assert pages[0]["next"].endswith("page=2&page_size=2") and pages[2]["next"] is None
+    assert api_client.get(f"{url}?page_size=2&page=4").status_code == 404  # past the end, as DRF answers
+    assert api_client.delete(f"/api/v1/files/{uploads[3].file_id}/").status_code == 204
+    listed = api_client.get(url).json()
+    assert listed["count"] == 4 and uploads[3].file_id not in [row["file_id"] for row in listed["results"]]
+
+
+def test_counted_query_reads_only_the_asked_for_window():
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from layra.pagination import CountedQuery, PagePagination
+
+    class Recording(list):
+        windows: list = []
+
+        def __getitem__(self, window):
+            Recording.windows.append((window.start, window.stop))
+            return super().__getitem__(window)
+
+    query = CountedQuery(Recording(range(100)), 100)
+    request = Request(APIRequestFactory().get("/x/?page=3&page_size=10"))
+    assert PagePagination().paginate_queryset(query, request) == list(range(20, 30))
+    assert Recording.windows == [(20, 30)]
