@@ -89,3 +89,39 @@ def redis_server(port: int, log_dir: Path) -> ServiceProcess:
 def moto_s3(port: int, log_dir: Path) -> ServiceProcess:
     args = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
     return ServiceProcess("moto-s3", port, args, log_dir / "moto.log")
+
+
+def private_stack(run_dir: Path) -> tuple[dict[str, ServiceProcess], dict[str, str]]:
+    """Start a private redis-server, SecantusDB (in memory), Milvus Lite server and moto S3 on free loopback
+    ports; return them and the environment that points the product at them (the test run, bench_api by hand).
+
+    Nothing is shared with another run, so two of them (or a run beside `make run`) never see each other's data.
+    """
+    log_dir = run_dir / "logs"
+    services = {
+        "redis": redis_server(free_port(), log_dir),
+        "mongo": secantus(free_port(), ":memory:", log_dir),
+        "milvus": milvus_lite(free_port(), run_dir / "milvus", log_dir),
+        "s3": moto_s3(free_port(), log_dir),
+    }
+    started = []
+    try:
+        for service in services.values():
+            started.append(service.start())
+    except Exception:
+        for service in started:
+            service.stop()
+        raise
+    redis_url = f"redis://127.0.0.1:{services['redis'].port}"
+    env = {
+        "DATA_DIR": str(run_dir / "data"),
+        "MONGODB_URI": f"mongodb://127.0.0.1:{services['mongo'].port}/layra?retryWrites=false",
+        "MILVUS_URI": f"http://127.0.0.1:{services['milvus'].port}",
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": f"{redis_url}/15",
+        "AWS_STORAGE_BUCKET_NAME": "layra-local",
+        "AWS_S3_ENDPOINT_URL": f"http://127.0.0.1:{services['s3'].port}",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+    }
+    return services, env

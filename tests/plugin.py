@@ -22,29 +22,20 @@ SERVICES: dict[str, embedded.ServiceProcess] = {}
 def _start_services() -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="layra-test-"))
     os.environ["LAYRA_TEST_RUN_DIR"] = str(run_dir)
-    log_dir = run_dir / "logs"
-    SERVICES["redis"] = embedded.redis_server(embedded.free_port(), log_dir)
-    SERVICES["mongo"] = embedded.secantus(embedded.free_port(), ":memory:", log_dir)
-    SERVICES["milvus"] = embedded.milvus_lite(embedded.free_port(), run_dir / "milvus", log_dir)
-    SERVICES["s3"] = embedded.moto_s3(embedded.free_port(), log_dir)
-    for service in SERVICES.values():
-        service.start()
+    services, stack_env = embedded.private_stack(run_dir)
+    SERVICES.update(services)
     atexit.register(_stop_services)
 
     checkout = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
     mysql = os.environ.get("TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
     os.environ.update({
+        **stack_env,
         "DJANGO_SETTINGS_MODULE": "layra.settings",
-        "DATA_DIR": str(run_dir / "data"),
         "DATABASE_URL": mysql,
         "TEST_DATABASE_NAME": f"test_layra_{checkout}",
         "MONGODB_URI": f"mongodb://127.0.0.1:{SERVICES['mongo'].port}/layra_test?retryWrites=false",
-        "MILVUS_URI": f"http://127.0.0.1:{SERVICES['milvus'].port}",
-        "REDIS_URL": f"redis://127.0.0.1:{SERVICES['redis'].port}",
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:{SERVICES['redis'].port}/15",
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "AWS_STORAGE_BUCKET_NAME": "layra-test",
-        "AWS_S3_ENDPOINT_URL": f"http://127.0.0.1:{SERVICES['s3'].port}",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "DEBUG": "false",

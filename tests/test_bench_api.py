@@ -132,3 +132,54 @@ def test_bench_http_sends_again_on_a_kept_alive_connection_the_server_closed_but
     thread.join(5)
     listener.close()
     assert served == [b"GET /a HTTP/1.1", b"POST /b HTTP/1.1", b"GET /c HTTP/1.1"]
+
+
+def test_the_by_hand_launcher_runs_bench_api_on_its_own_private_stack_with_nothing_set(tmp_path):
+    """`scripts/bench_api.py` (make bench-api) from a shell that names no store: it starts its own, runs the
+    benchmark against them, reports, and leaves no server running and no run directory behind."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    import MySQLdb
+
+    store_settings = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "TEST_DATABASE_NAME", "MONGODB_URI", "MILVUS_URI",
+                      "REDIS_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "DATA_DIR",
+                      "AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    database = f"test_layra_bench_{hashlib.sha1(str(settings.BASE_DIR).encode()).hexdigest()[:8]}"
+    env = {key: value for key, value in os.environ.items() if key not in store_settings}
+    env.update({"BENCH_DATABASE_URL": f"mysql://root@127.0.0.1:3306/{database}", "TMPDIR": str(tmp_path)})
+    try:
+        done = subprocess.run(
+            [sys.executable, str(Path(settings.BASE_DIR) / "scripts" / "bench_api.py"), "--clients", "2",
+             "--seconds", "2", "--think-ms", "50", "--operations", "list_kbs,list_files", "--json"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert set(report["operations"]) == {"list_kbs", "list_files"}
+        assert all(figures["count"] > 0 for figures in report["operations"].values()), report
+        assert report["errors"] == 0, report["error_samples"]
+        # its stack went with it: the run directory is removed and no server it started (redis-server and
+        # Milvus Lite are given paths under it) is still running
+        assert list(tmp_path.iterdir()) == []
+        assert not [pid for pid, cmdline in _cmdlines() if str(tmp_path) in cmdline]
+    finally:
+        connection = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", password="")
+        connection.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
+        connection.close()
+
+
+def _cmdlines():
+    for proc in Path("/proc").iterdir():
+        try:
+            yield proc.name, (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, NotADirectoryError):
+            continue
+
+
+def test_bench_api_names_the_store_that_does_not_answer_instead_of_a_traceback(services):
+    from tests.test_faults import down
+
+    with down(services, "redis"), pytest.raises(CommandError, match=r"redis \(\w+Error\).*make bench-api"):
+        call_command("bench_api", "--clients", "1", "--seconds", "1", "--json")

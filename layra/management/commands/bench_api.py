@@ -1,6 +1,7 @@
 """Load benchmark of the API as a client sees it: gunicorn on loopback, N client threads, one JSON report.
 
-    python manage.py bench_api --clients 50 --seconds 30 --json
+    python manage.py bench_api --clients 50 --seconds 30 --json     (against the stores the settings name)
+    make bench-api ARGS="--clients 50 --seconds 30 --json"           (on a private stack: scripts/bench_api.py)
 
 Starts gunicorn with the current settings (rate limits off for the run) on a free loopback port, sets up
 a bench user with a knowledge base holding an ingested two-page PDF and a model config pointing at a local
@@ -231,6 +232,26 @@ class Recorder:
                     self.samples.append(f"{op}: {error}")
 
 
+def _prepare_stores() -> None:
+    """The deploy steps a bench against fresh stores needs (the bucket, Mongo's collections and indexes), after
+    checking that every store the settings name answers: a clear message when one does not, not a traceback."""
+    from layra.health import readiness
+    from layra.ops.indexes import mongo_indexes
+    from layra.storage import ensure_bucket
+
+    try:
+        ensure_bucket()  # a fresh S3 (moto, MinIO's first start) has none
+    except Exception:  # noqa: BLE001 - S3 down: the readiness check below names it
+        pass
+    ready, results = readiness()
+    if not ready:
+        down = ", ".join(f"{name} ({result['error']})" for name, result in results.items() if result["status"] != "ok")
+        raise CommandError(f"bench_api measures the running stores its settings name, and these do not answer: {down}. "
+                           'To run it on a private stack started for the run: make bench-api ARGS="--clients 50 '
+                           '--seconds 30 --json" (scripts/bench_api.py).')
+    mongo_indexes()
+
+
 class Command(BaseCommand):
     help = "Load-test the API through gunicorn with N client threads; print p50/p95/errors per operation."
 
@@ -261,6 +282,7 @@ class Command(BaseCommand):
         unknown = sorted(set(chosen) - set(OPERATIONS))
         if unknown or not chosen:
             raise CommandError(f"--operations takes a subset of {','.join(OPERATIONS)}; got {operations!r}")
+        _prepare_stores()
         from tests.fake_llm import FakeLLMProcess
 
         deployed = runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))
@@ -299,10 +321,7 @@ class Command(BaseCommand):
         from knowledge.documents import File
         from knowledge.services import files_upload, knowledge_base_create
         from layra.celery import app
-        from layra.ops.indexes import mongo_indexes
         from tests.knowledge_helpers import uploaded
-
-        mongo_indexes()  # the deploy step, for a bench against fresh stores
 
         user_model = get_user_model()
         user, _ = user_model.objects.get_or_create(username=BENCH_USERNAME,

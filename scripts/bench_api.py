@@ -1,0 +1,89 @@
+"""The API load benchmark by hand, from a clean checkout with nothing set:
+
+    make bench-api ARGS="--clients 50 --seconds 30 --json"
+    .venv/bin/python scripts/bench_api.py --clients 50 --seconds 30 --json     (the venv already built)
+
+`manage.py bench_api` measures the product against the stores its settings name, so by itself it needs them
+running. This starts a private stack as the test run does (redis-server, SecantusDB in memory, Milvus Lite server,
+moto S3, on free loopback ports: nothing shared with `make run` or a test run), migrates a MariaDB database of its
+own (BENCH_DATABASE_URL, default mysql://root@127.0.0.1:3306/layra_bench; every login writes a session, and SQLite
+would serialise them), runs `manage.py bench_api` with the arguments given, then stops the stack. The report is
+bench_api's own output; the exit status is bench_api's. The run directory (gunicorn's log) is kept when it fails.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import environ  # noqa: E402 - after the path: the launcher runs as a plain script
+
+from layra import embedded  # noqa: E402
+
+DEFAULT_DATABASE_URL = "mysql://root@127.0.0.1:3306/layra_bench"
+
+
+def ensure_database(url: str) -> None:
+    """Create the bench's MySQL/MariaDB database when it is missing (other engines: it must exist)."""
+    config = environ.Env.db_url_config(url)
+    if not config["ENGINE"].endswith("mysql"):
+        return
+    import MySQLdb
+
+    connection = MySQLdb.connect(host=config.get("HOST") or "127.0.0.1", port=int(config.get("PORT") or 3306),
+                                 user=config.get("USER") or "root", password=config.get("PASSWORD") or "")
+    try:
+        name = config["NAME"].replace("`", "")
+        connection.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+    finally:
+        connection.close()
+
+
+def bench_env(stack_env: dict[str, str], database_url: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    env.update(stack_env)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "layra.settings",
+        "DATABASE_URL": database_url,
+        # The bench ingests its two-page PDF before the clock starts; no worker is needed for that.
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": env.get("LOG_LEVEL", "WARNING"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    })
+    return env
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: stop the stack
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    ensure_database(database_url)
+    run_dir = Path(tempfile.mkdtemp(prefix="layra-bench-"))
+    services, stack_env = embedded.private_stack(run_dir)
+    status = 1
+    try:
+        env = bench_env(stack_env, database_url)
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        status = subprocess.run([*manage, "bench_api", *argv], cwd=ROOT, env=env).returncode
+        return status
+    finally:
+        for service in services.values():
+            service.stop()
+        if status == 0:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            print(f"bench_api failed (exit {status}); logs kept in {run_dir / 'logs'} and "
+                  f"{run_dir / 'data' / 'logs'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The API load benchmark by hand (scripts/bench_api.py says what it starts): install, start MariaDB, run it.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+system_packages
+python_env
+ensure_mariadb
+exec "$PY" scripts/bench_api.py "$@"
