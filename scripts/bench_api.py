@@ -11,6 +11,7 @@ would serialise them), runs `manage.py bench_api` with the arguments given, then
 bench_api's own output; the exit status is bench_api's. The run directory (gunicorn's log) is kept when it fails.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -62,11 +63,18 @@ def bench_env(stack_env: dict[str, str], database_url: str) -> dict[str, str]:
     return env
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its waited-for children so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: stop the stack
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     ensure_database(database_url)
     run_dir = Path(tempfile.mkdtemp(prefix="layra-bench-"))
+    print(f"private stack in {run_dir}", file=sys.stderr)
     services, stack_env = embedded.private_stack(run_dir)
     status = 1
     try:
@@ -74,6 +82,9 @@ def main(argv: list[str]) -> int:
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         status = subprocess.run([*manage, "bench_api", *argv], cwd=ROOT, env=env).returncode
+        # The stores share the host with the web tier: how much of it each took (bench_api reports the web's own).
+        used = {name: round(cpu_seconds(service.process.pid), 2) for name, service in services.items()}
+        print(f"stack CPU seconds, whole run with set-up: {json.dumps(used)}", file=sys.stderr)
         return status
     finally:
         for service in services.values():
