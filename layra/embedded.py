@@ -9,7 +9,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,3 +128,25 @@ def private_stack(run_dir: Path) -> tuple[dict[str, ServiceProcess], dict[str, s
         "AWS_SECRET_ACCESS_KEY": "local",
     }
     return services, env
+
+
+@contextmanager
+def private_run(prefix: str, *, keep_on_failure: bool = False) -> Iterator[
+        tuple[dict[str, ServiceProcess], Path, dict[str, str]]]:
+    """A private stack in a new temporary directory for the with-block (the benchmarks run on one): yields its
+    services, the directory and the environment for child processes (os.environ with the stack's settings). Stops
+    the stack after and removes the directory, unless the block failed and `keep_on_failure` keeps its logs."""
+    run_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    services: dict[str, ServiceProcess] = {}
+    failed = True
+    try:
+        services, stack_env = private_stack(run_dir)
+        yield services, run_dir, {**os.environ, **stack_env}
+        failed = False
+    finally:
+        for service in services.values():
+            service.stop()
+        if failed and keep_on_failure:
+            print(f"failed: logs kept in {run_dir / 'logs'} and {run_dir / 'data' / 'logs'}", file=sys.stderr)
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)

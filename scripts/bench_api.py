@@ -13,17 +13,16 @@ bench_api's own output; the exit status is bench_api's. The run directory (gunic
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import environ  # noqa: E402 - after the path: the launcher runs as a plain script
+import psutil  # noqa: E402
 
 from layra import embedded  # noqa: E402
 
@@ -46,54 +45,43 @@ def ensure_database(url: str) -> None:
         connection.close()
 
 
-def bench_env(stack_env: dict[str, str], database_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    env.update(stack_env)
-    env.update({
+def bench_env(database_url: str) -> dict[str, str]:
+    """The settings of the bench's processes besides the stack's stores."""
+    return {
         "DJANGO_SETTINGS_MODULE": "layra.settings",
         "DATABASE_URL": database_url,
         # The bench ingests its two-page PDF before the clock starts; no worker is needed for that.
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "DEBUG": "false",
         "SECURE_SSL_REDIRECT": "false",
-        "LOG_LEVEL": env.get("LOG_LEVEL", "WARNING"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
-    })
-    return env
+    }
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its waited-for children so far (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of a process and its waited-for children so far."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: stop the stack
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # leave the with-block below: stop the stack
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     ensure_database(database_url)
-    run_dir = Path(tempfile.mkdtemp(prefix="layra-bench-"))
-    print(f"private stack in {run_dir}", file=sys.stderr)
-    services, stack_env = embedded.private_stack(run_dir)
-    status = 1
-    try:
-        env = bench_env(stack_env, database_url)
+    with embedded.private_run("layra-bench-", keep_on_failure=True) as (services, run_dir, stack_env):
+        print(f"private stack in {run_dir}", file=sys.stderr)
+        env = {**stack_env, **bench_env(database_url)}
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         status = subprocess.run([*manage, "bench_api", *argv], cwd=ROOT, env=env).returncode
         # The stores share the host with the web tier: how much of it each took (bench_api reports the web's own).
         used = {name: round(cpu_seconds(service.process.pid), 2) for name, service in services.items()}
         print(f"stack CPU seconds, whole run with set-up: {json.dumps(used)}", file=sys.stderr)
-        return status
-    finally:
-        for service in services.values():
-            service.stop()
-        if status == 0:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        else:
-            print(f"bench_api failed (exit {status}); logs kept in {run_dir / 'logs'} and "
-                  f"{run_dir / 'data' / 'logs'}", file=sys.stderr)
+        if status != 0:
+            raise SystemExit(status)  # a failed run keeps its logs (gunicorn's among them)
+    return 0
 
 
 if __name__ == "__main__":

@@ -175,11 +175,10 @@ def test_the_by_hand_launcher_runs_bench_api_on_its_own_private_stack_with_nothi
 
 
 def _cmdlines():
-    for proc in Path("/proc").iterdir():
-        try:
-            yield proc.name, (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, NotADirectoryError):
-            continue
+    import psutil
+
+    for process in psutil.process_iter(["cmdline"]):
+        yield process.pid, " ".join(process.info["cmdline"] or [])
 
 
 def test_bench_api_names_the_store_that_does_not_answer_instead_of_a_traceback(services):

@@ -7,10 +7,8 @@ directory (redis-server, SecantusDB, Milvus Lite, an S3 server) and runs itself 
 
 import json as jsonlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -48,25 +46,10 @@ class Command(BaseCommand):
     def _run_private(self, *, pages: int, lines: int, timeout: int) -> dict:
         from layra import embedded
 
-        run_dir = Path(tempfile.mkdtemp(prefix="layra-bench-"))
-        log_dir = run_dir / "logs"
-        services = [
-            redis := embedded.redis_server(embedded.free_port(), log_dir),
-            mongo := embedded.secantus(embedded.free_port(), ":memory:", log_dir),
-            milvus := embedded.milvus_lite(embedded.free_port(), run_dir / "milvus", log_dir),
-            s3 := embedded.moto_s3(embedded.free_port(), log_dir),
-        ]
-        try:
-            for service in services:
-                service.start()
-            env = {**os.environ, "DATA_DIR": str(run_dir / "data"),
-                   "DATABASE_URL": f"sqlite:///{run_dir / 'db.sqlite3'}",
-                   "MONGODB_URI": f"mongodb://127.0.0.1:{mongo.port}/layra_bench?retryWrites=false",
-                   "MILVUS_URI": f"http://127.0.0.1:{milvus.port}", "REDIS_URL": f"redis://127.0.0.1:{redis.port}",
-                   "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis.port}/15", "CELERY_TASK_ALWAYS_EAGER": "false",
-                   "AWS_STORAGE_BUCKET_NAME": "layra-bench", "AWS_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3.port}",
-                   "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "LOG_LEVEL": "WARNING",
-                   "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RATE_LIMIT_ENABLED": "false"}
+        with embedded.private_run("layra-bench-") as (_services, run_dir, stack_env):
+            env = {**stack_env, "DATABASE_URL": f"sqlite:///{run_dir / 'db.sqlite3'}",
+                   "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING", "HF_HUB_OFFLINE": "1",
+                   "TRANSFORMERS_OFFLINE": "1", "RATE_LIMIT_ENABLED": "false"}
             manage = [sys.executable, str(ROOT / "manage.py")]
             subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
             inner = [*manage, "bench_ingest", "--inner", "--json", "--pages", str(pages), "--lines", str(lines),
@@ -75,10 +58,6 @@ class Command(BaseCommand):
             if out.returncode != 0:
                 raise CommandError(f"benchmark failed:\n{out.stderr[-4000:]}")
             return json_loads_last(out.stdout)
-        finally:
-            for service in reversed(services):
-                service.stop()
-            shutil.rmtree(run_dir, ignore_errors=True)
 
     # --- the measurement --------------------------------------------------------------------------------
 
