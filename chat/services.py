@@ -25,9 +25,9 @@ from chat.selectors import (
     model_config_cache_key,
     model_resolve,
 )
-from embeddings import retrieval
 from knowledge import selectors as knowledge_selectors
 from knowledge import services as knowledge_services
+from knowledge.search import search as knowledge_search
 from layra.errors import DomainError, NotFound, ValidationError
 from layra.ids import new_id
 from layra.metrics import LLM_ERRORS, LLM_LATENCY
@@ -308,7 +308,7 @@ def _retrieve(*, user: User, model: ResolvedModel, knowledge_base_ids: list[str]
     if not knowledge_base_ids:
         return []
     # A KB saved in the model config but deleted since is left out, not an error.
-    hits = retrieval.search(user=user, knowledge_base_ids=knowledge_base_ids, query=question,
+    hits = knowledge_search(user=user, knowledge_base_ids=knowledge_base_ids, query=question,
                             top_k=model.extra.get("top_K") or 3,
                             score_threshold=model.extra.get("score_threshold"), skip_missing=True)
     found = knowledge_selectors.pages_get(user=user, image_ids=[hit["image_id"] for hit in hits])
@@ -326,8 +326,9 @@ def _retrieve(*, user: User, model: ResolvedModel, knowledge_base_ids: list[str]
             "image_id": hit["image_id"],
             "page_number": hit["page_number"],
             "score": round(float(hit["score"]), 4),
-            "image_url": knowledge_selectors.page_image_url(image_id=hit["image_id"], file_id=hit["file_id"],
-                                                            page_number=hit["page_number"]),
+            "snippet": hit["snippet"],
+            "image_url": hit["image_url"],
+            "thumbnail_url": hit["thumbnail_url"],
             "_text": (page.text or "")[: settings.CHAT_PAGE_TEXT_CHARS],
             "_data_uri": _data_uri(data),
         })

@@ -1,14 +1,18 @@
-"""The Milvus vector store: one collection per knowledge base (`colqwen{kb_id}` with - → _)."""
+"""Writes to the page indexes: dense vectors (the embedder's shared Milvus collection) and the lexical index.
 
-import json
+Page-vector caches are scoped per knowledge base (`page_scope`): a write to one KB never invalidates
+another's cached pages although they share a collection.
+"""
+
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
-from django.conf import settings
-from pymilvus import DataType, MilvusClient
+from pymilvus import MilvusClient
 
+from embeddings.collections import dense_collection_ensure, dense_collection_name, dense_collections, filter_quote
+from embeddings.lexical import LexicalPage, lexical_index
 from embeddings.page_cache import generation_bump, pages_forget, pages_store
 from layra.errors import ValidationError
 from layra.milvus import milvus_client
@@ -16,93 +20,38 @@ from layra.milvus import milvus_client
 logger = logging.getLogger(__name__)
 
 INSERT_BATCH_ROWS = 5000
-HNSW_PARAMS = {"M": 32, "efConstruction": 500}
-SCHEMA_VERSION_KEY = "layra.schema_version"
+PageRows = list[tuple[str, int, np.ndarray]]  # (image_id, page_number, vectors)
 
 
-def collection_name(*, knowledge_base_id: str) -> str:
-    return "colqwen" + knowledge_base_id.replace("-", "_")
+def page_scope(*, collection: str, knowledge_base_id: str) -> str:
+    """The page caches' namespace of one KB in one collection."""
+    return f"{collection}:{knowledge_base_id}"
 
 
-def _description(*, embedder: str, dim: int, schema_version: int) -> str:
-    return json.dumps({"embedder": embedder, "dim": dim, "schema_version": schema_version})
+def embedder_tag(*, embedder: str, dim: int) -> str:
+    """How a knowledge base records the embedder that built it (`KnowledgeBase.embedder`)."""
+    return f"{embedder}:{dim}"
 
 
-def collection_info(*, name: str, client: MilvusClient | None = None) -> dict:
-    """{"embedder", "dim", "schema_version"} recorded on the collection (dim read from the schema)."""
-    client = client or milvus_client()
-    desc = client.describe_collection(collection_name=name)
-    info: dict = {}
-    try:
-        info = json.loads(desc.get("description") or "{}")
-    except ValueError:
-        info = {}
-    props = desc.get("properties") or {}
-    for field in desc.get("fields", []):
-        if field.get("name") == "vector":
-            info["dim"] = int(field.get("params", {}).get("dim", info.get("dim", 0)))
-    info.setdefault("embedder", props.get("layra.embedder"))
-    info["schema_version"] = int(props.get(SCHEMA_VERSION_KEY, info.get("schema_version", 1)) or 1)
-    return info
-
-
-def collection_create(*, client: MilvusClient, name: str, dim: int, description: str = "") -> None:
-    """The page-vector collection of DESIGN: HNSW (IP) on the vectors, inverted indexes on file_id and image_id."""
-    schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False, description=description)
-    schema.add_field("pk", DataType.INT64, is_primary=True)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-    schema.add_field("image_id", DataType.VARCHAR, max_length=64)
-    schema.add_field("page_number", DataType.INT64)
-    schema.add_field("file_id", DataType.VARCHAR, max_length=64)
-    index_params = client.prepare_index_params()
-    index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=dict(HNSW_PARAMS))
-    for field in ("file_id", "image_id"):
-        index_params.add_index(field_name=field, index_type=settings.MILVUS_SCALAR_INDEX)
-    client.create_collection(collection_name=name, schema=schema, index_params=index_params)
-
-
-def collection_ensure(
-    *, knowledge_base_id: str, embedder: str, dim: int, client: MilvusClient | None = None
-) -> str:
-    """Create the KB's collection if missing; refuse one that another embedder (or dim) made."""
-    from embeddings.migrations_vectors import LATEST_VERSION
-
-    client = client or milvus_client()
-    name = collection_name(knowledge_base_id=knowledge_base_id)
-    if client.has_collection(collection_name=name):
-        collection_check(name=name, embedder=embedder, dim=dim, client=client)
-        return name
-    collection_create(client=client, name=name, dim=dim,
-                      description=_description(embedder=embedder, dim=dim, schema_version=LATEST_VERSION))
-    try:
-        client.alter_collection_properties(
-            collection_name=name,
-            properties={"layra.embedder": embedder, SCHEMA_VERSION_KEY: str(LATEST_VERSION)},
-        )
-    except Exception:  # noqa: BLE001 - the description already records the embedder; properties are a bonus
-        logger.info("collection properties not supported for %s", name)
-    client.load_collection(collection_name=name)
-    return name
-
-
-def collection_check(*, name: str, embedder: str, dim: int, client: MilvusClient | None = None) -> dict:
-    info = collection_info(name=name, client=client)
-    if info.get("embedder") not in (None, embedder) or int(info.get("dim") or dim) != dim:
+def embedder_check(*, knowledge_base_id: str, recorded: str | None, embedder: str, dim: int) -> None:
+    """Refuse to search or extend a KB built by another embedder (its vectors live in another space)."""
+    if recorded and recorded != embedder_tag(embedder=embedder, dim=dim):
+        name, _, kb_dim = recorded.partition(":")
         raise ValidationError(
-            f"This knowledge base was indexed with embedder {info.get('embedder')!r} (dim {info.get('dim')}), "
-            f"not {embedder!r} (dim {dim}); re-index it with the current embedder.",
+            f"This knowledge base was indexed with embedder {name!r} (dim {kb_dim}), not {embedder!r} (dim {dim}); "
+            "re-index it with the current embedder.",
             code="embedder_mismatch",
-            details={"collection": name, "collection_embedder": info.get("embedder"),
-                     "collection_dim": info.get("dim"), "embedder": embedder, "dim": dim},
+            details={"knowledge_base_id": knowledge_base_id, "collection_embedder": name,
+                     "collection_dim": int(kb_dim) if kb_dim.isdigit() else None, "embedder": embedder, "dim": dim},
         )
-    return info
 
 
-def filter_quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _key_filter(*, knowledge_base_id: str, file_id: str | None = None) -> str:
+    expr = f"knowledge_base_id == {filter_quote(knowledge_base_id)}"
+    return expr + (f" and file_id == {filter_quote(file_id)}" if file_id else "")
 
 
-def vectors_insert(*, name: str, file_id: str, pages: list[tuple[str, int, np.ndarray]],
+def vectors_insert(*, name: str, knowledge_base_id: str, username: str, file_id: str, pages: PageRows,
                    client: MilvusClient | None = None, batch_rows: int = INSERT_BATCH_ROWS) -> int:
     """Insert many pages per call (rows grouped into batches of at most batch_rows)."""
     client = client or milvus_client()
@@ -111,16 +60,14 @@ def vectors_insert(*, name: str, file_id: str, pages: list[tuple[str, int, np.nd
     for image_id, page_number, vectors in pages:
         # float32 rows go to pymilvus as arrays: it converts each row itself, a list would be converted twice.
         for row in np.asarray(vectors, dtype=np.float32):
-            batch.append({"vector": row, "image_id": image_id, "page_number": int(page_number), "file_id": file_id})
+            batch.append({"vector": row, "knowledge_base_id": knowledge_base_id, "username": username,
+                          "file_id": file_id, "image_id": image_id, "page_number": int(page_number)})
             if len(batch) >= batch_rows:
                 inserted += client.insert(collection_name=name, data=batch)["insert_count"]
                 batch = []
     if batch:
         inserted += client.insert(collection_name=name, data=batch)["insert_count"]
     return inserted
-
-
-PageRows = list[tuple[str, int, np.ndarray]]
 
 
 def _pages_validate(pages: PageRows, *, dim: int) -> None:
@@ -132,9 +79,9 @@ def _pages_validate(pages: PageRows, *, dim: int) -> None:
             raise ValidationError(f"Vectors of page {image_id} contain NaN or infinite values.")
 
 
-def vectors_replace_file(*, knowledge_base_id: str, file_id: str, pages: PageRows | None = None,
-                         batches: Iterable[PageRows] | None = None) -> int:
-    """Replace a file's vectors; safe to run twice. Returns rows inserted.
+def vectors_replace_file(*, knowledge_base_id: str, username: str, file_id: str, pages: PageRows | None = None,
+                         batches: Iterable[PageRows] | None = None, embedder=None) -> int:
+    """Replace a file's vectors in its embedder's collection; safe to run twice. Returns rows inserted.
 
     `pages` are checked in full before the old rows go. `batches` may be a generator still embedding: each
     batch is written (Milvus, then the Redis page tier) in a background thread while the next one is produced,
@@ -143,20 +90,21 @@ def vectors_replace_file(*, knowledge_base_id: str, file_id: str, pages: PageRow
     """
     from embeddings.embedders import get_embedder
 
-    embedder = get_embedder()
+    embedder = embedder or get_embedder()
     if pages is not None:
         _pages_validate(pages, dim=embedder.dim)
         batches = [pages]
     client = milvus_client()
-    name = collection_ensure(knowledge_base_id=knowledge_base_id, embedder=embedder.name, dim=embedder.dim,
-                             client=client)
-    client.delete(collection_name=name, filter=f"file_id == {filter_quote(file_id)}")
-    pages_forget(name=name, file_id=file_id)
-    generation_bump(name)
+    name = dense_collection_ensure(embedder=embedder.name, dim=embedder.dim, client=client)
+    scope = page_scope(collection=name, knowledge_base_id=knowledge_base_id)
+    client.delete(collection_name=name, filter=_key_filter(knowledge_base_id=knowledge_base_id, file_id=file_id))
+    pages_forget(name=scope, file_id=file_id)
+    generation_bump(scope)
 
     def write(batch: PageRows) -> int:
-        rows = vectors_insert(name=name, file_id=file_id, pages=batch, client=client)
-        pages_store(name=name, file_id=file_id, pages=[(image_id, vectors) for image_id, _, vectors in batch])
+        rows = vectors_insert(name=name, knowledge_base_id=knowledge_base_id, username=username, file_id=file_id,
+                              pages=batch, client=client)
+        pages_store(name=scope, file_id=file_id, pages=[(image_id, vectors) for image_id, _, vectors in batch])
         return rows
 
     inserted = 0
@@ -174,23 +122,65 @@ def vectors_replace_file(*, knowledge_base_id: str, file_id: str, pages: PageRow
             raise
         if pending is not None:
             inserted += pending.result()
-    generation_bump(name)
+    generation_bump(scope)
     return inserted
 
 
-def vectors_delete_file(*, knowledge_base_id: str, file_id: str) -> None:
-    client = milvus_client()
-    name = collection_name(knowledge_base_id=knowledge_base_id)
-    if client.has_collection(collection_name=name):
-        client.delete(collection_name=name, filter=f"file_id == {filter_quote(file_id)}")
-    pages_forget(name=name, file_id=file_id)
-    generation_bump(name)
+def texts_replace_file(*, knowledge_base_id: str, username: str, file_id: str,
+                       pages: list[tuple[str, int, str]]) -> int:
+    """Index the text layer of a file's pages (image_id, page_number, text) for lexical search."""
+    return lexical_index().replace_file(
+        knowledge_base_id=knowledge_base_id, username=username, file_id=file_id,
+        pages=[LexicalPage(image_id=i, page_number=n, text=t) for i, n, t in pages])
 
 
-def collection_drop(*, knowledge_base_id: str) -> None:
+def file_index_delete(*, knowledge_base_id: str, file_id: str) -> None:
+    """Remove a file's rows from every page index (every embedder's collection, the lexical index)."""
     client = milvus_client()
-    name = collection_name(knowledge_base_id=knowledge_base_id)
+    for name in dense_collections(client):
+        client.delete(collection_name=name, filter=_key_filter(knowledge_base_id=knowledge_base_id, file_id=file_id))
+        scope = page_scope(collection=name, knowledge_base_id=knowledge_base_id)
+        pages_forget(name=scope, file_id=file_id)
+        generation_bump(scope)
+    lexical_index().delete_file(knowledge_base_id=knowledge_base_id, file_id=file_id)
+
+
+def knowledge_base_index_delete(*, knowledge_base_id: str) -> None:
+    """Remove a KB's rows by filter (never another KB's), from every page index."""
+    client = milvus_client()
+    for name in dense_collections(client):
+        client.delete(collection_name=name, filter=_key_filter(knowledge_base_id=knowledge_base_id))
+        scope = page_scope(collection=name, knowledge_base_id=knowledge_base_id)
+        pages_forget(name=scope)
+        generation_bump(scope)
+    lexical_index().delete_knowledge_base(knowledge_base_id=knowledge_base_id)
+
+
+def dense_page_ids(*, knowledge_base_id: str, embedder: str, dim: int) -> dict[str, str]:
+    """{image_id: file_id} of a KB's pages that have vectors (consistency checks)."""
+    client = milvus_client()
+    name = dense_collection_name(embedder=embedder, dim=dim)
+    if not client.has_collection(collection_name=name):
+        return {}
+    client.load_collection(collection_name=name)
+    iterator = client.query_iterator(collection_name=name, batch_size=4000, output_fields=["image_id", "file_id"],
+                                     filter=_key_filter(knowledge_base_id=knowledge_base_id),
+                                     consistency_level="Strong")
+    found: dict[str, str] = {}
+    try:
+        while rows := iterator.next():
+            found.update((r["image_id"], r["file_id"]) for r in rows)
+    finally:
+        iterator.close()
+    return found
+
+
+def vectors_delete_knowledge_base(*, knowledge_base_id: str, embedder: str, dim: int) -> None:
+    """Remove a KB's rows from one embedder's collection (after it moved to another embedder)."""
+    client = milvus_client()
+    name = dense_collection_name(embedder=embedder, dim=dim)
     if client.has_collection(collection_name=name):
-        client.drop_collection(collection_name=name)
-    pages_forget(name=name)
-    generation_bump(name)
+        client.delete(collection_name=name, filter=_key_filter(knowledge_base_id=knowledge_base_id))
+    scope = page_scope(collection=name, knowledge_base_id=knowledge_base_id)
+    pages_forget(name=scope)
+    generation_bump(scope)

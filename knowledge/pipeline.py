@@ -211,9 +211,9 @@ def _kb_changed(knowledge_base_id: str, *, bump: bool) -> None:
 
 def file_outputs_remove(file: File) -> None:
     """Remove a file's page images and vectors (failure, cancel, delete). Safe to repeat."""
-    from embeddings.services import vectors_delete_file
+    from embeddings.services import file_index_delete
 
-    vectors_delete_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id)
+    file_index_delete(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id)
     prefix = file_prefix(username=file.username, knowledge_base_id=file.knowledge_db_id, file_id=file.file_id)
     objects_delete_prefix(prefix + "pages/")
 
@@ -417,7 +417,7 @@ def _embed(job_id: int) -> bool:
 
 def _embed_step(job: IngestionJob) -> bool:
     from embeddings.embedders import get_embedder
-    from embeddings.services import vectors_replace_file
+    from embeddings.services import texts_replace_file, vectors_replace_file
 
     file = _check_live(job)
     pages = sorted(file.images, key=lambda p: p.page_number)
@@ -447,7 +447,10 @@ def _embed_step(job: IngestionJob) -> bool:
             _job_state(job, State.INDEXING)
             _report(job, State.INDEXING, 2 * len(pages), "Indexing")
 
-    vectors_replace_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id, batches=embedded_batches())
+    vectors_replace_file(knowledge_base_id=file.knowledge_db_id, username=file.username, file_id=file.file_id,
+                         batches=embedded_batches(), embedder=embedder)
+    texts_replace_file(knowledge_base_id=file.knowledge_db_id, username=file.username, file_id=file.file_id,
+                       pages=[(p.images_id, p.page_number, p.text or "") for p in pages])
     _timed(job, "index", started)  # what the last batch's write took beyond the embedding
     _check_live(job)
     KnowledgeBase.objects(knowledge_base_id=file.knowledge_db_id, embedder=None).update_one(

@@ -210,8 +210,30 @@ page_image_cache = ProcessLocal(
     lambda: SizedLRU(max_bytes=settings.PAGE_IMAGE_CACHE_MB * 1024 * 1024, size=len)).get
 
 
-def page_image_url(*, image_id: str, file_id: str, page_number: int) -> str:
-    return f"/api/v1/files/{file_id}/pages/{page_number}/image"
+def page_image_url(*, user: User, file_id: str, page_number: int, size: str = "full") -> str:
+    """A same-origin URL of the page image, signed for this user, valid PAGE_IMAGE_URL_TTL_S seconds."""
+    from knowledge.signing import page_image_url as signed_url
+
+    return signed_url(user=user, file_id=file_id, page_number=page_number, size=size)
+
+
+def page_thumbnail_data(page: PageImage) -> bytes:
+    """The page image scaled to PAGE_THUMBNAIL_PX on its long side (JPEG), cached like the full image."""
+    import io
+
+    from PIL import Image
+
+    cache = page_image_cache()
+    key = ("thumb", page.minio_filename, page.width, page.height)
+    data = cache.get(key)
+    if data is None:
+        image = Image.open(io.BytesIO(page_image_data(page)))
+        image.thumbnail((settings.PAGE_THUMBNAIL_PX, settings.PAGE_THUMBNAIL_PX))
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="JPEG", quality=80)
+        data = out.getvalue()
+        cache.put(key, data)
+    return data
 
 
 def ingestion_job_get(*, user: User, task_id: str) -> IngestionJob:

@@ -9,7 +9,7 @@ from accounts.models import User
 from accounts.services import audit_log_record
 from knowledge import cache, pipeline, progress
 from knowledge.detect import detect, sanitize_filename
-from knowledge.documents import File, KnowledgeBase
+from knowledge.documents import File, KnowledgeBase, utcnow
 from knowledge.models import IngestionJob
 from knowledge.selectors import (
     counts_cache_key,
@@ -36,6 +36,7 @@ def knowledge_base_list_invalidate(*, user: User) -> None:
 def kb_version_bump(*, knowledge_base_id: str, **also_set) -> None:
     """A change to what a search of the KB finds: bump its version (the search cache key holds it), set
     `also_set` fields in the same write, and drop its cached summary, which carries the version."""
+    also_set.setdefault("last_modify_at", utcnow())  # search reads strongly for a while after (knowledge.search)
     KnowledgeBase.objects(knowledge_base_id=knowledge_base_id).update_one(
         inc__version=1, **{f"set__{name}": value for name, value in also_set.items()})
     kb_cache_invalidate(knowledge_base_id=knowledge_base_id)
@@ -85,12 +86,12 @@ def knowledge_base_delete(*, user: User, knowledge_base_id: str) -> None:
 
 def knowledge_base_purge(*, knowledge_base_id: str) -> None:
     """Remove a deleted KB everywhere: collection, objects, file records, jobs. Safe to repeat."""
-    from embeddings.services import collection_drop
+    from embeddings.services import knowledge_base_index_delete
 
     kb = KnowledgeBase.objects(knowledge_base_id=knowledge_base_id).first()
     if kb is None or not kb.is_delete:
         return
-    collection_drop(knowledge_base_id=knowledge_base_id)
+    knowledge_base_index_delete(knowledge_base_id=knowledge_base_id)
     pipeline.objects_delete_prefix(f"{kb.username}/{knowledge_base_id}/")
     for job in IngestionJob.objects.filter(knowledge_base_id=knowledge_base_id):
         progress.progress_delete(task_id=job.task_id)

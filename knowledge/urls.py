@@ -1,6 +1,7 @@
 from django.urls import path
 
 from knowledge.api import views
+from knowledge.api.search import SearchApi
 
 urlpatterns = [
     path("knowledge-bases/", views.KnowledgeBaseListCreateApi.as_view(), name="knowledge-bases"),
@@ -12,5 +13,6 @@ urlpatterns = [
     path("files/<str:file_id>/pages/<int:page_number>/image", views.PageImageApi.as_view(), name="file-page-image"),
     path("tasks/<str:task_id>/", views.TaskDetailApi.as_view(), name="task"),
     path("tasks/<str:task_id>/events", views.TaskEventsApi.as_view(), name="task-events"),
+    path("search/", SearchApi.as_view(), name="search"),
     path("tasks/<str:task_id>/cancel", views.TaskCancelApi.as_view(), name="task-cancel"),
 ]

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,16 +39,23 @@ class ServiceProcess:
     log_path: Path
     env: dict = field(default_factory=dict)
     process: subprocess.Popen | None = None
+    ready: Callable[[], bool] | None = None  # beyond an open port (a server that listens before it serves)
 
     def start(self, timeout: float = 60) -> "ServiceProcess":
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> "ServiceProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
         self.process = subprocess.Popen(
             self.args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
             start_new_session=True,
         )
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> "ServiceProcess":
         deadline = time.monotonic() + timeout
-        while not port_open(self.port):
+        while not (port_open(self.port) and (self.ready is None or self.ready())):
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
             if time.monotonic() > deadline:
@@ -82,6 +89,25 @@ def milvus_lite(port: int, data_dir: Path, log_dir: Path) -> ServiceProcess:
     return ServiceProcess("milvus-lite", port, args, log_dir / "milvus.log")
 
 
+def milvus_standalone(port: int, data_dir: Path, log_dir: Path) -> ServiceProcess:
+    """The `milvus` package's standalone 2.3 server (dense search, fast; no BM25) on private ports."""
+    args = [sys.executable, "-m", "layra.milvus_standalone", "--data", str(data_dir), "--port", str(port)]
+    return ServiceProcess("milvus-standalone", port, args, log_dir / "milvus-standalone.log",
+                          ready=lambda: milvus_answers(port))
+
+
+def milvus_answers(port: int) -> bool:
+    from pymilvus import MilvusClient
+
+    try:
+        client = MilvusClient(uri=f"http://127.0.0.1:{port}", timeout=2)
+        client.list_collections()
+        client.close()
+        return True
+    except Exception:  # noqa: BLE001 - not serving yet
+        return False
+
+
 def redis_server(port: int, log_dir: Path) -> ServiceProcess:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
@@ -95,7 +121,7 @@ def moto_s3(port: int, log_dir: Path) -> ServiceProcess:
 
 
 def private_stack(run_dir: Path) -> tuple[dict[str, ServiceProcess], dict[str, str]]:
-    """Start a private redis-server, SecantusDB (in memory), Milvus Lite server and moto S3 on free loopback
+    """Start a private redis-server, SecantusDB (in memory), Milvus (standalone and Lite) and moto S3 on free loopback
     ports; return them and the environment that points the product at them (the test run, bench_api by hand).
 
     Nothing is shared with another run, so two of them (or a run beside `make run`) never see each other's data.
@@ -104,15 +130,19 @@ def private_stack(run_dir: Path) -> tuple[dict[str, ServiceProcess], dict[str, s
     services = {
         "redis": redis_server(free_port(), log_dir),
         "mongo": secantus(free_port(), ":memory:", log_dir),
-        "milvus": milvus_lite(free_port(), run_dir / "milvus", log_dir),
+        # The default stack's engine (MILVUS_URI) and Milvus Lite, which speaks production's 2.5 API (BM25):
+        # tests of the production path point MILVUS_URI at MILVUS_LITE_URI.
+        "milvus": milvus_standalone(free_port(), run_dir / "milvus-standalone", log_dir),
+        "milvus_lite": milvus_lite(free_port(), run_dir / "milvus", log_dir),
         "s3": moto_s3(free_port(), log_dir),
     }
-    started = []
     try:
+        for service in services.values():  # all at once: the Milvus servers take seconds to come up
+            service.launch()
         for service in services.values():
-            started.append(service.start())
+            service.wait_ready(180)
     except Exception:
-        for service in started:
+        for service in services.values():
             service.stop()
         raise
     redis_url = f"redis://127.0.0.1:{services['redis'].port}"
@@ -120,6 +150,8 @@ def private_stack(run_dir: Path) -> tuple[dict[str, ServiceProcess], dict[str, s
         "DATA_DIR": str(run_dir / "data"),
         "MONGODB_URI": f"mongodb://127.0.0.1:{services['mongo'].port}/layra?retryWrites=false",
         "MILVUS_URI": f"http://127.0.0.1:{services['milvus'].port}",
+        "MILVUS_LITE_URI": f"http://127.0.0.1:{services['milvus_lite'].port}",
+        "LEXICAL_SQLITE_PATH": str(run_dir / "data" / "lexical.sqlite3"),
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": f"{redis_url}/15",
         "AWS_STORAGE_BUCKET_NAME": "layra-local",

@@ -1,12 +1,15 @@
 """The Milvus client: Milvus Lite (a file path) by default, a server URI in production."""
 
+import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from pymilvus import MilvusClient
 
 _client: MilvusClient | None = None
+_generation = 0
 _lock = threading.Lock()
 # Every call gets a deadline unless the caller gives one: a hung server answers 503, never a hung request.
 CALL_TIMEOUT = 10.0
@@ -30,6 +33,9 @@ class BoundedMilvusClient(MilvusClient):
         return call
 
 
+_features: dict[int, "ServerFeatures"] = {}
+
+
 def milvus_client() -> MilvusClient:
     global _client
     if _client is None:
@@ -42,11 +48,47 @@ def milvus_client() -> MilvusClient:
     return _client
 
 
+def client_generation() -> int:
+    """Changes with every reset: caches of what a server holds (collections made, features) key on it."""
+    return _generation
+
+
 def reset() -> None:
-    global _client
+    global _client, _generation
+    _generation += 1
+    _features.clear()
     if _client is not None:
         try:
             _client.close()
         except Exception:  # noqa: BLE001 - a dead client must not stop a reconnect
             pass
     _client = None
+
+
+@dataclass(frozen=True)
+class ServerFeatures:
+    version: tuple[int, int]
+    bm25: bool  # full-text search: BM25 functions, sparse vectors (2.5+)
+    inverted: bool  # INVERTED scalar indexes (2.4+); 2.3 has Trie for VARCHAR
+
+
+
+
+def server_features(client: MilvusClient | None = None) -> ServerFeatures:
+    """What the connected server supports, from its version (asked once per client)."""
+    client = client or milvus_client()
+    known = _features.get(id(client))
+    if known is None:
+        version = _parse_version(str(client.get_server_version()))
+        known = ServerFeatures(version=version, bm25=version >= (2, 5), inverted=version >= (2, 4))
+        _features[id(client)] = known
+    return known
+
+
+def _parse_version(text: str) -> tuple[int, int]:
+    """"v2.3.5-lite" (the `milvus` package's 2.3 server) is 2.3; Milvus Lite 3.x implements the 2.5 API."""
+    match = re.search(r"(\d+)\.(\d+)", text)
+    if match is None:
+        return (2, 5)
+    major, minor = int(match.group(1)), int(match.group(2))
+    return (2, 5) if major >= 3 else (major, minor)

@@ -291,6 +291,22 @@ SEARCH_PAGE_CACHE_MB = env.int("SEARCH_PAGE_CACHE_MB", default=512)  # per proce
 PAGE_IMAGE_CACHE_MB = env.int("PAGE_IMAGE_CACHE_MB", default=64)
 SEARCH_PAGE_VECTORS_TTL_S = env.int("SEARCH_PAGE_VECTORS_TTL_S", default=7 * 24 * 3600)  # Redis tier
 BENCH_MILVUS_URI = env.str("BENCH_MILVUS_URI", default=str(DATA_DIR / "bench_milvus.db"))
+# Hybrid retrieval (embeddings/README.md): the lexical engine and the rank fusion of both sides.
+# auto: Milvus BM25 when the server has it (2.5+, Lite 3.x), else SQLite FTS5 in LEXICAL_SQLITE_PATH, one file
+# every process of this host opens (the default stack, whose Milvus 2.3 has no BM25).
+LEXICAL_BACKEND = env.str("LEXICAL_BACKEND", default="auto")
+LEXICAL_SQLITE_PATH = env.str("LEXICAL_SQLITE_PATH", default=str(DATA_DIR / "lexical.sqlite3"))
+SEARCH_DENSE_WEIGHT = env.float("SEARCH_DENSE_WEIGHT", default=1.0)
+SEARCH_LEXICAL_WEIGHT = env.float("SEARCH_LEXICAL_WEIGHT", default=1.0)
+SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=60.0)
+SEARCH_FUSION_DEPTH = env.int("SEARCH_FUSION_DEPTH", default=20)  # pages each side proposes
+SEARCH_STRONG_AFTER_WRITE_S = env.int("SEARCH_STRONG_AFTER_WRITE_S", default=30)
+SEARCH_SNIPPET_CHARS = env.int("SEARCH_SNIPPET_CHARS", default=240)
+# make run's Milvus when MILVUS_URI names a local port nobody answers on: `standalone` (the `milvus` package's
+# 2.3 server: fast, no BM25) or `lite` (Milvus Lite 3.x: BM25, but ~200 ms a call).
+PAGE_IMAGE_URL_TTL_S = min(env.int("PAGE_IMAGE_URL_TTL_S", default=600), 900)  # signed image URLs, ≤ 15 min
+PAGE_THUMBNAIL_PX = env.int("PAGE_THUMBNAIL_PX", default=320)
+EMBEDDED_MILVUS = env.str("EMBEDDED_MILVUS", default="standalone")
 
 # --- knowledge ---
 KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)

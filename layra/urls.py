@@ -8,7 +8,6 @@ api_v1 = [
     path("health/live", HealthLiveApi.as_view(), name="health-live"),
     path("health/ready", HealthReadyApi.as_view(), name="health-ready"),
     path("", include("accounts.urls")),
-    path("", include("embeddings.urls")),
     path("", include("knowledge.urls")),
     path("", include("chat.urls")),
     path("", include("workflows.urls")),

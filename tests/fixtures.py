@@ -23,11 +23,21 @@ def _empty_bucket() -> None:
 
 
 def _drop_milvus_collections() -> None:
+    """Drop every collection: the shared ones are made again (and loaded) by the next write or search."""
+    from embeddings import collections, lexical
     from layra.milvus import milvus_client
 
     client = milvus_client()
     for name in client.list_collections():
         client.drop_collection(name)
+    collections.forget_ready()
+    lexical.reset()
+
+
+def _empty_lexical_file() -> None:
+    from embeddings.lexical.sqlite_fts import SqliteLexicalIndex
+
+    SqliteLexicalIndex(path=settings.LEXICAL_SQLITE_PATH).clear()
 
 
 def _drop_mongo_database() -> None:
@@ -52,7 +62,7 @@ def _clean_stores():
     yield
     from layra import connections
 
-    for clean in (_flush_redis, _drop_mongo_database, _drop_milvus_collections, _empty_bucket):
+    for clean in (_flush_redis, _drop_mongo_database, _drop_milvus_collections, _empty_lexical_file, _empty_bucket):
         try:
             clean()
         except Exception:  # noqa: BLE001 - a test may have stopped a server; reconnect next time
@@ -171,3 +181,25 @@ def celery_worker(transactional_db, settings):
     yield worker
     worker.stop()
     app.conf.task_always_eager = True
+
+
+def _milvus_forget() -> None:
+    from embeddings import collections, lexical
+    from layra import milvus
+
+    milvus.reset()
+    collections.forget_ready()
+    lexical.reset()
+
+
+@pytest.fixture(params=["default", "production"])
+def index_stack(request, settings):
+    """Both retrieval paths: the default stack (Milvus 2.3 standalone + SQLite FTS5) and production's (Milvus 2.5
+    API with dense and BM25 in Milvus, served here by Milvus Lite 3.x)."""
+    if request.param == "production":
+        settings.MILVUS_URI = os.environ["MILVUS_LITE_URI"]
+        _milvus_forget()
+    yield request.param
+    if request.param == "production":
+        _drop_milvus_collections()
+        _milvus_forget()

@@ -252,7 +252,7 @@ class Engine:
                                        "variable": data["variable"]})
 
     def _retrieve(self, node_id: str, kb_ids: list[str], query: str, top_k: int) -> list[dict]:
-        from embeddings.retrieval import search
+        from knowledge.search import search
         from knowledge.selectors import pages_get
         from layra.errors import DomainError
 

@@ -1,6 +1,7 @@
 """Embedder registry: one process-wide embedder chosen by settings.EMBEDDER, loaded lazily."""
 
 import threading
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -28,6 +29,24 @@ def embedder_build(*, name: str) -> Embedder:
     raise ValidationError(f"Unknown embedder {name!r}.", details={"embedder": name})
 
 
+@dataclass(frozen=True)
+class EmbedderSpec:
+    name: str
+    dim: int
+
+
+EMBEDDER_DIMS = {"minilm": 384, "colqwen": 128}  # ColQwen2.5 projects every token to 128-d, tiny or real
+
+
+def embedder_spec() -> EmbedderSpec:
+    """The configured embedder's name and dim, without loading it (web processes never load a GPU model)."""
+    if _embedder is not None and _embedder.name == settings.EMBEDDER:
+        return EmbedderSpec(name=_embedder.name, dim=_embedder.dim)
+    if settings.EMBEDDER not in EMBEDDER_DIMS:
+        raise ValidationError(f"Unknown embedder {settings.EMBEDDER!r}.", details={"embedder": settings.EMBEDDER})
+    return EmbedderSpec(name=settings.EMBEDDER, dim=EMBEDDER_DIMS[settings.EMBEDDER])
+
+
 def get_embedder() -> Embedder:
     """The process-wide embedder named by settings.EMBEDDER (loaded on first use)."""
     global _embedder
@@ -43,4 +62,4 @@ def reset() -> None:
     _embedder = None
 
 
-__all__ = ["Embedder", "embedder_build", "get_embedder", "reset"]
+__all__ = ["Embedder", "EmbedderSpec", "embedder_build", "embedder_spec", "get_embedder", "reset"]

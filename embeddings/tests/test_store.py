@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 
 from embeddings import services
+from embeddings.collections import dense_collection_name
 from embeddings.embedders import get_embedder
-from embeddings.services import collection_drop, collection_name, vectors_delete_file, vectors_replace_file
+from embeddings.lexical import lexical_backend, lexical_index
+from embeddings.services import (
+    file_index_delete,
+    knowledge_base_index_delete,
+    texts_replace_file,
+    vectors_replace_file,
+)
 from layra.errors import ValidationError
 from layra.milvus import milvus_client
 
@@ -14,7 +21,8 @@ def _unit(rng, n, dim):
 
 
 def _count(name, expr=""):
-    rows = milvus_client().query(collection_name=name, filter=expr or "pk >= 0", output_fields=["count(*)"])
+    rows = milvus_client().query(collection_name=name, filter=expr or "pk >= 0", output_fields=["count(*)"],
+                                 consistency_level="Strong")
     return rows[0]["count(*)"]
 
 
@@ -23,27 +31,55 @@ def dim():
     return get_embedder().dim
 
 
-def test_replace_twice_no_duplicates_delete_and_drop(rng, dim):
+def test_one_collection_per_embedder_partitioned_by_kb(rng, dim, index_stack):
     pages = [(f"img-{i}", i + 1, _unit(rng, 3 + i, dim)) for i in range(4)]
-    assert vectors_replace_file(knowledge_base_id="kb-1", file_id="f-1", pages=pages) == 3 + 4 + 5 + 6
-    assert vectors_replace_file(knowledge_base_id="kb-1", file_id="f-1", pages=pages) == 18
-    vectors_replace_file(knowledge_base_id="kb-1", file_id="f-2", pages=[("img-x", 1, _unit(rng, 2, dim))])
-    name = collection_name(knowledge_base_id="kb-1")
-    assert name == "colqwenkb_1"
-    assert _count(name) == 20
-    assert _count(name, 'file_id == "f-1"') == 18
-    info = services.collection_info(name=name)
-    assert info["embedder"] == get_embedder().name and info["dim"] == dim
-    indexes = milvus_client().list_indexes(collection_name=name)
-    assert {"vector", "file_id", "image_id"} <= {milvus_client().describe_index(
-        collection_name=name, index_name=i)["field_name"] for i in indexes}
+    assert vectors_replace_file(knowledge_base_id="kb-1", username="u1", file_id="f-1", pages=pages) == 18
+    assert vectors_replace_file(knowledge_base_id="kb-1", username="u1", file_id="f-1", pages=pages) == 18
+    vectors_replace_file(knowledge_base_id="kb-1", username="u1", file_id="f-2",
+                         pages=[("img-x", 1, _unit(rng, 2, dim))])
+    vectors_replace_file(knowledge_base_id="kb-2", username="u2", file_id="f-3",
+                         pages=[("img-y", 1, _unit(rng, 5, dim))])
+    name = dense_collection_name(embedder=get_embedder().name, dim=dim)
+    assert milvus_client().list_collections().count(name) == 1
+    assert _count(name) == 25
+    assert _count(name, 'knowledge_base_id == "kb-1" and file_id == "f-1"') == 18
+    schema = milvus_client().describe_collection(collection_name=name)
+    fields = {f["name"]: f for f in schema["fields"]}
+    assert fields["knowledge_base_id"].get("is_partition_key") and "username" in fields
+    indexed = {milvus_client().describe_index(collection_name=name, index_name=i)["field_name"]
+               for i in milvus_client().list_indexes(collection_name=name)}
+    assert {"vector", "file_id", "image_id"} <= indexed
 
-    vectors_delete_file(knowledge_base_id="kb-1", file_id="f-1")
-    assert _count(name) == 2
-    collection_drop(knowledge_base_id="kb-1")
-    assert not milvus_client().has_collection(collection_name=name)
-    collection_drop(knowledge_base_id="kb-1")  # idempotent
-    vectors_delete_file(knowledge_base_id="kb-1", file_id="f-1")
+    file_index_delete(knowledge_base_id="kb-1", file_id="f-1")
+    assert _count(name) == 7
+    knowledge_base_index_delete(knowledge_base_id="kb-1")
+    assert _count(name) == 5  # kb-2's rows stay
+    knowledge_base_index_delete(knowledge_base_id="kb-1")  # idempotent
+    file_index_delete(knowledge_base_id="kb-1", file_id="f-1")
+
+
+def test_lexical_engine_follows_the_server(index_stack):
+    assert lexical_backend() == ("sqlite" if index_stack == "default" else "milvus")
+
+
+def test_lexical_rows_replace_and_delete_by_kb(index_stack):
+    pages = [("p1", 1, "The BZ2_bzDecompress function returns BZ_OK."), ("p2", 2, "   "),
+             ("p3", 3, "Compression of large files")]
+    assert texts_replace_file(knowledge_base_id="kb-1", username="u", file_id="f", pages=pages) == 2
+    assert texts_replace_file(knowledge_base_id="kb-1", username="u", file_id="f", pages=pages) == 2
+    texts_replace_file(knowledge_base_id="kb-2", username="v", file_id="g", pages=[("q1", 1, "BZ_OK everywhere")])
+    index = lexical_index()
+    assert index.page_ids(knowledge_base_id="kb-1") == {"p1": "f", "p3": "f"}  # the blank page has no row
+    hits = index.search(knowledge_base_ids=["kb-1"], query="what does BZ2_bzDecompress return?", limit=5)
+    assert [h.image_id for h in hits] == ["p1"] and hits[0].score > 0
+    both = index.search(knowledge_base_ids=["kb-1", "kb-2"], query="BZ_OK", limit=5)
+    assert {h.image_id for h in both} == {"p1", "q1"}
+    assert index.search(knowledge_base_ids=["kb-1"], query="?!", limit=5) == []
+    file_index_delete(knowledge_base_id="kb-1", file_id="f")
+    assert index.page_ids(knowledge_base_id="kb-1") == {}
+    assert index.page_ids(knowledge_base_id="kb-2") == {"q1": "g"}
+    knowledge_base_index_delete(knowledge_base_id="kb-2")
+    assert index.page_ids(knowledge_base_id="kb-2") == {}
 
 
 def test_inserts_are_batched(rng, dim, monkeypatch):
@@ -51,32 +87,35 @@ def test_inserts_are_batched(rng, dim, monkeypatch):
     client = milvus_client()
     original = client.insert
     monkeypatch.setattr(client, "insert", lambda **kw: calls.append(len(kw["data"])) or original(**kw))
-    monkeypatch.setattr(services, "INSERT_BATCH_ROWS", 7)
     pages = [(f"img-{i}", i + 1, _unit(rng, 4, dim)) for i in range(5)]
-    name = services.collection_ensure(knowledge_base_id="kb-b", embedder=get_embedder().name, dim=dim)
-    assert services.vectors_insert(name=name, file_id="f", pages=pages, batch_rows=7) == 20
+    from embeddings.collections import dense_collection_ensure
+
+    name = dense_collection_ensure(embedder=get_embedder().name, dim=dim)
+    assert services.vectors_insert(name=name, knowledge_base_id="kb", username="u", file_id="f", pages=pages,
+                                   batch_rows=7) == 20
     assert calls == [7, 7, 6]
 
 
-def test_embedder_mismatch_is_refused(rng, dim):
-    services.collection_ensure(knowledge_base_id="kb-m", embedder="colqwen", dim=128)
-    with pytest.raises(ValidationError) as err:
-        vectors_replace_file(knowledge_base_id="kb-m", file_id="f", pages=[("i", 1, _unit(rng, 2, dim))])
-    assert err.value.code == "embedder_mismatch"
-    assert "colqwen" in err.value.message
-
-
-def test_bad_vectors_refused(dim):
-    bad = np.full((2, dim), np.nan, dtype=np.float32)
+@pytest.mark.parametrize("bad", ["nan", "shape"])
+def test_bad_vectors_are_refused_before_anything_is_deleted(rng, dim, bad):
+    good = [("img-1", 1, _unit(rng, 2, dim))]
+    vectors_replace_file(knowledge_base_id="kb-v", username="u", file_id="f", pages=good)
+    broken = _unit(rng, 2, dim)
+    if bad == "nan":
+        broken[0, 0] = np.nan
+    else:
+        broken = _unit(rng, 2, dim + 1)
     with pytest.raises(ValidationError):
-        vectors_replace_file(knowledge_base_id="kb-n", file_id="f", pages=[("i", 1, bad)])
+        vectors_replace_file(knowledge_base_id="kb-v", username="u", file_id="f", pages=[("img-1", 1, broken)])
+    name = dense_collection_name(embedder=get_embedder().name, dim=dim)
+    assert _count(name, 'file_id == "f"') == 2
 
 
 def test_streamed_batches_replace_the_file_while_the_producer_runs(rng, dim):
     """Batches from a generator: the old rows go first, every batch lands once, and batch N is written before
     the producer is asked for batch N + 2 (writes overlap the next batch's embedding, never lag further)."""
-    name = collection_name(knowledge_base_id="kb-s")
-    vectors_replace_file(knowledge_base_id="kb-s", file_id="f", pages=[("old", 1, _unit(rng, 9, dim))])
+    name = dense_collection_name(embedder=get_embedder().name, dim=dim)
+    vectors_replace_file(knowledge_base_id="kb-s", username="u", file_id="f", pages=[("old", 1, _unit(rng, 9, dim))])
     seen_before_batch = []
 
     def batches():
@@ -84,7 +123,7 @@ def test_streamed_batches_replace_the_file_while_the_producer_runs(rng, dim):
             seen_before_batch.append(_count(name, 'file_id == "f"'))
             yield [(f"img-{b}-{i}", 2 * b + i + 1, _unit(rng, 3, dim)) for i in range(2)]
 
-    assert vectors_replace_file(knowledge_base_id="kb-s", file_id="f", batches=batches()) == 4 * 2 * 3
+    assert vectors_replace_file(knowledge_base_id="kb-s", username="u", file_id="f", batches=batches()) == 24
     assert _count(name, 'file_id == "f"') == 24
     assert _count(name, 'image_id == "old"') == 0
     assert seen_before_batch[0] == 0  # the old rows were deleted before the first batch was produced
@@ -92,7 +131,7 @@ def test_streamed_batches_replace_the_file_while_the_producer_runs(rng, dim):
 
 
 def test_a_bad_batch_mid_stream_stops_the_writes(rng, dim):
-    name = collection_name(knowledge_base_id="kb-t")
+    name = dense_collection_name(embedder=get_embedder().name, dim=dim)
 
     def batches():
         yield [("good", 1, _unit(rng, 3, dim))]
@@ -100,7 +139,7 @@ def test_a_bad_batch_mid_stream_stops_the_writes(rng, dim):
         raise AssertionError("not asked for more after a bad batch")
 
     with pytest.raises(ValidationError):
-        vectors_replace_file(knowledge_base_id="kb-t", file_id="f", batches=batches())
+        vectors_replace_file(knowledge_base_id="kb-t", username="u", file_id="f", batches=batches())
     assert _count(name, 'image_id == "bad"') == 0
-    vectors_delete_file(knowledge_base_id="kb-t", file_id="f")  # what the pipeline's failure path does
+    file_index_delete(knowledge_base_id="kb-t", file_id="f")  # what the pipeline's failure path does
     assert _count(name, 'file_id == "f"') == 0

@@ -4,13 +4,18 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import User
 from accounts.ratelimit import client_ip, rate_limit
 from knowledge import selectors, services
+from knowledge.signing import SIZES, signed_user_id
+from layra.errors import NotFound
 from layra.pagination import PagePagination, paginated
 from layra.sse import sse_event, sse_response
 from layra.storage import presigned_url
@@ -167,11 +172,29 @@ class FileDownloadApi(APIView):
 
 
 class PageImageApi(APIView):
-    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY})
+    """A page image for an authenticated caller, or for anyone holding a signed URL from a search hit."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, parameters=[
+        OpenApiParameter("size", str, enum=list(SIZES), description="full (default) or thumb"),
+        OpenApiParameter("uid", int), OpenApiParameter("exp", int),
+        OpenApiParameter("sig", str, description="signature of a search hit's image_url (no header needed)")])
     def get(self, request, file_id: str, page_number: int):
-        _file, page = selectors.file_page(user=request.user, file_id=file_id, page_number=page_number)
-        data = selectors.page_image_data(page)
-        return _binary(data, "image/jpeg")
+        user = request.user
+        if "sig" in request.query_params:
+            user_id = signed_user_id(file_id=file_id, page_number=page_number, params=request.query_params)
+            if user_id is None:
+                raise NotFound("Page not found.")  # a wrong or expired signature looks like a missing page
+            user = User.objects.filter(pk=user_id, is_active=True).first()
+            if user is None:
+                raise NotFound("Page not found.")
+        elif not user.is_authenticated:
+            raise NotAuthenticated()
+        _file, page = selectors.file_page(user=user, file_id=file_id, page_number=page_number)
+        if request.query_params.get("size") == "thumb":
+            return _binary(selectors.page_thumbnail_data(page), "image/jpeg")
+        return _binary(selectors.page_image_data(page), "image/jpeg")
 
 
 class TaskDetailApi(APIView):

@@ -1,8 +1,9 @@
 """Backup and restore of every store into a directory with a manifest and sha256 checksums.
 
 Layout: mysql.json (Django serialization of the ORM tables), mongo/<collection>.json (Extended JSON, one
-document per line), milvus/<collection>.jsonl (info line, then rows with vector and scalar fields),
-objects/<key>, manifest.json ({"files": {path: sha256}, "counts": {...}, "sample": {...}}).
+document per line), milvus/<collection>.jsonl (info line, then rows with vector and scalar fields, for each
+embedder's shared collection), objects/<key>, manifest.json ({"files": {path: sha256}, "counts": {...},
+"sample": {...}}). The lexical index is rebuilt from the pages' text layer on restore.
 """
 
 import hashlib
@@ -14,11 +15,12 @@ from bson import json_util
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 
-from embeddings.services import collection_ensure, collection_info, vectors_insert
+from embeddings.collections import dense_collection_ensure, embedder_of
+from embeddings.services import vectors_insert
 from layra.errors import ValidationError
 from layra.milvus import milvus_client
 from layra.mongo import database
-from layra.ops.stores import VECTOR_FIELDS, collection_rows, kb_collections, kb_id_of, object_keys
+from layra.ops.stores import VECTOR_FIELDS, collection_rows, kb_collections, object_keys
 from layra.redis import redis_client
 from layra.storage import storage
 
@@ -63,7 +65,7 @@ def _sample(sample_query: dict | None) -> dict | None:
         return None
     from django.contrib.auth import get_user_model
 
-    from embeddings.retrieval import search
+    from knowledge.search import search
 
     user = get_user_model().objects.get(username=sample_query["username"])
     results = search(user=user, knowledge_base_ids=sample_query["knowledge_base_ids"],
@@ -89,9 +91,9 @@ def backup_run(*, directory: str, sample_query: dict | None = None,
         if on_item:
             on_item(f"mongo:{name}")
     for name in kb_collections():
-        info = collection_info(name=name)
+        embedder, dim = embedder_of(name)
         with (root / "milvus" / f"{name}.jsonl").open("w") as fh:
-            fh.write(json.dumps({"collection": name, "knowledge_base_id": kb_id_of(name), **info}) + "\n")
+            fh.write(json.dumps({"collection": name, "embedder": embedder, "dim": dim}) + "\n")
             for row in collection_rows(name, fields=VECTOR_FIELDS[1:]):
                 fh.write(json.dumps({k: (list(map(float, row[k])) if k == "vector" else row[k])
                                      for k in VECTOR_FIELDS[1:]}) + "\n")
@@ -153,14 +155,13 @@ def restore_run(*, directory: str, force: bool = False, on_item: Callable[[str],
     for path in sorted((root / "milvus").glob("*.jsonl")):
         with path.open() as fh:
             info = json.loads(fh.readline())
-            name = collection_ensure(knowledge_base_id=info["knowledge_base_id"], embedder=info["embedder"],
-                                     dim=int(info["dim"]), client=client)
-            by_file: dict[str, list] = {}
+            name = dense_collection_ensure(embedder=info["embedder"], dim=int(info["dim"]), client=client)
+            by_file: dict[tuple, list] = {}
             for line in fh:
                 row = json.loads(line)
-                by_file.setdefault(row["file_id"], []).append(row)
-            for file_id, rows in by_file.items():
-                vectors_insert(name=name, file_id=file_id, client=client,
+                by_file.setdefault((row["knowledge_base_id"], row["username"], row["file_id"]), []).append(row)
+            for (kb_id, username, file_id), rows in by_file.items():
+                vectors_insert(name=name, knowledge_base_id=kb_id, username=username, file_id=file_id, client=client,
                                pages=[(r["image_id"], r["page_number"], [r["vector"]]) for r in rows])
         if on_item:
             on_item(f"milvus:{name}")
@@ -172,6 +173,9 @@ def restore_run(*, directory: str, force: bool = False, on_item: Callable[[str],
             if on_item:
                 on_item(f"object:{path.relative_to(objects_root)}")
     ensure_indexes()
+    from layra.ops.reindex import lexical_backfill
+
+    lexical_backfill()  # the lexical index is derived from the pages' text layer in Mongo
     # The cache db holds only derived values (KB summaries and lists, search results, model configs) of what was
     # there before: drop them all rather than serve them over the restored data.
     redis_client("cache").flushdb()

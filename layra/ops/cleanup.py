@@ -10,16 +10,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.documents import Conversation
-from embeddings.page_cache import generation_bump, pages_forget
-from embeddings.services import filter_quote
 from knowledge import pipeline
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
 from knowledge.services import file_purge, kb_version_bump, knowledge_base_purge
-from layra.milvus import milvus_client
 from layra.ops.consistency import expected_keys
-from layra.ops.reindex import SIDE_SUFFIX, reindex_file
-from layra.ops.stores import collection_rows, kb_collections, kb_id_of, object_exists, object_keys
+from layra.ops.reindex import reindex_file
+from layra.ops.stores import collection_rows, kb_collections, object_exists, object_keys
 from layra.redis import redis_client
 
 logger = logging.getLogger(__name__)
@@ -28,32 +25,34 @@ STEPS = ("orphan_vectors", "missing_vectors", "orphan_objects", "missing_objects
 
 
 def orphan_vectors(*, dry_run: bool) -> int:
-    """Vectors whose file is not a live completed file; collections whose KB is gone."""
-    client = milvus_client()
-    side = SIDE_SUFFIX.replace("-", "_")
-    removed = 0
+    """Vector and text rows whose file is not a live completed file, or whose KB is gone (every index)."""
+    from embeddings.lexical import lexical_index
+    from embeddings.services import file_index_delete, knowledge_base_index_delete
+
+    by_kb: dict[str, dict[str, int]] = {}  # kb id → {file id: rows}
     for name in kb_collections():
-        if name.endswith(side):
-            continue
-        kb_id = kb_id_of(name)
-        kb = KnowledgeBase.objects(knowledge_base_id=kb_id, is_delete=False).first()
-        rows = list(collection_rows(name, fields=["file_id"]))
-        if kb is None:
-            removed += len(rows)
+        for row in collection_rows(name, fields=["knowledge_base_id", "file_id"]):
+            files = by_kb.setdefault(row["knowledge_base_id"], {})
+            files[row["file_id"]] = files.get(row["file_id"], 0) + 1
+    lexical = lexical_index()
+    for kb in KnowledgeBase.objects().only("knowledge_base_id"):
+        for _image_id, file_id in lexical.page_ids(knowledge_base_id=kb.knowledge_base_id).items():
+            files = by_kb.setdefault(kb.knowledge_base_id, {})
+            files[file_id] = files.get(file_id, 0) + 1
+    removed = 0
+    for kb_id, files in by_kb.items():
+        if KnowledgeBase.objects(knowledge_base_id=kb_id, is_delete=False).first() is None:
+            removed += sum(files.values())
             if not dry_run:
-                client.drop_collection(collection_name=name)
-                pages_forget(name=name)
-                generation_bump(name)
+                knowledge_base_index_delete(knowledge_base_id=kb_id)
             continue
         live = {f.file_id for f in File.objects(knowledge_db_id=kb_id, is_delete=False, status="completed")
                 .only("file_id")}
-        dead = {r["file_id"] for r in rows} - live
-        removed += sum(1 for r in rows if r["file_id"] in dead)
+        dead = set(files) - live
+        removed += sum(files[f] for f in dead)
         if dead and not dry_run:
             for file_id in dead:
-                client.delete(collection_name=name, filter=f"file_id == {filter_quote(file_id)}")
-                pages_forget(name=name, file_id=file_id)
-            generation_bump(name)
+                file_index_delete(knowledge_base_id=kb_id, file_id=file_id)
             kb_version_bump(knowledge_base_id=kb_id)
     return removed
 

@@ -2,10 +2,10 @@
 
 from dataclasses import asdict, dataclass, field
 
-from embeddings.services import collection_name
+from embeddings.lexical import lexical_index
+from embeddings.services import dense_page_ids
 from knowledge.documents import File, KnowledgeBase
-from layra.milvus import milvus_client
-from layra.ops.stores import collection_rows, object_keys
+from layra.ops.stores import object_keys
 
 
 @dataclass
@@ -16,13 +16,14 @@ class KnowledgeBaseReport:
     objects: int = 0  # objects under the KB prefix (storage)
     pages_without_vectors: list[str] = field(default_factory=list)  # image ids
     vectors_without_page: list[str] = field(default_factory=list)  # image ids
+    text_pages_not_indexed: list[str] = field(default_factory=list)  # pages with text missing from the lexical index
     missing_objects: list[str] = field(default_factory=list)  # keys named by records
     orphan_objects: list[str] = field(default_factory=list)  # keys under the prefix no record names
 
     @property
     def ok(self) -> bool:
         return not (self.pages_without_vectors or self.vectors_without_page or self.missing_objects
-                    or self.orphan_objects)
+                    or self.orphan_objects or self.text_pages_not_indexed)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok}
@@ -38,10 +39,13 @@ def knowledge_base_check(*, knowledge_base_id: str) -> KnowledgeBaseReport:
     files = list(File.objects(knowledge_db_id=knowledge_base_id, is_delete=False))
     indexed = {p.images_id for f in files if f.status == "completed" for p in f.images}
     report.pages = len(indexed)
-    name = collection_name(knowledge_base_id=knowledge_base_id)
     vector_ids: set[str] = set()
-    if milvus_client().has_collection(collection_name=name):
-        vector_ids = {row["image_id"] for row in collection_rows(name, fields=["image_id"])}
+    if kb is not None and kb.embedder:
+        embedder, _, dim = kb.embedder.partition(":")
+        vector_ids = set(dense_page_ids(knowledge_base_id=knowledge_base_id, embedder=embedder, dim=int(dim)))
+    with_text = {p.images_id for f in files if f.status == "completed" for p in f.images if (p.text or "").strip()}
+    report.text_pages_not_indexed = sorted(with_text - set(lexical_index().page_ids(
+        knowledge_base_id=knowledge_base_id)))
     report.vector_pages = len(vector_ids)
     report.pages_without_vectors = sorted(indexed - vector_ids)
     report.vectors_without_page = sorted(vector_ids - indexed)

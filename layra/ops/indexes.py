@@ -1,4 +1,4 @@
-"""Create missing indexes: every registered Mongo document's, every KB collection's in Milvus."""
+"""Create missing indexes: every registered Mongo document's, every page-vector collection's in Milvus."""
 
 from layra.milvus import milvus_client
 from layra.ops.stores import kb_collections
@@ -23,7 +23,7 @@ def _has_index(client, name: str, field: str) -> bool:
 
 
 def milvus_indexes() -> dict[str, list[str]]:
-    from embeddings.services import HNSW_PARAMS
+    from embeddings.collections import HNSW_PARAMS, scalar_index_type
 
     client = milvus_client()
     created: dict[str, list[str]] = {}
@@ -36,7 +36,7 @@ def milvus_indexes() -> dict[str, list[str]]:
             wanted.append("vector")
         for field in ("file_id", "image_id"):
             if field not in existing:
-                params.add_index(field_name=field, index_type="INVERTED")
+                params.add_index(field_name=field, index_type=scalar_index_type(client))
                 wanted.append(field)
         if wanted:
             client.release_collection(collection_name=name)

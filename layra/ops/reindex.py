@@ -1,8 +1,8 @@
-"""Re-embed stored pages into Milvus: a file, a KB, a user's KBs or everything.
+"""Re-embed stored pages into Milvus, or backfill the lexical index: a file, a KB, a user's KBs or everything.
 
 With the current embedder a file's vectors are replaced in place (vectors_replace_file). With another
-embedder a KB is built into a side collection first and then swapped in (drop + rename), so search on the
-old collection keeps working until the switch.
+embedder a KB's rows are written to that embedder's collection while search reads the recorded one; the KB
+switches to the new embedder when every file is written, then its old rows are deleted.
 """
 
 import logging
@@ -10,15 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from embeddings.embedders import Embedder, embedder_build, get_embedder
-from embeddings.page_cache import generation_bump, pages_forget
-from embeddings.services import collection_ensure, collection_name, vectors_insert, vectors_replace_file
+from embeddings.services import (
+    embedder_tag,
+    texts_replace_file,
+    vectors_delete_knowledge_base,
+    vectors_replace_file,
+)
 from knowledge.documents import File, KnowledgeBase
 from knowledge.pipeline import page_images
 from knowledge.services import kb_version_bump
-from layra.milvus import milvus_client
 
 logger = logging.getLogger(__name__)
-SIDE_SUFFIX = "-reindex"
 
 
 @dataclass
@@ -46,8 +48,14 @@ def indexable_files(knowledge_base_id: str):
     return File.objects(knowledge_db_id=knowledge_base_id, is_delete=False, status="completed")
 
 
-def reindex_file(*, file_id: str, dry_run: bool = False, report: ReindexReport | None = None) -> ReindexReport:
-    """Replace one completed file's vectors with the current embedder's."""
+def _texts_index(file: File) -> int:
+    return texts_replace_file(knowledge_base_id=file.knowledge_db_id, username=file.username, file_id=file.file_id,
+                              pages=[(p.images_id, p.page_number, p.text or "") for p in file.images])
+
+
+def reindex_file(*, file_id: str, dry_run: bool = False, report: ReindexReport | None = None,
+                 embedder: Embedder | None = None) -> ReindexReport:
+    """Replace one completed file's vectors (current embedder, or `embedder`) and its lexical rows."""
     report = report or ReindexReport()
     file = File.objects(file_id=file_id, is_delete=False).first()
     if file is None or file.status != "completed":
@@ -57,65 +65,71 @@ def reindex_file(*, file_id: str, dry_run: bool = False, report: ReindexReport |
     report.pages += len(file.images)
     if dry_run:
         return report
-    rows = _page_rows(file, get_embedder())
-    report.rows += vectors_replace_file(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id, pages=rows)
-    kb_version_bump(knowledge_base_id=file.knowledge_db_id)
+    embedder = embedder or get_embedder()
+    rows = _page_rows(file, embedder)
+    report.rows += vectors_replace_file(knowledge_base_id=file.knowledge_db_id, username=file.username,
+                                        file_id=file.file_id, pages=rows, embedder=embedder)
+    _texts_index(file)
+    if embedder.name == get_embedder().name:
+        kb_version_bump(knowledge_base_id=file.knowledge_db_id)
     return report
 
 
 def reindex_knowledge_base(*, knowledge_base_id: str, embedder_name: str | None = None, dry_run: bool = False,
                            report: ReindexReport | None = None, on_file: Callable[[], None] | None = None
                            ) -> ReindexReport:
-    """Re-embed every completed file of a KB; with embedder_name, build a side collection and switch."""
+    """Re-embed every completed file of a KB. With another embedder the rows go to that embedder's collection
+    while search keeps reading the KB's recorded one; the KB switches when all are written, then its old rows go."""
     report = report or ReindexReport()
     kb = KnowledgeBase.objects(knowledge_base_id=knowledge_base_id, is_delete=False).first()
     if kb is None:
         report.errors.append(f"knowledge base {knowledge_base_id}: not found")
         return report
     report.knowledge_bases += 1
-    files = list(indexable_files(knowledge_base_id))
-    if embedder_name is None:
-        for file in files:
-            try:
-                reindex_file(file_id=file.file_id, dry_run=dry_run, report=report)
-            except Exception as exc:  # noqa: BLE001 - one broken file must not stop a KB; it is reported
-                logger.exception("reindex of file %s failed", file.file_id)
-                report.errors.append(f"file {file.file_id}: {exc.__class__.__name__}: {exc}")
-            if on_file:
-                on_file()
-        return report
-
     current = get_embedder()
-    embedder = current if current.name == embedder_name else embedder_build(name=embedder_name)
-    report.files += len(files)
-    report.pages += sum(len(f.images) for f in files)
-    if dry_run:
-        return report
-    client = milvus_client()
-    side = collection_name(knowledge_base_id=knowledge_base_id + SIDE_SUFFIX)
-    if client.has_collection(collection_name=side):
-        client.drop_collection(collection_name=side)
-    collection_ensure(knowledge_base_id=knowledge_base_id + SIDE_SUFFIX, embedder=embedder.name, dim=embedder.dim,
-                      client=client)
-    for file in files:
-        report.rows += vectors_insert(name=side, file_id=file.file_id, pages=_page_rows(file, embedder),
-                                      client=client)
+    embedder = current if embedder_name in (None, current.name) else embedder_build(name=embedder_name)
+    switching = kb.embedder not in (None, embedder_tag(embedder=embedder.name, dim=embedder.dim))
+    failed = False
+    for file in indexable_files(knowledge_base_id):
+        try:
+            reindex_file(file_id=file.file_id, dry_run=dry_run, report=report, embedder=embedder)
+        except Exception as exc:  # noqa: BLE001 - one broken file must not stop a KB; it is reported
+            logger.exception("reindex of file %s failed", file.file_id)
+            report.errors.append(f"file {file.file_id}: {exc.__class__.__name__}: {exc}")
+            failed = True
         if on_file:
             on_file()
-    target = collection_name(knowledge_base_id=knowledge_base_id)
-    # The switch: the old collection serves search until here.
-    if client.has_collection(collection_name=target):
-        client.drop_collection(collection_name=target)
-    client.rename_collection(old_name=side, new_name=target)
-    client.load_collection(collection_name=target)
-    pages_forget(name=target)
-    generation_bump(target)
-    kb_version_bump(knowledge_base_id=knowledge_base_id, embedder=f"{embedder.name}:{embedder.dim}")
-    report.switched.append(knowledge_base_id)
+    if switching and not dry_run and not failed:
+        old_name, _, old_dim = kb.embedder.partition(":")
+        kb_version_bump(knowledge_base_id=knowledge_base_id, embedder=embedder_tag(embedder=embedder.name,
+                                                                                  dim=embedder.dim))
+        vectors_delete_knowledge_base(knowledge_base_id=knowledge_base_id, embedder=old_name, dim=int(old_dim))
+        report.switched.append(knowledge_base_id)
     return report
 
 
-def knowledge_base_ids(*, username: str | None = None) -> list[str]:
+def lexical_backfill(*, knowledge_base_ids: list[str] | None = None, report: ReindexReport | None = None,
+                     on_file: Callable[[], None] | None = None) -> ReindexReport:
+    """Index the text layer of every completed file (from Mongo) in the lexical index; no page is re-embedded.
+
+    File by file, each replaced whole: a KB mid-backfill answers searches throughout (dense side complete,
+    lexical side growing)."""
+    report = report or ReindexReport()
+    if knowledge_base_ids is None:
+        knowledge_base_ids = knowledge_base_ids_of()
+    for kb_id in knowledge_base_ids:
+        report.knowledge_bases += 1
+        for file in indexable_files(kb_id):
+            report.files += 1
+            report.pages += len(file.images)
+            report.rows += _texts_index(file)
+            if on_file:
+                on_file()
+        kb_version_bump(knowledge_base_id=kb_id)
+    return report
+
+
+def knowledge_base_ids_of(*, username: str | None = None) -> list[str]:
     qs = KnowledgeBase.objects(is_delete=False)
     if username:
         qs = qs.filter(username=username)

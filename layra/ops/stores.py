@@ -4,11 +4,11 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
+from embeddings.collections import DENSE_FIELDS, dense_collections
 from layra.milvus import milvus_client
 from layra.storage import is_s3, s3_client, storage
 
-COLLECTION_PREFIX = "colqwen"
-VECTOR_FIELDS = ["pk", "vector", "image_id", "page_number", "file_id"]
+VECTOR_FIELDS = DENSE_FIELDS
 
 
 def object_keys(prefix: str = "") -> Iterator[str]:
@@ -35,11 +35,8 @@ def object_exists(key: str) -> bool:
 
 
 def kb_collections() -> list[str]:
-    return sorted(n for n in milvus_client().list_collections() if n.startswith(COLLECTION_PREFIX))
-
-
-def kb_id_of(collection: str) -> str:
-    return collection[len(COLLECTION_PREFIX):].replace("_", "-")
+    """The page-vector collections (one per embedder, shared by every KB)."""
+    return dense_collections(milvus_client())
 
 
 def collection_rows(name: str, *, fields: list[str] | None = None, batch: int = 1000) -> Iterator[dict]:
@@ -48,6 +45,7 @@ def collection_rows(name: str, *, fields: list[str] | None = None, batch: int = 
     client.load_collection(collection_name=name)
     fields = fields or ["image_id", "page_number", "file_id"]
     iterator = client.query_iterator(collection_name=name, batch_size=batch, filter="pk >= 0",
+                                     consistency_level="Strong",
                                      output_fields=list(dict.fromkeys(["pk", *fields])))
     try:
         while True:

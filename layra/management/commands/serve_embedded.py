@@ -18,7 +18,7 @@ DEMO_PASSWORD = "demo-password-123"
 
 
 class Command(BaseCommand):
-    help = "Start SecantusDB and Milvus Lite (if not running), migrate, start a worker, serve the API."
+    help = "Start SecantusDB and Milvus (if not running), migrate, start a worker, serve the API."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -38,8 +38,12 @@ class Command(BaseCommand):
         if settings.MILVUS_URI.startswith("http://127.0.0.1:"):
             milvus_port = _port_of(settings.MILVUS_URI, 19530)
             if not embedded.port_open(milvus_port):
-                children.append(embedded.milvus_lite(milvus_port, data_dir / "milvus", log_dir).start())
-                self.stdout.write(f"Milvus Lite on 127.0.0.1:{milvus_port}")
+                if settings.EMBEDDED_MILVUS == "lite":
+                    children.append(embedded.milvus_lite(milvus_port, data_dir / "milvus", log_dir).start())
+                else:
+                    children.append(embedded.milvus_standalone(milvus_port, data_dir / "milvus-standalone",
+                                                               log_dir).start(timeout=180))
+                self.stdout.write(f"Milvus ({settings.EMBEDDED_MILVUS}) on 127.0.0.1:{milvus_port}")
         try:
             from layra.redis import redis_client
 

@@ -1,0 +1,100 @@
+"""The shared Milvus collections: one page-vector collection per embedder (name and dim).
+
+Every knowledge base's rows live in its embedder's collection with `knowledge_base_id` as the partition key
+(Milvus hashes it to a partition, so a filter on it prunes the search) and `username` as a scalar field; every
+search and delete filters by KB ids. Collection-per-KB does not scale past ~1,000 KBs per cluster (Milvus'
+own guidance), which is why the layout changed (see `migrate_vectors`).
+"""
+
+import json
+import logging
+import threading
+
+from pymilvus import DataType, MilvusClient
+
+from layra.milvus import client_generation, milvus_client, server_features
+
+logger = logging.getLogger(__name__)
+
+DENSE_PREFIX = "layra_pages_"
+HNSW_PARAMS = {"M": 32, "efConstruction": 500}
+SCHEMA_VERSION = 3  # 1-2: per-KB collections (`colqwen{kb}`); 3: shared, partition key knowledge_base_id
+DENSE_FIELDS = ["pk", "vector", "knowledge_base_id", "username", "file_id", "image_id", "page_number"]
+_ready: set[tuple[int, str]] = set()  # (client generation, name): made and loaded on that server
+_ready_lock = threading.Lock()
+
+
+def dense_collection_name(*, embedder: str, dim: int) -> str:
+    return f"{DENSE_PREFIX}{embedder}_{dim}"
+
+
+def embedder_of(name: str) -> tuple[str, int] | None:
+    """(embedder, dim) of a dense collection name, None for any other collection."""
+    if not name.startswith(DENSE_PREFIX):
+        return None
+    embedder, _, dim = name[len(DENSE_PREFIX):].rpartition("_")
+    return (embedder, int(dim)) if embedder and dim.isdigit() else None
+
+
+def filter_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def in_filter(field: str, values: list[str]) -> str:
+    return f"{field} in [" + ",".join(filter_quote(v) for v in values) + "]"
+
+
+def scalar_index_type(client: MilvusClient) -> str:
+    """INVERTED where the server has it (2.4+, Lite), Trie on 2.3 (its only VARCHAR index)."""
+    return "INVERTED" if server_features(client).inverted else "Trie"
+
+
+def dense_collection_create(*, client: MilvusClient, name: str, dim: int, embedder: str) -> None:
+    schema = MilvusClient.create_schema(
+        auto_id=True, enable_dynamic_field=False,
+        description=json.dumps({"embedder": embedder, "dim": dim, "schema_version": SCHEMA_VERSION}),
+    )
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("knowledge_base_id", DataType.VARCHAR, max_length=64, is_partition_key=True)
+    schema.add_field("username", DataType.VARCHAR, max_length=150)
+    schema.add_field("file_id", DataType.VARCHAR, max_length=64)
+    schema.add_field("image_id", DataType.VARCHAR, max_length=64)
+    schema.add_field("page_number", DataType.INT64)
+    index_params = client.prepare_index_params()
+    index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=dict(HNSW_PARAMS))
+    scalar = scalar_index_type(client)
+    for field in ("file_id", "image_id"):
+        index_params.add_index(field_name=field, index_type=scalar)
+    client.create_collection(collection_name=name, schema=schema, index_params=index_params)
+
+
+def dense_collection_ensure(*, embedder: str, dim: int, client: MilvusClient | None = None) -> str:
+    """The embedder's collection, created and loaded on first use (checked once per process)."""
+    client = client or milvus_client()
+    name = dense_collection_name(embedder=embedder, dim=dim)
+    key = (client_generation(), name)
+    if key in _ready:
+        return name
+    with _ready_lock:
+        if key not in _ready:
+            if not client.has_collection(collection_name=name):
+                try:
+                    dense_collection_create(client=client, name=name, dim=dim, embedder=embedder)
+                except Exception:  # noqa: BLE001 - another process may have created it first
+                    if not client.has_collection(collection_name=name):
+                        raise
+            client.load_collection(collection_name=name)
+            _ready.add(key)
+    return name
+
+
+def dense_collections(client: MilvusClient | None = None) -> list[str]:
+    client = client or milvus_client()
+    return sorted(n for n in client.list_collections() if embedder_of(n))
+
+
+def forget_ready() -> None:
+    """After a collection is dropped behind this process' back (tests, restore)."""
+    with _ready_lock:
+        _ready.clear()

@@ -1,0 +1,67 @@
+"""Run the standalone Milvus server of the `milvus` package (2.3, embedded etcd) on private ports.
+
+`python -m layra.milvus_standalone --data DIR --port PORT` serves gRPC on PORT until SIGTERM. The package's
+own launcher probes its other ports on 127.0.0.1 only (the server listens on all addresses, so two servers
+collide) and leaves etcd on its fixed 2379/2380: here every port is chosen free up front and etcd gets a
+config file of its own, so several servers (make run, a test run, a benchmark) run side by side.
+"""
+
+import argparse
+import signal
+import socket
+import sys
+from pathlib import Path
+
+PORT_KEYS = ["etcd_port", "root_coord_port", "proxy_internal_port", "query_coord_port", "query_node_port",
+             "index_coord_port", "index_node_port", "data_coord_port", "data_node_port"]
+
+
+def free_port() -> int:
+    """A port free on every address (IPv4 and IPv6), as the server binds them all."""
+    with socket.create_server(("", 0), family=socket.AF_INET6, dualstack_ipv6=True) as sock:
+        return sock.getsockname()[1]
+
+
+def etcd_config(path: Path, *, client_port: int, peer_port: int) -> Path:
+    client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
+    path.write_text(f"name: default\nlisten-client-urls: {client}\nadvertise-client-urls: {client}\n"
+                    f"listen-peer-urls: {peer}\ninitial-advertise-peer-urls: {peer}\n"
+                    f"initial-cluster: default={peer}\n")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    data = Path(args.data).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+
+    import os
+
+    from milvus import MilvusServer
+
+    ports = {key: free_port() for key in PORT_KEYS}
+    os.environ["ETCD_CONFIG_PATH"] = str(etcd_config(data / "etcd.yaml", client_port=ports["etcd_port"],
+                                                     peer_port=free_port()))
+    server = MilvusServer(wait_for_started=True)
+    server.set_base_dir(str(data))
+    server.config.set("proxy_port", args.port)
+    for key, port in ports.items():
+        server.config.set(key, port)
+    server.webservice_port = free_port()
+
+    def stop(*_args) -> None:
+        server.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.start()
+    code = server.server_proc.wait()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
