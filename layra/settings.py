@@ -374,3 +374,5 @@ QUERY_EMBED_REMOTE = env.bool("QUERY_EMBED_REMOTE") if env.str("QUERY_EMBED_REMO
 QUERY_EMBED_TIMEOUT_S = env.float("QUERY_EMBED_TIMEOUT_S", default=10.0)
 # Its own queue, so a query never waits behind a page-embedding batch on the "gpu" queue.
 CELERY_TASK_ROUTES["embeddings.embed_query"] = {"queue": "gpu_query"}
+# GPU workers: load the embedder as each worker process starts (embeddings/tasks.py), not on its first task.
+WORKER_PRELOAD_EMBEDDER = env.bool("WORKER_PRELOAD_EMBEDDER", default=False)

@@ -48,8 +48,9 @@ def colqwen_web(settings, tmp_path):
 @pytest.fixture
 def gpu_query_worker(broker, tiny_colqwen_path):
     """A real worker consuming only the gpu_query queue with the tiny ColQwen2.5; started by the test."""
-    env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "PYTHONUNBUFFERED": "1", "EMBEDDER": "colqwen",
-           "COLQWEN_MODEL": tiny_colqwen_path, "COLQWEN_MAX_NUM_VISUAL_TOKENS": "64"}
+    env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO",
+           "EMBEDDER": "colqwen", "COLQWEN_MODEL": tiny_colqwen_path, "COLQWEN_MAX_NUM_VISUAL_TOKENS": "64",
+           "WORKER_PRELOAD_EMBEDDER": "true"}
     worker = Worker(env)
     worker.args[worker.args.index("-Q") + 1] = "gpu_query"
     yield worker
@@ -60,6 +61,13 @@ def _reply_keys() -> list[str]:
     from layra.redis import redis_client
 
     return list(redis_client("task").scan_iter(match="query_embed:*"))
+
+
+def _wait_for_log(worker: Worker, text: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in worker.log():
+        assert time.monotonic() < deadline, worker.log()[-3000:]
+        time.sleep(0.2)
 
 
 def test_embed_query_is_routed_to_the_gpu_query_queue():
@@ -85,9 +93,9 @@ def test_vectors_cross_the_broker_as_float16_bytes(rng):
 def test_colqwen_queries_are_embedded_by_the_gpu_worker(gpu_query_worker, colqwen_web, tiny_colqwen):
     assert query_embed_remote()
     gpu_query_worker.start()
-    colqwen_web.QUERY_EMBED_TIMEOUT_S = 120  # the worker's first query imports torch and loads the model
-    first = query_vectors_embed(text=QUERIES[0])
+    _wait_for_log(gpu_query_worker, "embedder colqwen loaded at worker start")  # preloaded, not on a query
     colqwen_web.QUERY_EMBED_TIMEOUT_S = 10
+    first = query_vectors_embed(text=QUERIES[0])
     started = time.monotonic()
     with ThreadPoolExecutor(4) as pool:  # concurrent callers (a web worker's threads) each get their own answer
         remote = list(pool.map(lambda text: query_vectors_embed(text=text), QUERIES))
