@@ -1,4 +1,4 @@
-"""The one Celery app. Queues: default, ingest (CPU conversion), gpu (embedding)."""
+"""The one Celery app. Queues: default, ingest (CPU conversion), gpu (page embedding), gpu_query (query embedding)."""
 
 import os
 
@@ -10,7 +10,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "layra.settings")
 
 app = Celery("layra")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("default"), Queue("ingest"), Queue("gpu"))
+app.conf.task_queues = (Queue("default"), Queue("ingest"), Queue("gpu"), Queue("gpu_query"))
 app.autodiscover_tasks()
 
 

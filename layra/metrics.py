@@ -21,7 +21,7 @@ LLM_LATENCY = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 LLM_ERRORS = Counter("layra_llm_errors_total", "LLM calls that failed.", ["source", "status"])
-QUEUES = ("default", "ingest", "gpu")
+QUEUES = ("default", "ingest", "gpu", "gpu_query")
 
 
 class StoreCollector:

@@ -379,3 +379,16 @@ CELERY_BEAT_SCHEDULE = {
     "layra.stuck_jobs": {"task": "layra.stuck_jobs", "schedule": float(OPS_STUCK_CHECK_EVERY_S),
                          "options": {"queue": "default"}},
 }
+
+# --- query embedding (embeddings/query.py) ---
+# Where a search's query is embedded. Unset: in-process for CPU embedders (minilm), on the GPU worker for colqwen
+# (the web process never loads a 3.75B model on CPU); "true"/"false" overrides. Eager Celery (no broker) always
+# embeds in-process.
+QUERY_EMBED_REMOTE = env.bool("QUERY_EMBED_REMOTE") if env.str("QUERY_EMBED_REMOTE", default="") else None
+# How long a search waits for a GPU worker to answer before a 503 (`embedder_unavailable`); the message expires
+# on the broker after the same time, so a worker that comes back later drops stale queries.
+QUERY_EMBED_TIMEOUT_S = env.float("QUERY_EMBED_TIMEOUT_S", default=10.0)
+# Its own queue, so a query never waits behind a page-embedding batch on the "gpu" queue.
+CELERY_TASK_ROUTES["embeddings.embed_query"] = {"queue": "gpu_query"}
+# GPU workers: load the embedder as each worker process starts (embeddings/tasks.py), not on its first task.
+WORKER_PRELOAD_EMBEDDER = env.bool("WORKER_PRELOAD_EMBEDDER", default=False)

@@ -2,7 +2,8 @@
 
 Loaded lazily, each of these cost the first requests of every worker: the URL conf imports every view (~1 s of
 CPU), the Milvus client imports gRPC, the OpenAI SDK imports its resources on first use, and the query embedder
-loads its weights (seconds). After a deploy or a restart those requests queued behind the loading.
+loads its weights (seconds). After a deploy or a restart those requests queued behind the loading. Where the GPU
+worker embeds queries (embeddings/query.py) a web process never loads the model, here or later.
 """
 
 import logging
@@ -36,10 +37,15 @@ def _vector_store() -> None:
         milvus_client()
 
 
-def _query_embedder() -> None:
+def _query_embedder() -> str:
+    from embeddings.query import query_embed_remote
+
+    if query_embed_remote():
+        return "remote"  # the GPU worker embeds queries: a web process never loads that model
     from embeddings.embedders import get_embedder
 
     get_embedder()
+    return "ok"
 
 
 STEPS = {"url_conf": _url_conf, "llm_client": _llm_client, "object_store": _object_store,
@@ -54,8 +60,7 @@ def warm_up(*, embedder: bool = True) -> dict[str, str]:
             done[name] = "skipped"
             continue
         try:
-            step()
-            done[name] = "ok"
+            done[name] = step() or "ok"
         except Exception:  # noqa: BLE001 - the worker must still start; the request path retries
             logger.exception("warm-up step %s failed", name)
             done[name] = "failed"
