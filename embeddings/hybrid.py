@@ -25,7 +25,7 @@ def fusion_weights() -> FusionWeights:
 
 def fusion_depth(*, top_k: int) -> int:
     """How many pages each side proposes to the fusion (a page ranked low on one side may win on the other)."""
-    return max(settings.SEARCH_FUSION_DEPTH, 2 * top_k)
+    return max(settings.SEARCH_FUSION_DEPTH, top_k)
 
 
 def pages_search(*, knowledge_base_ids: list[str], query: str, query_vectors: np.ndarray | None, embedder: str,

@@ -21,20 +21,65 @@ def bucket_keys(prefix: str = "") -> list[str]:
     return keys
 
 
-def collection_name(knowledge_base_id: str) -> str:
-    return "colqwen" + knowledge_base_id.replace("-", "_")
-
-
 def file_vectors(knowledge_base_id: str, file_id: str) -> list[dict]:
+    """The file's rows in the current embedder's shared collection (read strongly: right after a write)."""
+    from embeddings.collections import dense_collection_name
+    from embeddings.embedders import embedder_spec
     from layra.milvus import milvus_client
 
     client = milvus_client()
-    name = collection_name(knowledge_base_id)
+    spec = embedder_spec()
+    name = dense_collection_name(embedder=spec.name, dim=spec.dim)
     if not client.has_collection(name):
         return []
     client.load_collection(name)
-    return client.query(name, filter=f'file_id == "{file_id}"', output_fields=["image_id", "page_number"],
-                        limit=16384)
+    return client.query(name, filter=f'knowledge_base_id == "{knowledge_base_id}" and file_id == "{file_id}"',
+                        output_fields=["image_id", "page_number"], limit=16384, consistency_level="Strong")
+
+
+def index_pages(*, user, knowledge_base_id: str, texts: list[str], filename: str = "doc.pdf",
+                with_text: list[bool] | None = None, noise_pages: frozenset[int] = frozenset()) -> str:
+    """A completed file whose pages are indexed as the pipeline would: Mongo pages (a stored JPEG each), dense
+    vectors of each page's text, and the lexical index for the pages that have a text layer (`with_text`, all
+    by default; a page without is a scan: it keeps its vectors but has no text). `noise_pages` (page numbers)
+    get random vectors: pages whose dense side matches nothing, like a figure-heavy page. Returns the file id."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from embeddings.embedders import get_embedder
+    from embeddings.services import embedder_tag, texts_replace_file, vectors_replace_file
+    from knowledge.documents import File, PageImage
+    from knowledge.services import kb_version_bump
+    from layra.ids import new_id
+    from layra.storage import storage
+
+    with_text = with_text or [True] * len(texts)
+    file_id = new_id()
+    embedder = get_embedder()
+    pages = []
+    for i, text in enumerate(texts):
+        buffer = io.BytesIO()
+        Image.new("RGB", (600, 800), (255, 255, 255 - i)).save(buffer, format="JPEG")
+        key = f"test/{file_id}/{i + 1}.jpg"
+        storage().save(key, io.BytesIO(buffer.getvalue()))
+        pages.append(PageImage(images_id=f"{file_id}-p{i + 1}", page_number=i + 1, minio_filename=key,
+                               text=text if with_text[i] else "", has_text=with_text[i], width=600, height=800))
+    File(file_id=file_id, knowledge_db_id=knowledge_base_id, username=user.username, filename=filename,
+         minio_filename=f"test/{file_id}/original", status="completed", page_count=len(pages), images=pages).save()
+    vectors = embedder.embed_images([None] * len(texts), texts=texts)
+    rng = np.random.default_rng(7)
+    for number in noise_pages:
+        noise = rng.standard_normal(vectors[number - 1].shape).astype(np.float32)
+        vectors[number - 1] = noise / np.linalg.norm(noise, axis=1, keepdims=True)
+    vectors_replace_file(knowledge_base_id=knowledge_base_id, username=user.username, file_id=file_id,
+                         pages=[(p.images_id, p.page_number, v) for p, v in zip(pages, vectors, strict=True)])
+    texts_replace_file(knowledge_base_id=knowledge_base_id, username=user.username, file_id=file_id,
+                       pages=[(p.images_id, p.page_number, p.text) for p in pages])
+    kb_version_bump(knowledge_base_id=knowledge_base_id, embedder=embedder_tag(embedder=embedder.name,
+                                                                              dim=embedder.dim))
+    return file_id
 
 
 def wait_job(task_id: str, *, timeout: float = 120, worker=None, states=("completed", "failed", "cancelled")):

@@ -189,7 +189,7 @@ class PageImageApi(APIView):
             user = User.objects.filter(pk=user_id, is_active=True).first()
             if user is None:
                 raise NotFound("Page not found.")
-        elif not user.is_authenticated:
+        elif user is None or not user.is_authenticated:
             raise NotAuthenticated()
         _file, page = selectors.file_page(user=user, file_id=file_id, page_number=page_number)
         if request.query_params.get("size") == "thumb":
