@@ -64,7 +64,7 @@ def dense_collection_create(*, client: MilvusClient, name: str, dim: int, embedd
     index_params = client.prepare_index_params()
     index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=dict(HNSW_PARAMS))
     scalar = scalar_index_type(client)
-    for field in ("file_id", "image_id"):
+    for field in ("knowledge_base_id", "file_id", "image_id"):
         index_params.add_index(field_name=field, index_type=scalar)
     client.create_collection(collection_name=name, schema=schema, index_params=index_params)
 
@@ -98,3 +98,29 @@ def forget_ready() -> None:
     """After a collection is dropped behind this process' back (tests, restore)."""
     with _ready_lock:
         _ready.clear()
+
+
+QUERY_LIMIT = 16384  # Milvus caps offset + limit of one query
+
+
+def rows_matching(client: MilvusClient, name: str, *, expr: str, fields: list[str], batch: int = 4000) -> list[dict]:
+    """Every row matching `expr`, read strongly (what was just written included).
+
+    One plain query when the rows fit in one (the usual case); a query iterator otherwise. pymilvus' iterator
+    takes its snapshot time from the server where it can; a 2.3 server cannot give it one, and the iterator's
+    own clock then missed rows written moments before (seen in the tests), so small reads avoid it."""
+    client.load_collection(collection_name=name)
+    count = int(client.query(collection_name=name, filter=expr, output_fields=["count(*)"],
+                             consistency_level="Strong")[0]["count(*)"])
+    if count <= QUERY_LIMIT:
+        return client.query(collection_name=name, filter=expr, output_fields=fields, limit=QUERY_LIMIT,
+                            consistency_level="Strong") if count else []
+    rows: list[dict] = []
+    iterator = client.query_iterator(collection_name=name, batch_size=batch, filter=expr, output_fields=fields,
+                                     consistency_level="Strong")
+    try:
+        while chunk := iterator.next():
+            rows.extend(chunk)
+    finally:
+        iterator.close()
+    return rows

@@ -11,7 +11,13 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import numpy as np
 from pymilvus import MilvusClient
 
-from embeddings.collections import dense_collection_ensure, dense_collection_name, dense_collections, filter_quote
+from embeddings.collections import (
+    dense_collection_ensure,
+    dense_collection_name,
+    dense_collections,
+    filter_quote,
+    rows_matching,
+)
 from embeddings.lexical import LexicalPage, lexical_index
 from embeddings.page_cache import generation_bump, pages_forget, pages_store
 from layra.errors import ValidationError
@@ -162,17 +168,9 @@ def dense_page_ids(*, knowledge_base_id: str, embedder: str, dim: int) -> dict[s
     name = dense_collection_name(embedder=embedder, dim=dim)
     if not client.has_collection(collection_name=name):
         return {}
-    client.load_collection(collection_name=name)
-    iterator = client.query_iterator(collection_name=name, batch_size=4000, output_fields=["image_id", "file_id"],
-                                     filter=_key_filter(knowledge_base_id=knowledge_base_id),
-                                     consistency_level="Strong")
-    found: dict[str, str] = {}
-    try:
-        while rows := iterator.next():
-            found.update((r["image_id"], r["file_id"]) for r in rows)
-    finally:
-        iterator.close()
-    return found
+    rows = rows_matching(client, name, expr=_key_filter(knowledge_base_id=knowledge_base_id),
+                         fields=["image_id", "file_id"])
+    return {r["image_id"]: r["file_id"] for r in rows}
 
 
 def vectors_delete_knowledge_base(*, knowledge_base_id: str, embedder: str, dim: int) -> None:

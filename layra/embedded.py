@@ -40,9 +40,11 @@ class ServiceProcess:
     env: dict = field(default_factory=dict)
     process: subprocess.Popen | None = None
     ready: Callable[[], bool] | None = None  # beyond an open port (a server that listens before it serves)
+    start_timeout: float = 60
+    stop_timeout: float = 10
 
-    def start(self, timeout: float = 60) -> "ServiceProcess":
-        return self.launch().wait_ready(timeout)
+    def start(self, timeout: float | None = None) -> "ServiceProcess":
+        return self.launch().wait_ready(timeout or self.start_timeout)
 
     def launch(self) -> "ServiceProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +55,8 @@ class ServiceProcess:
         )
         return self
 
-    def wait_ready(self, timeout: float = 60) -> "ServiceProcess":
+    def wait_ready(self, timeout: float | None = None) -> "ServiceProcess":
+        timeout = timeout or self.start_timeout
         deadline = time.monotonic() + timeout
         while not (port_open(self.port) and (self.ready is None or self.ready())):
             if self.process.poll() is not None:
@@ -68,12 +71,12 @@ class ServiceProcess:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(10)
+                self.process.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
 
-    def restart(self, timeout: float = 60) -> "ServiceProcess":
+    def restart(self, timeout: float | None = None) -> "ServiceProcess":
         self.stop()
         return self.start(timeout)
 
@@ -93,7 +96,7 @@ def milvus_standalone(port: int, data_dir: Path, log_dir: Path) -> ServiceProces
     """The `milvus` package's standalone 2.3 server (dense search, fast; no BM25) on private ports."""
     args = [sys.executable, "-m", "layra.milvus_standalone", "--data", str(data_dir), "--port", str(port)]
     return ServiceProcess("milvus-standalone", port, args, log_dir / "milvus-standalone.log",
-                          ready=lambda: milvus_answers(port))
+                          ready=lambda: milvus_answers(port), start_timeout=240, stop_timeout=30)
 
 
 def milvus_answers(port: int) -> bool:
@@ -140,7 +143,7 @@ def private_stack(run_dir: Path) -> tuple[dict[str, ServiceProcess], dict[str, s
         for service in services.values():  # all at once: the Milvus servers take seconds to come up
             service.launch()
         for service in services.values():
-            service.wait_ready(180)
+            service.wait_ready()
     except Exception:
         for service in services.values():
             service.stop()

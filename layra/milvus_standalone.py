@@ -7,8 +7,10 @@ config file of its own, so several servers (make run, a test run, a benchmark) r
 """
 
 import argparse
+import json
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +22,42 @@ def free_port() -> int:
     """A port free on every address (IPv4 and IPv6), as the server binds them all."""
     with socket.create_server(("", 0), family=socket.AF_INET6, dualstack_ipv6=True) as sock:
         return sock.getsockname()[1]
+
+
+def port_free(port: int) -> bool:
+    try:
+        with socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True):
+            return True
+    except OSError:
+        return False
+
+
+def ports_for(data: Path) -> dict[str, int]:
+    """The ports of the last start when they are all free again (a restart finds etcd's members and the
+    server's sessions where it left them, and comes up sooner); new free ports otherwise."""
+    saved = data / "ports.json"
+    keys = [*PORT_KEYS, "etcd_peer_port", "metrics_port"]
+    try:
+        ports = json.loads(saved.read_text())
+        if set(ports) == set(keys) and all(port_free(p) for p in ports.values()):
+            return ports
+    except (OSError, ValueError):
+        pass
+    ports = {key: free_port() for key in keys}
+    saved.write_text(json.dumps(ports))
+    return ports
+
+
+def stop_gracefully(process: subprocess.Popen | None, timeout: float = 20) -> None:
+    """SIGTERM and wait: a killed server leaves its etcd sessions to expire, and the next start waits for them."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
 
 
 def etcd_config(path: Path, *, client_port: int, peer_port: int) -> Path:
@@ -42,17 +80,19 @@ def main() -> None:
 
     from milvus import MilvusServer
 
-    ports = {key: free_port() for key in PORT_KEYS}
+    ports = ports_for(data)
     os.environ["ETCD_CONFIG_PATH"] = str(etcd_config(data / "etcd.yaml", client_port=ports["etcd_port"],
-                                                     peer_port=free_port()))
+                                                     peer_port=ports["etcd_peer_port"]))
     server = MilvusServer(wait_for_started=True)
     server.set_base_dir(str(data))
     server.config.set("proxy_port", args.port)
-    for key, port in ports.items():
-        server.config.set(key, port)
-    server.webservice_port = free_port()
+    for key in PORT_KEYS:
+        server.config.set(key, ports[key])
+    server.webservice_port = ports["metrics_port"]
 
     def stop(*_args) -> None:
+        stop_gracefully(server.server_proc)
+        server.server_proc = None
         server.stop()
         sys.exit(0)
 

@@ -156,7 +156,6 @@ COLQWEN_BATCH_SIZE = env.int("COLQWEN_BATCH_SIZE", default=4)
 COLQWEN_MAX_NUM_VISUAL_TOKENS = env.int("COLQWEN_MAX_NUM_VISUAL_TOKENS", default=768)
 MILVUS_SEARCH_EF = env.int("MILVUS_SEARCH_EF", default=100)
 # Index on file_id / image_id: INVERTED (Milvus 2.4+ and Lite); "Trie" for a Milvus 2.3 server.
-MILVUS_SCALAR_INDEX = env.str("MILVUS_SCALAR_INDEX", default="INVERTED")
 
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -290,7 +289,7 @@ SEARCH_PAGE_CACHE_MB = env.int("SEARCH_PAGE_CACHE_MB", default=512)  # per proce
 # Per process: page images a chat turn sends to the model (its cited pages, and those of the last turns).
 PAGE_IMAGE_CACHE_MB = env.int("PAGE_IMAGE_CACHE_MB", default=64)
 SEARCH_PAGE_VECTORS_TTL_S = env.int("SEARCH_PAGE_VECTORS_TTL_S", default=7 * 24 * 3600)  # Redis tier
-BENCH_MILVUS_URI = env.str("BENCH_MILVUS_URI", default=str(DATA_DIR / "bench_milvus.db"))
+BENCH_MILVUS_URI = env.str("BENCH_MILVUS_URI", default="")  # "": a private standalone server (bench_retrieval)
 # Hybrid retrieval (embeddings/README.md): the lexical engine and the rank fusion of both sides.
 # auto: Milvus BM25 when the server has it (2.5+, Lite 3.x), else SQLite FTS5 in LEXICAL_SQLITE_PATH, one file
 # every process of this host opens (the default stack, whose Milvus 2.3 has no BM25).

@@ -42,7 +42,7 @@ def test_job_stats():
 def test_search_observes_its_latency(user):
     from prometheus_client import REGISTRY
 
-    from embeddings.retrieval import search
+    from knowledge.search import search
     from knowledge.services import knowledge_base_create
 
     kb = knowledge_base_create(user=user, name="metrics")

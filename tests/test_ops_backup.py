@@ -6,9 +6,15 @@ import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
 
-from embeddings.retrieval import search
+from knowledge.search import search
 from layra.ops.backup import MYSQL_EXCLUDE, stack_is_empty, store_counts
-from tests.fixtures import _drop_milvus_collections, _drop_mongo_database, _empty_bucket, _flush_redis
+from tests.fixtures import (
+    _drop_milvus_collections,
+    _drop_mongo_database,
+    _empty_bucket,
+    _empty_lexical_file,
+    _flush_redis,
+)
 from tests.operators_helpers import ingest
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +26,7 @@ def _wipe_everything():
             model.objects.all().delete()
     _drop_mongo_database()
     _drop_milvus_collections()
+    _empty_lexical_file()
     _empty_bucket()
     _flush_redis()
     from layra.mongo import reset_document_collections

@@ -3,20 +3,27 @@
 import pytest
 from django.core.management import call_command
 
-from embeddings.retrieval import search
-from embeddings.services import collection_name
+from embeddings.collections import dense_collection_name
+from embeddings.embedders import embedder_spec
 from knowledge.documents import File, KnowledgeBase
 from knowledge.pipeline import object_put, objects_delete
+from knowledge.search import search
 from layra.milvus import milvus_client
 from layra.ops.consistency import knowledge_base_check
-from layra.ops.stores import collection_rows, object_keys
+from layra.ops.stores import object_keys
 from tests.operators_helpers import ingest
 
 pytestmark = pytest.mark.django_db
 
 
+def _name():
+    spec = embedder_spec()
+    return dense_collection_name(embedder=spec.name, dim=spec.dim)
+
+
 def _rows(kb_id):
-    return list(collection_rows(collection_name(knowledge_base_id=kb_id), fields=["image_id", "file_id"]))
+    return milvus_client().query(collection_name=_name(), filter=f'knowledge_base_id == "{kb_id}"',
+                                 output_fields=["image_id", "file_id"], limit=16384, consistency_level="Strong")
 
 
 def _consistency(capsys, *args):
@@ -30,20 +37,21 @@ def test_broken_state_is_reported_and_repaired(user, django_capture_on_commit_ca
     kb, files = ingest(user, django_capture_on_commit_callbacks)
     kb_id = kb.knowledge_base_id
     code, out = _consistency(capsys)
-    assert code == 0 and "0 inconsistent" in out
+    assert code == 0 and "0 inconsistent" in out, out
     pdf = next(f for f in files if f.filename == "spices.pdf")
     txt = next(f for f in files if f.filename == "penguins.txt")
     before = len(_rows(kb_id))
 
     # Break it: vectors of one page gone, one page image gone, an orphan object, vectors of a vanished file.
     client = milvus_client()
-    name = collection_name(knowledge_base_id=kb_id)
+    name = _name()
     client.delete(collection_name=name, filter=f'image_id == "{pdf.images[0].images_id}"')
     objects_delete([txt.images[0].minio_filename])
     orphan = f"{user.username}/{kb_id}/{'0' * 8}-0000-0000-0000-000000000000/original"
     object_put(orphan, b"junk")
-    client.insert(collection_name=name, data=[{"vector": list(_rows_vector(kb_id)),
-                                               "image_id": "ghost", "page_number": 1, "file_id": "ghost-file"}])
+    client.insert(collection_name=name, data=[{"vector": list(_rows_vector(kb_id)), "knowledge_base_id": kb_id,
+                                               "username": user.username, "image_id": "ghost", "page_number": 1,
+                                               "file_id": "ghost-file"}])
 
     report = knowledge_base_check(knowledge_base_id=kb_id)
     assert report.pages_without_vectors == [pdf.images[0].images_id]
@@ -74,8 +82,8 @@ def test_broken_state_is_reported_and_repaired(user, django_capture_on_commit_ca
 
 def _rows_vector(kb_id):
     client = milvus_client()
-    row = client.query(collection_name=collection_name(knowledge_base_id=kb_id), filter="pk >= 0",
-                       output_fields=["vector"], limit=1)[0]
+    row = client.query(collection_name=_name(), filter=f'knowledge_base_id == "{kb_id}"',
+                       output_fields=["vector"], limit=1, consistency_level="Strong")[0]
     return row["vector"]
 
 
@@ -96,10 +104,9 @@ def test_reindex_file_kb_user_and_embedder_switch(user, django_capture_on_commit
     assert "Reindexed 1 knowledge bases, 2 files, 3 pages" in capsys.readouterr().out
     assert sorted(r["image_id"] for r in _rows(kb_id)) == rows  # replaced, never appended
 
-    call_command("reindex", "--kb", kb_id, "--embedder", "minilm")  # side collection, then switch
-    assert "switched: 1" in capsys.readouterr().out
+    call_command("reindex", "--kb", kb_id, "--embedder", "minilm")  # the KB's own embedder: replaced in place
+    assert "switched: 0" in capsys.readouterr().out
     assert sorted(r["image_id"] for r in _rows(kb_id)) == rows
-    assert not [n for n in milvus_client().list_collections() if n.endswith("_reindex")]
     kb.reload()
     assert kb.version > version and kb.embedder.startswith("minilm:")
     hits = search(user=user, knowledge_base_ids=[kb_id], query="Zanzibar cloves nutmeg", top_k=1)
@@ -128,13 +135,13 @@ def test_cleanup_purges_soft_deleted_temp_kbs_and_progress_keys(user, django_cap
     assert not KnowledgeBase.objects(knowledge_base_id__in=[kb.knowledge_base_id, temp.knowledge_base_id]).count()
     assert not File.objects(knowledge_db_id=kb.knowledge_base_id).count()
     assert not list(object_keys(f"{user.username}/{kb.knowledge_base_id}/"))
-    assert not milvus_client().has_collection(collection_name=collection_name(knowledge_base_id=kb.knowledge_base_id))
+    assert _rows(kb.knowledge_base_id) == []
     assert not redis.exists("task:no-such-job") and redis.exists("other:0")
 
 
 def test_ensure_indexes_creates_missing_ones(user, django_capture_on_commit_callbacks, capsys):
     kb, _ = ingest(user, django_capture_on_commit_callbacks, docs={"a.txt": b"alpha beta gamma"})
-    name = collection_name(knowledge_base_id=kb.knowledge_base_id)
+    name = _name()
     client = milvus_client()
     client.release_collection(collection_name=name)
     index = next(i for i in client.list_indexes(collection_name=name)

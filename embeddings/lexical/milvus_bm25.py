@@ -8,7 +8,7 @@ import threading
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-from embeddings.collections import filter_quote, in_filter
+from embeddings.collections import filter_quote, in_filter, rows_matching
 from embeddings.lexical.base import LexicalHit, LexicalIndex, LexicalPage, query_terms, text_clip
 from layra.milvus import milvus_client
 
@@ -100,13 +100,6 @@ class MilvusLexicalIndex(LexicalIndex):
                            score=abs(float(h["distance"]))) for h in (hits[0] if hits else [])]
 
     def page_ids(self, *, knowledge_base_id: str) -> dict[str, str]:
-        iterator = self.client.query_iterator(
-            collection_name=self._collection(), batch_size=1000, output_fields=["image_id", "file_id"],
-            filter=f"knowledge_base_id == {filter_quote(knowledge_base_id)}", consistency_level="Strong")
-        found: dict[str, str] = {}
-        try:
-            while rows := iterator.next():
-                found.update((r["image_id"], r["file_id"]) for r in rows)
-        finally:
-            iterator.close()
-        return found
+        rows = rows_matching(self.client, self._collection(), fields=["image_id", "file_id"],
+                             expr=f"knowledge_base_id == {filter_quote(knowledge_base_id)}")
+        return {r["image_id"]: r["file_id"] for r in rows}

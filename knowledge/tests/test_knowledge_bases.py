@@ -125,8 +125,8 @@ def test_page_selectors_and_url(user, other_user):
     assert found_file.file_id == file.file_id and page.page_number == 1
     assert page_image_data(page) == samples.make_png("x")
     assert "img-9" not in pages_get(user=other_user, image_ids=["img-9"])
-    assert page_image_url(image_id="img-9", file_id=file.file_id, page_number=1) == (
-        f"/api/v1/files/{file.file_id}/pages/1/image")
+    url = page_image_url(user=user, file_id=file.file_id, page_number=1)
+    assert url.startswith(f"/api/v1/files/{file.file_id}/pages/1/image?size=full&uid={user.pk}&exp=")
 
 
 def test_list_counts_are_cached_and_dropped_by_every_change_of_files(api_client, user):

@@ -10,7 +10,7 @@ from knowledge import samples
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
 from knowledge.services import knowledge_base_create
-from tests.knowledge_helpers import bucket_keys, collection_name, file_vectors, uploaded, wait_job
+from tests.knowledge_helpers import bucket_keys, file_vectors, uploaded, wait_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,7 +99,7 @@ def _wait_gone(predicate, timeout=60):
 
 def test_file_and_kb_deletion_leave_no_vectors_objects_or_records(celery_worker, api_client, user):
     from accounts.models import AuditLog
-    from layra.milvus import milvus_client
+    from embeddings.lexical import lexical_index
 
     kb = knowledge_base_create(user=user, name="Delete")
     body = _upload(api_client, kb.knowledge_base_id, [uploaded("a.txt", b"alpha document"),
@@ -108,6 +108,8 @@ def test_file_and_kb_deletion_leave_no_vectors_objects_or_records(celery_worker,
         assert wait_job(item["task_id"], worker=celery_worker).state == "completed"
     first, second = (File.objects.get(file_id=item["file_id"]) for item in body)
     assert file_vectors(kb.knowledge_base_id, first.file_id)
+    assert set(lexical_index().page_ids(knowledge_base_id=kb.knowledge_base_id).values()) == {
+        first.file_id, second.file_id}  # each page's text layer is in the lexical index too
 
     assert api_client.delete(f"/api/v1/files/{first.file_id}/").status_code == 204
     assert api_client.get(f"/api/v1/files/{first.file_id}/").status_code == 404  # invisible at once
@@ -116,11 +118,13 @@ def test_file_and_kb_deletion_leave_no_vectors_objects_or_records(celery_worker,
     assert bucket_keys(f"{user.username}/{kb.knowledge_base_id}/{first.file_id}/") == []
     assert not IngestionJob.objects.filter(file_id=first.file_id).exists()
     assert file_vectors(kb.knowledge_base_id, second.file_id)  # the other file is untouched
+    assert set(lexical_index().page_ids(knowledge_base_id=kb.knowledge_base_id).values()) == {second.file_id}
     assert AuditLog.objects.filter(action="file.delete", resource_id=first.file_id).exists()
 
     assert api_client.delete(f"/api/v1/knowledge-bases/{kb.knowledge_base_id}/").status_code == 204
     _wait_gone(lambda: KnowledgeBase.objects(knowledge_base_id=kb.knowledge_base_id).count() == 0)
-    assert not milvus_client().has_collection(collection_name(kb.knowledge_base_id))
+    assert file_vectors(kb.knowledge_base_id, second.file_id) == []
+    assert lexical_index().page_ids(knowledge_base_id=kb.knowledge_base_id) == {}
     assert File.objects(knowledge_db_id=kb.knowledge_base_id).count() == 0
     assert bucket_keys() == []
     assert not IngestionJob.objects.filter(knowledge_base_id=kb.knowledge_base_id).exists()

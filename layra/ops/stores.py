@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
-from embeddings.collections import DENSE_FIELDS, dense_collections
+from embeddings.collections import DENSE_FIELDS, dense_collections, rows_matching
 from layra.milvus import milvus_client
 from layra.storage import is_s3, s3_client, storage
 
@@ -39,19 +39,7 @@ def kb_collections() -> list[str]:
     return dense_collections(milvus_client())
 
 
-def collection_rows(name: str, *, fields: list[str] | None = None, batch: int = 1000) -> Iterator[dict]:
-    """Every row of a collection, through a query iterator (no offset limit)."""
-    client = milvus_client()
-    client.load_collection(collection_name=name)
+def collection_rows(name: str, *, fields: list[str] | None = None) -> Iterator[dict]:
+    """Every row of a collection (backup, cleanup, counts)."""
     fields = fields or ["image_id", "page_number", "file_id"]
-    iterator = client.query_iterator(collection_name=name, batch_size=batch, filter="pk >= 0",
-                                     consistency_level="Strong",
-                                     output_fields=list(dict.fromkeys(["pk", *fields])))
-    try:
-        while True:
-            rows = iterator.next()
-            if not rows:
-                return
-            yield from rows
-    finally:
-        iterator.close()
+    yield from rows_matching(milvus_client(), name, expr="pk >= 0", fields=list(dict.fromkeys(["pk", *fields])))

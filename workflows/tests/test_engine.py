@@ -110,7 +110,7 @@ def test_retrieval_node_and_llm_with_knowledge_base(user, model, llm_server):
     from embeddings.embedders import get_embedder
     from embeddings.services import vectors_replace_file
     from knowledge.documents import File, PageImage
-    from knowledge.services import knowledge_base_create
+    from knowledge.services import kb_version_bump, knowledge_base_create
 
     kb = knowledge_base_create(user=user, name="KB")
     texts = ["Emperor penguins huddle through the polar winter", "Quarterly revenue of the spice trade"]
@@ -119,8 +119,9 @@ def test_retrieval_node_and_llm_with_knowledge_base(user, model, llm_server):
     File(file_id="f1", knowledge_db_id=kb.knowledge_base_id, username=user.username, filename="a.pdf",
          minio_filename="o/a.pdf", images=pages, status="completed").save()
     vectors = get_embedder().embed_images([None, None], texts=texts)
-    vectors_replace_file(knowledge_base_id=kb.knowledge_base_id, file_id="f1",
+    vectors_replace_file(knowledge_base_id=kb.knowledge_base_id, username=user.username, file_id="f1",
                          pages=[(f"img{i}", i + 1, v) for i, v in enumerate(vectors)])
+    kb_version_bump(knowledge_base_id=kb.knowledge_base_id, embedder=f"{get_embedder().name}:{get_embedder().dim}")
 
     nodes, edges = chain(node("start", "start"),
                          node("r", "retrieval", query="{{ q }}", knowledge_base_ids=[kb.knowledge_base_id], top_k=1),

@@ -1,7 +1,9 @@
-"""Retrieval benchmark: exact MaxSim vs the original LAYRA recipe vs this product's search, on Milvus Lite.
+"""Retrieval benchmark (the dense side): exact MaxSim vs the original LAYRA recipe vs this product's search.
 
-The synthetic corpus (clustered, L2-normalised vectors) lives in its own Milvus Lite file
-(settings.BENCH_MILVUS_URI) and is reused across runs; vectors are regenerated from the seed.
+The synthetic corpus (clustered, L2-normalised vectors) is one KB in a collection of the product's schema
+(partition key knowledge_base_id). With no `--uri` (and no BENCH_MILVUS_URI) it runs on the default stack's
+engine: a private Milvus standalone server with its data under DATA_DIR/bench-milvus, so the corpus is reused
+across runs; vectors are regenerated from the seed.
 """
 
 import json
@@ -13,11 +15,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from pymilvus import MilvusClient
 
+from embeddings.collections import dense_collection_create
 from embeddings.page_cache import PageVectorCache
 from embeddings.retrieval import maxsim_scores, search_collection
-from embeddings.services import collection_create
+from embeddings.services import page_scope
 
 DIM = 128
+KB = "bench-kb"
 
 
 def corpus_page(rng_seed: int, page: int, *, centers: np.ndarray, vectors_per_page: int) -> np.ndarray:
@@ -58,7 +62,8 @@ class Command(BaseCommand):
                                  "candidate's rows from Milvus; slow on Milvus Lite)")
         parser.add_argument("--top-k", type=int, default=5)
         parser.add_argument("--seed", type=int, default=7)
-        parser.add_argument("--uri", default=None, help="Milvus URI for the corpus (default BENCH_MILVUS_URI)")
+        parser.add_argument("--uri", default=None, help="Milvus URI for the corpus (default BENCH_MILVUS_URI, else "
+                                                        "a private standalone server, the default stack's engine)")
         parser.add_argument("--rebuild", action="store_true")
         parser.add_argument("--json", action="store_true", help="print only the JSON result")
 
@@ -67,8 +72,23 @@ class Command(BaseCommand):
             self.stderr.write(message)
 
     def handle(self, *args, **options):
-        pages, vpp, seed = options["pages"], options["vectors_per_page"], options["seed"]
         uri = options["uri"] or settings.BENCH_MILVUS_URI
+        server = None
+        if not uri:
+            from layra import embedded
+
+            port = embedded.free_port()
+            data = settings.DATA_DIR / "bench-milvus"
+            server = embedded.milvus_standalone(port, data, data / "logs").start(timeout=180)
+            uri = f"http://127.0.0.1:{port}"
+        try:
+            self.run(uri, options)
+        finally:
+            if server is not None:
+                server.stop()
+
+    def run(self, uri: str, options) -> None:
+        pages, vpp, seed = options["pages"], options["vectors_per_page"], options["seed"]
         if "://" not in uri:
             from pathlib import Path
 
@@ -120,8 +140,9 @@ class Command(BaseCommand):
         try:
             from embeddings.page_cache import pages_store
 
+            scope = page_scope(collection=name, knowledge_base_id=KB)
             for first in range(0, pages, 50):  # one pipeline per file of 50 pages
-                pages_store(name=name, file_id=f"file-{first // 50}", redis=redis,
+                pages_store(name=scope, file_id=f"file-{first // 50}", redis=redis,
                             pages=[(image_ids[p], all_pages[p]) for p in range(first, min(first + 50, pages))])
             cache = PageVectorCache(max_bytes=max_bytes)
             ours_ms, ours_found = self.ours(client, name, evaluation, top_k, cache, redis)
@@ -129,7 +150,7 @@ class Command(BaseCommand):
             warm = PageVectorCache(max_bytes=max_bytes)
             self.ours(client, name, warmup, top_k, warm, redis)
             warm_ms, warm_found = self.ours(client, name, evaluation, top_k, warm, redis)
-            for key in redis.scan_iter(match=f"pagevec:{name}:*", count=1000):
+            for key in redis.scan_iter(match=f"pagevec:{scope}:*", count=1000):
                 redis.delete(key)
         finally:
             stop_redis()
@@ -148,7 +169,7 @@ class Command(BaseCommand):
             "query_tokens": options["query_tokens"],
             "queries": len(evaluation),
             "top_k": top_k,
-            "milvus": "lite-file" if "://" not in uri else uri.split("://")[0] + " server",
+            "milvus": "lite-file" if "://" not in uri else f"{client.get_server_version()} server",
             "corpus_build_s": build_s,
             "exact_p50_ms": round(statistics.median(exact_ms), 1),
             "layra_p50_ms": round(layra_p50, 1),
@@ -202,8 +223,8 @@ class Command(BaseCommand):
         times, found = [], []
         for q in queries:
             t0 = time.perf_counter()
-            hits = search_collection(client=client, name=name, query_vectors=q, top_k=top_k, generation="bench",
-                                     cache=cache, redis=redis, use_redis=redis is not None)
+            hits = search_collection(client=client, name=name, query_vectors=q, top_k=top_k, knowledge_base_ids=[KB],
+                                     generations={}, cache=cache, redis=redis, use_redis=redis is not None)
             times.append((time.perf_counter() - t0) * 1000)
             found.append([h["image_id"] for h in hits])
         return times, found
@@ -225,24 +246,39 @@ class Command(BaseCommand):
         expected = pages * vpp
         if client.has_collection(collection_name=name) and not options["rebuild"]:
             client.load_collection(collection_name=name)
-            count = client.query(collection_name=name, filter="", output_fields=["count(*)"])[0]["count(*)"]
+            count = client.query(collection_name=name, filter="", output_fields=["count(*)"],
+                                 consistency_level="Strong")[0]["count(*)"]
             if count == expected:
                 self.log(options, f"reusing corpus {name} ({count} vectors)")
+                self.index_wait(client, name, expected, options)
                 return 0.0
         if client.has_collection(collection_name=name):
             client.drop_collection(collection_name=name)
         t0 = time.perf_counter()
-        collection_create(client=client, name=name, dim=DIM)
+        dense_collection_create(client=client, name=name, dim=DIM, embedder="bench")
         rows = []
         for p in range(pages):
             file_id = f"file-{p // 50}"
             for v in corpus_page(seed, p, centers=centers, vectors_per_page=vpp):
                 rows.append({"vector": v.tolist(), "image_id": f"page-{p}", "page_number": p % 50 + 1,
-                             "file_id": file_id})
+                             "file_id": file_id, "knowledge_base_id": KB, "username": "bench"})
             if len(rows) >= 15000 or p == pages - 1:
                 client.insert(collection_name=name, data=rows)
                 rows = []
                 self.log(options, f"inserted {p + 1}/{pages} pages")
         client.flush(collection_name=name)
         client.load_collection(collection_name=name)
+        self.index_wait(client, name, expected, options)
         return round(time.perf_counter() - t0, 1)
+
+    def index_wait(self, client, name, expected: int, options, timeout: float = 1800) -> None:
+        """Until the HNSW index covers every row: a segment not indexed yet is searched by brute force, which
+        is not what a KB at rest costs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = client.describe_index(collection_name=name, index_name="vector")
+            indexed = int(info.get("indexed_rows", expected))
+            if indexed >= expected and not int(info.get("pending_index_rows", 0) or 0):
+                return
+            self.log(options, f"index: {indexed}/{expected} rows")
+            time.sleep(5)

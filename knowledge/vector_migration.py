@@ -1,0 +1,132 @@
+"""Move per-KB vector collections (`colqwen{kb}`, schema versions 1-2) into the shared per-embedder ones.
+
+For each legacy collection: its rows are copied into `layra_pages_{embedder}_{dim}` with the KB id (partition
+key) and owner, the copy is verified (row count of that KB, the target's indexes), the embedder moves into the
+KB's metadata, the KB's lexical rows are built from Mongo, and only then is the old collection dropped. A
+failure leaves the old collection in place (search keeps reading it until the KB is migrated) and a rerun
+starts that KB again from an empty copy.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pymilvus import MilvusClient
+
+from embeddings.collections import dense_collection_ensure, filter_quote
+from embeddings.services import embedder_tag, vectors_delete_knowledge_base
+from knowledge.documents import KnowledgeBase
+from knowledge.services import kb_version_bump
+from layra.errors import Conflict
+from layra.milvus import milvus_client
+
+LEGACY_PREFIX = "colqwen"
+COPY_BATCH = 4000
+
+
+@dataclass
+class LegacyCollection:
+    collection: str
+    knowledge_base_id: str
+    username: str | None
+    embedder: str | None
+    dim: int
+    count: int
+    indexes: list[str] = field(default_factory=list)
+    target: str | None = None
+    copied: int = 0
+    state: str = "pending"  # pending, migrated, orphan (no KB), failed
+
+
+def _legacy_names(client: MilvusClient) -> list[str]:
+    return sorted(n for n in client.list_collections() if n.startswith(LEGACY_PREFIX))
+
+
+def _count(client: MilvusClient, name: str, expr: str = "") -> int:
+    client.load_collection(collection_name=name)
+    return int(client.query(collection_name=name, filter=expr, output_fields=["count(*)"],
+                            consistency_level="Strong")[0]["count(*)"])
+
+
+def _describe(client: MilvusClient, name: str) -> LegacyCollection:
+    desc = client.describe_collection(collection_name=name)
+    try:
+        info = json.loads(desc.get("description") or "{}")
+    except ValueError:
+        info = {}
+    dim = next((int(f.get("params", {}).get("dim", 0)) for f in desc.get("fields", []) if f.get("name") == "vector"),
+               int(info.get("dim") or 0))
+    kb_id = name[len(LEGACY_PREFIX):].replace("_", "-")
+    kb = KnowledgeBase.objects(knowledge_base_id=kb_id).first()
+    embedder = info.get("embedder") or (desc.get("properties") or {}).get("layra.embedder")
+    return LegacyCollection(collection=name, knowledge_base_id=kb_id, username=kb.username if kb else None,
+                            embedder=embedder, dim=dim, count=_count(client, name),
+                            indexes=list(client.list_indexes(collection_name=name)),
+                            state="pending" if kb else "orphan")
+
+
+def migration_plan() -> list[LegacyCollection]:
+    client = milvus_client()
+    return [_describe(client, name) for name in _legacy_names(client)]
+
+
+def _copy(client: MilvusClient, item: LegacyCollection, target: str) -> int:
+    copied = 0
+    iterator = client.query_iterator(collection_name=item.collection, batch_size=COPY_BATCH, filter="pk >= 0",
+                                     output_fields=["vector", "image_id", "page_number", "file_id"],
+                                     consistency_level="Strong")
+    try:
+        while rows := iterator.next():
+            client.insert(collection_name=target, data=[{
+                "vector": r["vector"], "image_id": r["image_id"], "page_number": int(r["page_number"]),
+                "file_id": r["file_id"], "knowledge_base_id": item.knowledge_base_id, "username": item.username,
+            } for r in rows])
+            copied += len(rows)
+    finally:
+        iterator.close()
+    return copied
+
+
+def _target_indexes(client: MilvusClient, target: str) -> set[str]:
+    return {client.describe_index(collection_name=target, index_name=i)["field_name"]
+            for i in client.list_indexes(collection_name=target)}
+
+
+def migrate_one(item: LegacyCollection) -> LegacyCollection:
+    from layra.ops.reindex import lexical_backfill
+
+    client = milvus_client()
+    if not item.embedder or not item.dim:
+        item.state = "failed"
+        raise Conflict(f"{item.collection}: no embedder recorded; re-index this knowledge base instead.")
+    # A rerun after a failure starts the KB's copy afresh (no duplicate rows).
+    vectors_delete_knowledge_base(knowledge_base_id=item.knowledge_base_id, embedder=item.embedder, dim=item.dim)
+    target = dense_collection_ensure(embedder=item.embedder, dim=item.dim, client=client)
+    item.target = target
+    item.copied = _copy(client, item, target)
+    in_target = _count(client, target, f"knowledge_base_id == {filter_quote(item.knowledge_base_id)}")
+    missing = {"vector", "file_id", "image_id"} - _target_indexes(client, target)
+    if item.copied != item.count or in_target != item.count or missing:
+        item.state = "failed"
+        raise Conflict(f"{item.collection}: {item.count} rows, {item.copied} copied, {in_target} in {target}; "
+                       f"missing indexes: {sorted(missing)}. The old collection is kept.")
+    kb_version_bump(knowledge_base_id=item.knowledge_base_id,
+                    embedder=embedder_tag(embedder=item.embedder, dim=item.dim))
+    lexical_backfill(knowledge_base_ids=[item.knowledge_base_id])
+    client.drop_collection(collection_name=item.collection)
+    item.state = "migrated"
+    return item
+
+
+def backup_info_write(plan: list[LegacyCollection], directory: Path) -> Path:
+    """What is about to change (collections, counts, schema, indexes), written before any change."""
+    client = milvus_client()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"backup-info-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.json"
+    path.write_text(json.dumps({
+        "created_at": datetime.now(UTC).isoformat(),
+        "collections": [{**asdict(p), "schema": client.describe_collection(collection_name=p.collection)}
+                        for p in plan],
+    }, default=str, indent=1))
+    return path
