@@ -1,12 +1,47 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts import services
 from accounts.models import ApiKey, AuditLog, LoginSession, RefreshToken, User
+from accounts.validators import username_problems
+
+
+class UserCreationForm(auth_forms.AdminUserCreationForm):
+    """The admin's add form applies the same username rules as registration."""
+
+    class Meta(auth_forms.AdminUserCreationForm.Meta):
+        model = User
+        fields = ("username",)
+
+    def clean_username(self):
+        username = super().clean_username()
+        problems = username_problems(username)
+        if problems:
+            raise forms.ValidationError(problems)
+        return username
+
+
+class UserChangeForm(auth_forms.UserChangeForm):
+    """A renamed user gets the same rules; an older account keeps its name as long as it is not changed."""
+
+    class Meta(auth_forms.UserChangeForm.Meta):
+        model = User
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if "username" in self.changed_data:
+            problems = username_problems(username)
+            if problems:
+                raise forms.ValidationError(problems)
+        return username
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
     list_display = ("username", "email", "is_active", "is_staff", "password_migration_required", "last_login",
                     "created_at")
     list_filter = ("is_active", "is_staff", "is_superuser", "password_migration_required")

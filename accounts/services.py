@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -20,6 +19,7 @@ from accounts.hashers import LegacySHA256PasswordHasher
 from accounts.models import ApiKey, AuditLog, LoginSession, RefreshToken, User
 from accounts.selectors import api_key_get
 from accounts.throttling import login_backoff_check, login_backoff_clear, login_backoff_failure
+from accounts.validators import username_problems
 from layra.errors import AuthenticationFailed, Conflict, RateLimited, ValidationError
 from layra.ids import new_id
 
@@ -118,12 +118,9 @@ def password_change(*, user: User, current_password: str, new_password: str, ses
 
 
 def _validate_username(username: str) -> None:
-    if not username:
-        raise ValidationError("Username is required.", details={"username": ["This field is required."]})
-    try:
-        UnicodeUsernameValidator()(username)
-    except DjangoValidationError as exc:
-        raise ValidationError("Invalid username.", details={"username": list(exc.messages)}) from exc
+    problems = username_problems(username)
+    if problems:
+        raise ValidationError("Invalid username.", details={"username": problems})
 
 
 def _validate_email(email: str) -> None:
@@ -383,12 +380,9 @@ def users_import(*, rows: Iterable[dict], update: bool = False, dry_run: bool = 
 def _import_row_problem(row: dict, username: str, seen: set[str]) -> str:
     if not username:
         return "username is missing"
-    try:
-        UnicodeUsernameValidator()(username)
-    except DjangoValidationError:
-        return "username is not valid"
-    if len(username) > 150:
-        return "username is too long"
+    problems = username_problems(username)
+    if problems:
+        return f"username is not valid: {problems[0]}"
     if username.lower() in seen:
         return "duplicate username in the file"
     digest = next((row[f] for f in _HASH_FIELDS if row.get(f)), "")
