@@ -384,6 +384,7 @@ LOGIN_BACKOFF_FREE_FAILURES = env.int("LOGIN_BACKOFF_FREE_FAILURES", default=3)
 LOGIN_BACKOFF_BASE_S = env.float("LOGIN_BACKOFF_BASE_S", default=1.0)
 LOGIN_BACKOFF_MAX_S = env.float("LOGIN_BACKOFF_MAX_S", default=15 * 60.0)
 LOGIN_BACKOFF_RESET_S = env.int("LOGIN_BACKOFF_RESET_S", default=24 * 3600)
+AUTHENTICATION_BACKENDS = ["accounts.backends.BackoffModelBackend"]  # the admin's login form backs off too
 # One upload request, all files together (a larger Content-Length answers 413 before the body is read); other
 # bodies (JSON, form fields) at most DATA_UPLOAD_MAX_MEMORY_SIZE. Uploaded files over FILE_UPLOAD_MAX_MEMORY_SIZE
 # are spooled to a temporary file (FILE_UPLOAD_TEMP_DIR) and copied to storage in chunks.
