@@ -77,3 +77,26 @@ def test_anonymous_requests_are_not_counted_against_any_user(settings, anon_clie
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "read": "1/60"}
     for _ in range(3):
         assert anon_client.get(KBS).status_code == 401
+
+
+def test_a_view_marked_throttle_exempt_is_not_counted(settings, user):
+    """For signed, expiring image URLs (DECISIONS: they do not count against the per-user API throttle)."""
+    from rest_framework.test import APIRequestFactory
+
+    from accounts.throttling import UserRateThrottle
+    from layra.errors import RateLimited
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "read": "1/60"}
+    request = APIRequestFactory().get("/")
+    request.user = user
+
+    class SignedImage:
+        throttle_exempt = True
+
+    class Ordinary:
+        pass
+
+    assert all(UserRateThrottle().allow_request(request, SignedImage()) for _ in range(3))
+    assert UserRateThrottle().allow_request(request, Ordinary())
+    with pytest.raises(RateLimited):
+        UserRateThrottle().allow_request(request, Ordinary())
