@@ -38,10 +38,24 @@ class UserChangeForm(auth_forms.UserChangeForm):
         return username
 
 
+class AdminPasswordChangeForm(auth_forms.AdminPasswordChangeForm):
+    """A password set by an operator ends every API key and login session of the user, as a change by the user
+    ends all but the one that made it."""
+
+    def save(self, commit=True):
+        user = super().save(commit)
+        if commit:
+            revoked = services.credentials_revoke(user=user, reason="password_set_by_admin")
+            services.audit_log_record(user=user, action="password.set_by_admin", resource_type="user",
+                                      resource_id=user.username, details=revoked)
+        return user
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     list_display = ("username", "email", "is_active", "is_staff", "password_migration_required", "last_login",
                     "created_at")
     list_filter = ("is_active", "is_staff", "is_superuser", "password_migration_required")

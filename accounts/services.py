@@ -106,15 +106,21 @@ def password_change(*, user: User, current_password: str, new_password: str, ses
     user.set_password(new_password)
     user.password_migration_required = False
     user.save(update_fields=["password", "password_migration_required", "updated_at"])
-    others = LoginSession.objects.filter(user=user, revoked_at__isnull=True)
-    if session_id:
-        others = others.exclude(session_id=session_id)
-    revoked = [s.session_id for s in others.only("session_id")]
-    for sid in revoked:
-        session_revoke(session_id=sid, reason="password_change")
-    keys_revoked = ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    revoked = credentials_revoke(user=user, keep_session_id=session_id, reason="password_change")
     audit_log_record(user=user, action="password.change", resource_type="user", resource_id=user.username,
-                     details={"sessions_revoked": len(revoked), "api_keys_revoked": keys_revoked}, ip=ip)
+                     details=revoked, ip=ip)
+
+
+def credentials_revoke(*, user: User, reason: str, keep_session_id: str | None = None) -> dict:
+    """Revoke every API key and login session of `user` but `keep_session_id`; returns the counts."""
+    others = LoginSession.objects.filter(user=user, revoked_at__isnull=True)
+    if keep_session_id:
+        others = others.exclude(session_id=keep_session_id)
+    sessions = [s.session_id for s in others.only("session_id")]
+    for sid in sessions:
+        session_revoke(session_id=sid, reason=reason)
+    keys = ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return {"sessions_revoked": len(sessions), "api_keys_revoked": keys}
 
 
 def _validate_username(username: str) -> None:

@@ -107,3 +107,19 @@ def test_password_change_revokes_every_api_key_and_other_sessions(client, user, 
     assert client.get("/api/v1/auth/me").status_code == 200  # the session that changed it stays
     change = AuditLog.objects.get(action="password.change")
     assert change.details["api_keys_revoked"] == 2
+
+
+def test_a_password_set_in_the_admin_revokes_keys_and_sessions(client, user, tokens, admin_client):
+    from accounts.models import LoginSession
+
+    key = client.post(KEYS, {"name": "ci"}, format="json").json()["key"]
+    response = admin_client.post(f"/admin/accounts/user/{user.pk}/password/", {
+        "password1": "an-admin-Set-pass", "password2": "an-admin-Set-pass", "usable_password": "true"})
+    assert response.status_code == 302, response.content[:2000]
+    keyed = APIClient()
+    keyed.credentials(HTTP_X_API_KEY=key)
+    assert keyed.get("/api/v1/auth/me").status_code == 401
+    assert client.get("/api/v1/auth/me").status_code == 401
+    assert LoginSession.objects.get(session_id=tokens["session_id"]).revoke_reason == "password_set_by_admin"
+    assert AuditLog.objects.get(action="password.set_by_admin").details == {"sessions_revoked": 1,
+                                                                             "api_keys_revoked": 1}
