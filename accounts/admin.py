@@ -1,12 +1,61 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts import services
 from accounts.models import ApiKey, AuditLog, LoginSession, RefreshToken, User
+from accounts.validators import username_problems
+
+
+class UserCreationForm(auth_forms.AdminUserCreationForm):
+    """The admin's add form applies the same username rules as registration."""
+
+    class Meta(auth_forms.AdminUserCreationForm.Meta):
+        model = User
+        fields = ("username",)
+
+    def clean_username(self):
+        username = super().clean_username()
+        problems = username_problems(username)
+        if problems:
+            raise forms.ValidationError(problems)
+        return username
+
+
+class UserChangeForm(auth_forms.UserChangeForm):
+    """A renamed user gets the same rules; an older account keeps its name as long as it is not changed."""
+
+    class Meta(auth_forms.UserChangeForm.Meta):
+        model = User
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if "username" in self.changed_data:
+            problems = username_problems(username)
+            if problems:
+                raise forms.ValidationError(problems)
+        return username
+
+
+class AdminPasswordChangeForm(auth_forms.AdminPasswordChangeForm):
+    """A password set by an operator ends every API key and login session of the user, as a change by the user
+    ends all but the one that made it."""
+
+    def save(self, commit=True):
+        user = super().save(commit)
+        if commit:
+            revoked = services.credentials_revoke(user=user, reason="password_set_by_admin")
+            services.audit_log_record(user=user, action="password.set_by_admin", resource_type="user",
+                                      resource_id=user.username, details=revoked)
+        return user
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     list_display = ("username", "email", "is_active", "is_staff", "password_migration_required", "last_login",
                     "created_at")
     list_filter = ("is_active", "is_staff", "is_superuser", "password_migration_required")

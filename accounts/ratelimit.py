@@ -7,10 +7,12 @@ with `@rate_limited("upload")`. Over the limit raises layra.errors.RateLimited (
 import functools
 
 from django.conf import settings
-from rest_framework.throttling import BaseThrottle
 
+from layra.client_ip import client_ip
 from layra.errors import RateLimited
 from layra.redis import redis_client
+
+__all__ = ["client_ip", "parse_limit", "rate_limit", "rate_limited"]
 
 # INCR, start the window on the first hit, and answer (count, seconds left) in one round trip.
 _HIT = """
@@ -22,12 +24,6 @@ if ttl < 0 then
 end
 return {count, ttl}
 """
-
-
-def client_ip(request) -> str | None:
-    """The client's address (X-Forwarded-For honoured only as far as REST_FRAMEWORK NUM_PROXIES allows)."""
-    ip = BaseThrottle().get_ident(request)
-    return ip or None
 
 
 def parse_limit(value: str) -> tuple[int, int]:
@@ -44,8 +40,8 @@ def _limit_for(scope: str) -> tuple[int, int]:
 def _identity(request) -> str:
     user = getattr(request, "user", None)
     if user is not None and getattr(user, "is_authenticated", False):
-        return user.username
-    return client_ip(request) or "unknown"
+        return f"user:{user.pk}"
+    return f"ip:{client_ip(request) or 'unknown'}"
 
 
 def rate_limit(*, request, scope: str) -> None:

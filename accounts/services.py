@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -19,9 +18,10 @@ from accounts import tokens
 from accounts.hashers import LegacySHA256PasswordHasher
 from accounts.models import ApiKey, AuditLog, LoginSession, RefreshToken, User
 from accounts.selectors import api_key_get
+from accounts.throttling import login_backoff_check, login_backoff_clear, login_backoff_failure
+from accounts.validators import username_problems
 from layra.errors import AuthenticationFailed, Conflict, RateLimited, ValidationError
 from layra.ids import new_id
-from layra.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,9 @@ def user_update(*, user: User, email: str | None = None, first_name: str | None 
 
 def password_change(*, user: User, current_password: str, new_password: str, session_id: str | None = None,
                     ip: str | None = None) -> None:
-    """Change the password and revoke every other login session (the current one, if any, stays)."""
+    """Change the password, revoke every API key and every other login session (the current one, if any, stays).
+
+    A leaked key or a stolen session is what a password change is usually for: none of them survives it."""
     if not user.check_password(current_password):
         raise ValidationError("Current password is wrong.",
                               details={"current_password": ["Current password is wrong."]})
@@ -104,23 +106,27 @@ def password_change(*, user: User, current_password: str, new_password: str, ses
     user.set_password(new_password)
     user.password_migration_required = False
     user.save(update_fields=["password", "password_migration_required", "updated_at"])
-    others = LoginSession.objects.filter(user=user, revoked_at__isnull=True)
-    if session_id:
-        others = others.exclude(session_id=session_id)
-    revoked = [s.session_id for s in others.only("session_id")]
-    for sid in revoked:
-        session_revoke(session_id=sid, reason="password_change")
+    revoked = credentials_revoke(user=user, keep_session_id=session_id, reason="password_change")
     audit_log_record(user=user, action="password.change", resource_type="user", resource_id=user.username,
-                     details={"sessions_revoked": len(revoked)}, ip=ip)
+                     details=revoked, ip=ip)
+
+
+def credentials_revoke(*, user: User, reason: str, keep_session_id: str | None = None) -> dict:
+    """Revoke every API key and login session of `user` but `keep_session_id`; returns the counts."""
+    others = LoginSession.objects.filter(user=user, revoked_at__isnull=True)
+    if keep_session_id:
+        others = others.exclude(session_id=keep_session_id)
+    sessions = [s.session_id for s in others.only("session_id")]
+    for sid in sessions:
+        session_revoke(session_id=sid, reason=reason)
+    keys = ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return {"sessions_revoked": len(sessions), "api_keys_revoked": keys}
 
 
 def _validate_username(username: str) -> None:
-    if not username:
-        raise ValidationError("Username is required.", details={"username": ["This field is required."]})
-    try:
-        UnicodeUsernameValidator()(username)
-    except DjangoValidationError as exc:
-        raise ValidationError("Invalid username.", details={"username": list(exc.messages)}) from exc
+    problems = username_problems(username)
+    if problems:
+        raise ValidationError("Invalid username.", details={"username": problems})
 
 
 def _validate_email(email: str) -> None:
@@ -144,25 +150,14 @@ def _validate_password(password: str, *, user: User, field: str) -> None:
 _LOGIN_FAILED = "Invalid username or password."
 
 
-def _lockout_keys(username: str) -> tuple[str, str]:
-    name = username.strip().lower()
-    return f"loginfail:{name}", f"lockout:{name}"
-
-
 def _login_failed(*, username: str, reason: str, ip: str | None, user: User | None = None) -> AuthenticationFailed:
-    """Count the failure against the username (existing or not) and lock it past the threshold."""
-    fail_key, lock_key = _lockout_keys(username)
-    client = redis_client("ratelimit")
-    pipe = client.pipeline()
-    pipe.incr(fail_key)
-    pipe.expire(fail_key, settings.ACCOUNTS_LOCKOUT_WINDOW, nx=True)
-    failures = pipe.execute()[0]
-    if failures >= settings.ACCOUNTS_LOCKOUT_THRESHOLD:
-        client.set(lock_key, "1", ex=settings.ACCOUNTS_LOCKOUT_SECONDS)
-        client.delete(fail_key)
-        reason = f"{reason}+locked"
+    """Count the failure against this username + address (existing name or not); past the free failures that
+    pair waits, longer after each further failure (accounts.throttling)."""
+    wait = login_backoff_failure(username=username, ip=ip)
+    if wait:
+        reason = f"{reason}+backoff"
     audit_log_record(user=user, action="login.failure", resource_type="user", resource_id=username[:128],
-                     details={"username": username, "reason": reason}, ip=ip)
+                     details={"username": username, "reason": reason, "wait_seconds": wait}, ip=ip)
     return AuthenticationFailed(_LOGIN_FAILED, code="invalid_credentials")
 
 
@@ -170,15 +165,16 @@ def login(*, username: str, password: str, ip: str | None = None, user_agent: st
     """Check the credentials and open a login session. Returns the token pair.
 
     The answer and the work done are the same whether or not the username exists (the hasher runs on a
-    dummy), so neither message nor timing tells them apart. A locked username answers 429.
+    dummy), so neither message nor timing tells them apart. A username + address still waiting after failed
+    logins answers 429 without the password being checked; the same username from another address does not wait.
     """
     username = (username or "").strip()
-    _fail_key, lock_key = _lockout_keys(username)
-    locked_for = redis_client("ratelimit").ttl(lock_key)
-    if locked_for and locked_for > 0:
+    try:
+        login_backoff_check(username=username, ip=ip)
+    except RateLimited:
         audit_log_record(user=None, action="login.failure", resource_type="user", resource_id=username[:128],
-                         details={"username": username, "reason": "locked"}, ip=ip)
-        raise RateLimited("Too many failed logins; try again later.", retry_after=locked_for, code="login_locked")
+                         details={"username": username, "reason": "backoff"}, ip=ip)
+        raise
 
     user = User.objects.filter(username=username).first() if username else None
     if user is None:
@@ -198,7 +194,7 @@ def login(*, username: str, password: str, ip: str | None = None, user_agent: st
         user.password_migration_required = False
         user.save(update_fields=["password_migration_required", "updated_at"])
 
-    redis_client("ratelimit").delete(_lockout_keys(username)[0])
+    login_backoff_clear(username=username, ip=ip)
     now = timezone.now()
     with transaction.atomic():
         # Update the user row first: its exclusive lock serialises concurrent logins of one user. Inserting the
@@ -390,12 +386,9 @@ def users_import(*, rows: Iterable[dict], update: bool = False, dry_run: bool = 
 def _import_row_problem(row: dict, username: str, seen: set[str]) -> str:
     if not username:
         return "username is missing"
-    try:
-        UnicodeUsernameValidator()(username)
-    except DjangoValidationError:
-        return "username is not valid"
-    if len(username) > 150:
-        return "username is too long"
+    problems = username_problems(username)
+    if problems:
+        return f"username is not valid: {problems[0]}"
     if username.lower() in seen:
         return "duplicate username in the file"
     digest = next((row[f] for f in _HASH_FIELDS if row.get(f)), "")

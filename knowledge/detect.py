@@ -2,8 +2,10 @@
 
 import io
 import re
+import textwrap
 import unicodedata
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -41,6 +43,39 @@ class Detected:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+class _MapFile(io.RawIOBase):
+    """A read-only file over a memory map (an upload spooled to disk), for readers that want a file."""
+
+    def __init__(self, view):
+        super().__init__()
+        self._view, self._pos = view, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        chunk = self._view[self._pos:self._pos + len(buffer)]
+        buffer[:len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+
+def _as_file(data):
+    """A file over the upload's bytes, copying nothing: `data` is bytes or a memory map of the spooled file."""
+    return io.BytesIO(data) if isinstance(data, bytes) else _MapFile(data)
+
+
 def sanitize_filename(name: str) -> str:
     """Keep the display name, drop any path, control characters and leading dots; refuse an empty result."""
     name = unicodedata.normalize("NFC", name or "")
@@ -62,7 +97,7 @@ def open_image(data: bytes) -> Image.Image:
     """Open an image under the configured pixel limit (PIL's decompression-bomb check), loaded."""
     _image_limits()
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(_as_file(data))
         if img.width * img.height > settings.KNOWLEDGE_MAX_IMAGE_PIXELS:
             raise Image.DecompressionBombError("too many pixels")
         img.load()
@@ -82,7 +117,7 @@ def pdf_page_count(data: bytes) -> int:
     if b"%%EOF" not in data[-2048:]:
         raise ValidationError("The PDF is truncated (no end-of-file marker).", code="unreadable_file")
     try:
-        pdf = pdfium.PdfDocument(data)
+        pdf = pdfium.PdfDocument(data if isinstance(data, bytes) else _MapFile(data))
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
             raise ValidationError("The PDF is encrypted; upload it without a password.", code="encrypted_pdf") from exc
@@ -98,7 +133,7 @@ def pdf_page_count(data: bytes) -> int:
 
 def _zip_type(data: bytes) -> Detected:
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        with zipfile.ZipFile(_as_file(data)) as zf:
             infos = zf.infolist()
             if sum(i.file_size for i in infos) > settings.KNOWLEDGE_MAX_UNZIPPED_BYTES:
                 raise ValidationError("The archive expands to too much data.", code="decompression_bomb")
@@ -119,23 +154,110 @@ def _zip_type(data: bytes) -> Detected:
 
 def _ole_type(data: bytes) -> Detected:
     for stream, ext, content_type in OLE_TYPES:
-        if stream.encode("utf-16-le") in data:
+        if data.find(stream.encode("utf-16-le")) != -1:
             return Detected("office", ext, content_type)
     raise UnsupportedMediaType("This OLE document type is not supported.", code="unsupported_type")
 
 
-def _text_type(data: bytes) -> Detected | None:
+# --- text pagination: a text file becomes pages of TEXT_ROWS rows of at most TEXT_COLS characters ---------
+
+TEXT_COLS, TEXT_ROWS = 90, 55
+
+
+def _lines(text: str) -> Iterator[str]:
+    """`text.split("\n")` one line at a time (a text of millions of short lines is never held as a list)."""
+    text = text.replace("\r\n", "\n")
+    for line in io.StringIO(text, newline="\n"):
+        yield line[:-1] if line.endswith("\n") else line
+    if not text or text.endswith("\n"):
+        yield ""
+
+
+def _rows(raw: str) -> list[str]:
+    line = raw.expandtabs(4)
+    if len(line) <= TEXT_COLS and line.isprintable():  # only spaces as whitespace: what textwrap makes of it
+        return [line.rstrip(" ")]
+    return textwrap.wrap(line, TEXT_COLS) or [""]
+
+
+def iter_text_pages(text: str) -> Iterator[str]:
+    """The text's pages in order; pages with nothing but whitespace are left out."""
+    rows: list[str] = []
+    for raw in _lines(text):
+        for row in _rows(raw):
+            rows.append(row)
+            if len(rows) == TEXT_ROWS:
+                if any(r.strip() for r in rows):
+                    yield "\n".join(rows)
+                rows = []
+    if any(r.strip() for r in rows):
+        yield "\n".join(rows)
+
+
+def text_pages(text: str) -> list[str]:
+    return list(iter_text_pages(text)) or [""]
+
+
+# The lines to look at: those with content, and long ones holding whitespace textwrap takes for a word
+# (U+3000...), which may wrap into several blank rows. Every other line is one blank row.
+_CONTENT_LINE = re.compile(r"^(?:[^\n]*?\S|(?=[^\n]{23})[^\n]*?[^\S \t\r\x0b\x0c\n])[^\n]*", re.MULTILINE)
+
+
+def _row_blanks(line: str) -> list[bool]:
+    line = line.expandtabs(4)
+    if len(line) <= TEXT_COLS:  # one row, blank exactly when the line is
+        return [not line.strip()]
+    return [not row.strip() for row in textwrap.wrap(line, TEXT_COLS)] or [True]
+
+
+def text_page_count(text: str, *, stop_after: int | None = None) -> int:
+    """len(text_pages(text)), without rendering a row of it: runs of blank lines are counted in C, only lines
+    with content are looked at, and counting stops once past `stop_after` (enough to refuse the file)."""
+    text = text.replace("\r\n", "\n")
+    row, line_start, pages, last_page = 0, 0, 0, -1
+    for match in _CONTENT_LINE.finditer(text):
+        row += text.count("\n", line_start, match.start())  # the blank lines in between: one row each
+        for blank in _row_blanks(match.group()):
+            if not blank and row // TEXT_ROWS != last_page:
+                last_page, pages = row // TEXT_ROWS, pages + 1
+                if stop_after is not None and pages > stop_after:
+                    return pages
+            row += 1
+        line_start = match.end() + 1
+    return max(pages, 1)
+
+
+def _text_type(data: bytes, name: str) -> Detected | None:
     if b"\x00" in data[:8192]:
         return None
+    if len(data) > settings.KNOWLEDGE_MAX_TEXT_BYTES:
+        # Checked before decoding: a text this long holds more than the page limit (or is mostly blank).
+        if _is_utf8_head(data):
+            raise PayloadTooLarge(f"'{name}' is a text of {len(data)} bytes; the limit for text is "
+                                  f"{settings.KNOWLEDGE_MAX_TEXT_BYTES} bytes.", code="file_too_large")
+        return None
     try:
-        data.decode("utf-8")
+        text = bytes(data).decode("utf-8")
     except UnicodeDecodeError:
         return None
-    return Detected("text", "txt", "text/plain")
+    pages = text_page_count(text, stop_after=settings.KNOWLEDGE_MAX_PAGES)
+    _check_pages(pages, name, at_least=True)
+    return Detected("text", "txt", "text/plain", pages)
+
+
+def _is_utf8_head(data) -> bool:
+    try:
+        bytes(data[:65536]).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start > 65536 - 4  # only a character cut at the end of the sample
+    return True
 
 
 def detect(data: bytes, *, name: str) -> Detected:
-    """Validate one upload's bytes; raise a domain error (4xx) for anything we will not ingest."""
+    """Validate one upload's bytes; raise a domain error (4xx) for anything we will not ingest.
+
+    `data` may also be a read-only memory map of an upload spooled to disk: nothing here copies it whole
+    (only a text, within KNOWLEDGE_MAX_TEXT_BYTES, is decoded in memory)."""
     if not data:
         raise ValidationError(f"'{name}' is empty.", code="empty_file")
     if len(data) > settings.KNOWLEDGE_MAX_UPLOAD_BYTES:
@@ -156,13 +278,14 @@ def detect(data: bytes, *, name: str) -> Detected:
         if img.format not in IMAGE_FORMATS:
             raise UnsupportedMediaType(f"Image format {img.format} is not supported.", code="unsupported_type")
         return Detected("image", img.format.lower().replace("jpeg", "jpg"), IMAGE_FORMATS[img.format], 1)
-    text = _text_type(data)
+    text = _text_type(data, name)
     if text is not None:
         return text
     raise UnsupportedMediaType(f"The type of '{name}' is not supported.", code="unsupported_type")
 
 
-def _check_pages(pages: int, name: str) -> None:
+def _check_pages(pages: int, name: str, *, at_least: bool = False) -> None:
     if pages > settings.KNOWLEDGE_MAX_PAGES:
-        raise PayloadTooLarge(f"'{name}' has {pages} pages; the limit is {settings.KNOWLEDGE_MAX_PAGES}.",
-                              code="too_many_pages")
+        count = f"more than {settings.KNOWLEDGE_MAX_PAGES}" if at_least else str(pages)
+        raise PayloadTooLarge(f"'{name}' has {count} pages; the limit is {settings.KNOWLEDGE_MAX_PAGES}.",
+                              code="too_many_pages", details={"max_pages": settings.KNOWLEDGE_MAX_PAGES})

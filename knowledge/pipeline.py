@@ -6,10 +6,10 @@ file's vectors are replaced, never appended. A failed or cancelled file keeps no
 
 import io
 import logging
+import math
 import mimetypes
 import subprocess
 import tempfile
-import textwrap
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +18,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.base import File as DjangoFile
 from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFont
 
 from knowledge import progress
-from knowledge.detect import detect, open_image, pdf_page_count
+from knowledge.detect import detect, open_image, pdf_page_count, text_page_count, text_pages
 from knowledge.documents import File, KnowledgeBase, PageImage
 from knowledge.models import IngestionJob
 from layra.errors import DomainError
@@ -48,17 +49,41 @@ class IngestError(Exception):
 
 # --- keys -----------------------------------------------------------------------------------------------
 
-def file_prefix(*, username: str, knowledge_base_id: str, file_id: str) -> str:
-    return f"{username}/{knowledge_base_id}/{file_id}/"
+# Keys are built from server-made ids only (`kb/{kb id}/{file id}/...`), never from a username: a name is not a
+# safe path segment (a user called `..` could not upload). Files stored before keep their objects where they are,
+# under `{username}/{kb id}/{file id}/`: a file's prefix is read from its stored original's key.
+
+def kb_prefix(*, knowledge_base_id: str) -> str:
+    return f"kb/{knowledge_base_id}/"
 
 
-def original_key(*, username: str, knowledge_base_id: str, file_id: str) -> str:
-    return file_prefix(username=username, knowledge_base_id=knowledge_base_id, file_id=file_id) + "original"
+def kb_prefixes(kb: KnowledgeBase) -> list[str]:
+    """Every prefix a KB's objects may be under: the id-built one, and the owner-named one of older files."""
+    prefixes = [kb_prefix(knowledge_base_id=kb.knowledge_base_id)]
+    name = kb.username or ""
+    if name and name not in (".", "..") and "/" not in name and "\\" not in name:
+        prefixes.append(f"{name}/{kb.knowledge_base_id}/")
+    return prefixes
+
+
+def file_prefix(*, knowledge_base_id: str, file_id: str) -> str:
+    return f"{kb_prefix(knowledge_base_id=knowledge_base_id)}{file_id}/"
+
+
+def original_key(*, knowledge_base_id: str, file_id: str) -> str:
+    return file_prefix(knowledge_base_id=knowledge_base_id, file_id=file_id) + "original"
+
+
+def file_prefix_of(file: File) -> str:
+    """Where this file's objects live: beside its stored original."""
+    key = file.minio_filename or ""
+    if key.endswith("/original"):
+        return key[: -len("original")]
+    return file_prefix(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id)
 
 
 def page_key(file: File, page_number: int) -> str:
-    prefix = file_prefix(username=file.username, knowledge_base_id=file.knowledge_db_id, file_id=file.file_id)
-    return f"{prefix}pages/{page_number:05d}.jpg"
+    return f"{file_prefix_of(file)}pages/{page_number:05d}.jpg"
 
 
 def page_image_id(file_id: str, page_number: int) -> str:
@@ -81,6 +106,28 @@ def object_put(key: str, data: bytes) -> None:
     saved = store.save(key, ContentFile(data))
     if saved != key:
         raise RuntimeError(f"storage saved {saved!r} instead of {key!r}")
+
+
+def object_put_file(key: str, fileobj) -> None:
+    """Store a file's content read in chunks (a large upload is never whole in memory). Keys are deterministic."""
+    fileobj.seek(0)
+    if is_s3():
+        from boto3.s3.transfer import TransferConfig
+
+        parameters = {"ContentType": mimetypes.guess_type(key)[0] or "application/octet-stream",
+                      **storage().get_object_parameters(key)}
+        config = TransferConfig(multipart_threshold=_PART_BYTES, multipart_chunksize=_PART_BYTES, use_threads=False)
+        s3_client().upload_fileobj(fileobj, settings.AWS_STORAGE_BUCKET_NAME, key, ExtraArgs=parameters,
+                                   Config=config)
+        return
+    store = storage()
+    store.delete(key)
+    saved = store.save(key, DjangoFile(fileobj))  # the filesystem storage copies chunk by chunk
+    if saved != key:
+        raise RuntimeError(f"storage saved {saved!r} instead of {key!r}")
+
+
+_PART_BYTES = 8 * 1024 * 1024
 
 
 def object_get(key: str) -> bytes:
@@ -214,8 +261,7 @@ def file_outputs_remove(file: File) -> None:
     from embeddings.services import file_index_delete
 
     file_index_delete(knowledge_base_id=file.knowledge_db_id, file_id=file.file_id)
-    prefix = file_prefix(username=file.username, knowledge_base_id=file.knowledge_db_id, file_id=file.file_id)
-    objects_delete_prefix(prefix + "pages/")
+    objects_delete_prefix(file_prefix_of(file) + "pages/")
 
 
 def _finish_unsuccessfully(job: IngestionJob, file: File | None, state: str, reason: str) -> None:
@@ -262,17 +308,38 @@ def _encode_page(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def render_scale(width_pt: float, height_pt: float) -> float:
+    """The configured DPI's scale, lowered for this page size so the image has at most MAX_PAGE_PIXELS pixels
+    (a page with a 7,200 pt MediaBox would otherwise be a 100-megapixel image)."""
+    scale = settings.KNOWLEDGE_RENDER_DPI / 72
+    cap = settings.MAX_PAGE_PIXELS
+    area = max(width_pt, 1e-3) * max(height_pt, 1e-3)
+    scale = min(scale, math.sqrt(cap / area))
+    while math.ceil(width_pt * scale) * math.ceil(height_pt * scale) > cap and scale > 1e-6:
+        scale *= 0.995  # the renderer rounds each side up
+    return scale
+
+
+def _fit_pixels(img: Image.Image) -> Image.Image:
+    """An uploaded image as a page: scaled down (aspect kept) to at most MAX_PAGE_PIXELS."""
+    cap = settings.MAX_PAGE_PIXELS
+    if img.width * img.height <= cap:
+        return img
+    factor = math.sqrt(cap / (img.width * img.height))
+    size = (max(1, math.floor(img.width * factor)), max(1, math.floor(img.height * factor)))
+    return img.resize(size, Image.Resampling.LANCZOS)
+
+
 def _pdf_pages(data: bytes):
     """Yield (PIL image, text) per page, rendered at the configured DPI."""
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(data)
-    scale = settings.KNOWLEDGE_RENDER_DPI / 72
     try:
         for index in range(len(pdf)):
             page = pdf[index]
             try:
-                image = page.render(scale=scale).to_pil()
+                image = page.render(scale=render_scale(*page.get_size())).to_pil()
                 textpage = page.get_textpage()
                 text = textpage.get_text_bounded().replace("\r\n", "\n").strip()
                 textpage.close()
@@ -283,15 +350,7 @@ def _pdf_pages(data: bytes):
         pdf.close()
 
 
-_TEXT_COLS, _TEXT_ROWS, _TEXT_SIZE = 90, 55, 15
-
-
-def text_pages(text: str) -> list[str]:
-    lines: list[str] = []
-    for raw in text.replace("\r\n", "\n").split("\n"):
-        lines.extend(textwrap.wrap(raw.expandtabs(4), _TEXT_COLS) or [""])
-    pages = ["\n".join(lines[i:i + _TEXT_ROWS]) for i in range(0, len(lines), _TEXT_ROWS)]
-    return [p for p in pages if p.strip()] or [""]
+_TEXT_SIZE = 15  # pagination (TEXT_COLS x TEXT_ROWS) is knowledge.detect's: the upload check counts the same pages
 
 
 def _text_images(text: str):
@@ -315,9 +374,13 @@ def _source_pages(file: File, data: bytes, job: IngestionJob):
             raise IngestError(f"The document has {count} pages; the limit is {settings.KNOWLEDGE_MAX_PAGES}.")
         return count, _pdf_pages(data)
     if detected.kind == "image":
-        return 1, iter([(open_image(data), "")])
-    pages = list(_text_images(data.decode("utf-8")))
-    return len(pages), iter(pages)
+        return 1, iter([(_fit_pixels(open_image(data)), "")])
+    text = data.decode("utf-8")
+    count = text_page_count(text, stop_after=settings.KNOWLEDGE_MAX_PAGES)
+    if count > settings.KNOWLEDGE_MAX_PAGES:
+        raise IngestError(f"The text has more than {settings.KNOWLEDGE_MAX_PAGES} pages; the limit is "
+                          f"{settings.KNOWLEDGE_MAX_PAGES}.")
+    return count, _text_images(text)  # rendered one page at a time
 
 
 def _guarded(job: IngestionJob, step, label: str) -> bool:

@@ -11,8 +11,8 @@ def _pdf_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def make_pdf(pages: list[str], *, encrypt: bool = False) -> bytes:
-    """A valid PDF with one text page per string (Helvetica, a real text layer)."""
+def make_pdf(pages: list[str], *, encrypt: bool = False, media_box: tuple[float, float] = (612, 792)) -> bytes:
+    """A valid PDF with one text page per string (Helvetica, a real text layer), each `media_box` points."""
     objects: list[bytes] = []
     n_pages = len(pages)
     font_num = 3
@@ -28,8 +28,9 @@ def make_pdf(pages: list[str], *, encrypt: bool = False) -> bytes:
             ops.append(f"({_pdf_escape(line)}) Tj T*")
         ops.append("ET")
         stream = "\n".join(ops).encode("latin-1", "replace")
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 "
-                       f"{font_num} 0 R >> >> /Contents {first_page + 2 * i + 1} 0 R >>".encode())
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {media_box[0]} {media_box[1]}] "
+                       f"/Resources << /Font << /F1 {font_num} 0 R >> >> /Contents {first_page + 2 * i + 1} 0 R >>"
+                       .encode())
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     extra = ""
     if encrypt:

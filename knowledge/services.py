@@ -1,6 +1,8 @@
 """Writes for knowledge bases, files and ingestion jobs."""
 
 import hashlib
+import mmap
+from contextlib import contextmanager
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -92,7 +94,8 @@ def knowledge_base_purge(*, knowledge_base_id: str) -> None:
     if kb is None or not kb.is_delete:
         return
     knowledge_base_index_delete(knowledge_base_id=knowledge_base_id)
-    pipeline.objects_delete_prefix(f"{kb.username}/{knowledge_base_id}/")
+    for prefix in pipeline.kb_prefixes(kb):
+        pipeline.objects_delete_prefix(prefix)
     for job in IngestionJob.objects.filter(knowledge_base_id=knowledge_base_id):
         progress.progress_delete(task_id=job.task_id)
     IngestionJob.objects.filter(knowledge_base_id=knowledge_base_id).delete()
@@ -106,19 +109,33 @@ def _jobs_cancel(jobs) -> int:
                                                                 error="Cancelled.")
 
 
-def _read_upload(uploaded: UploadedFile) -> bytes:
+def _check_size(uploaded: UploadedFile) -> None:
     from django.conf import settings
 
     if uploaded.size is not None and uploaded.size > settings.KNOWLEDGE_MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"'{uploaded.name}' is larger than {settings.KNOWLEDGE_MAX_UPLOAD_BYTES} bytes.",
                               code="file_too_large")
+
+
+@contextmanager
+def _upload_view(uploaded: UploadedFile):
+    """The upload's bytes to inspect and hash: a read-only memory map of the temporary file Django spooled it to
+    (pages come from the page cache as they are read; nothing is copied into the process), or the bytes of a
+    small upload Django kept in memory."""
+    path = getattr(uploaded, "temporary_file_path", None)
+    if path is not None and uploaded.size:
+        with open(path(), "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            yield view
+        return
     uploaded.seek(0)
-    return uploaded.read(settings.KNOWLEDGE_MAX_UPLOAD_BYTES + 1)
+    yield uploaded.read()
 
 
 def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[UploadedFile],
                  ip: str | None = None) -> list[File]:
     """Validate every file first (nothing is stored if one is refused), then store, record and enqueue.
+
+    Files are inspected where Django spooled them and copied to storage in chunks, never read whole.
 
     Content already in the KB (same sha256) returns the existing file instead of ingesting it again.
     """
@@ -135,15 +152,16 @@ def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[Upl
     checked = []
     for uploaded in uploaded_files:
         name = sanitize_filename(uploaded.name)
-        data = _read_upload(uploaded)
-        detected = detect(data, name=name)
-        checked.append((name, data, detected, hashlib.sha256(data).hexdigest()))
+        _check_size(uploaded)
+        with _upload_view(uploaded) as data:
+            detected = detect(data, name=name)
+            checked.append((name, uploaded, len(data), detected, hashlib.sha256(data).hexdigest()))
 
     results: list[File] = []
     new_files: list[File] = []
     seen: dict[str, File] = {}
     try:
-        for name, data, detected, digest in checked:
+        for name, uploaded, size, detected, digest in checked:
             existing = seen.get(digest) or File.objects(
                 knowledge_db_id=kb.knowledge_base_id, sha256=digest, is_delete=False,
                 status__nin=["failed", "cancelled"]).first()
@@ -151,12 +169,11 @@ def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[Upl
                 results.append(existing)
                 continue
             file_id = new_id()
-            key = pipeline.original_key(username=user.username, knowledge_base_id=kb.knowledge_base_id,
-                                        file_id=file_id)
-            pipeline.object_put(key, data)
+            key = pipeline.original_key(knowledge_base_id=kb.knowledge_base_id, file_id=file_id)
+            pipeline.object_put_file(key, uploaded)  # copied in chunks
             file = File(file_id=file_id, knowledge_db_id=kb.knowledge_base_id, username=user.username,
                         filename=name, minio_filename=key, content_type=detected.content_type, kind=detected.kind,
-                        size=len(data), sha256=digest, status="queued", page_count=0)
+                        size=size, sha256=digest, status="queued", page_count=0)
             new_files.append(file)
             file.save()
             seen[digest] = file
@@ -202,8 +219,7 @@ def file_purge(*, file_id: str) -> None:
     if file is None or not file.is_delete:
         return
     pipeline.file_outputs_remove(file)
-    pipeline.objects_delete_prefix(pipeline.file_prefix(username=file.username,
-                                                        knowledge_base_id=file.knowledge_db_id, file_id=file_id))
+    pipeline.objects_delete_prefix(pipeline.file_prefix_of(file))
     for job in IngestionJob.objects.filter(file_id=file_id):
         progress.progress_delete(task_id=job.task_id)
     IngestionJob.objects.filter(file_id=file_id).delete()

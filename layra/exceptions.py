@@ -3,6 +3,7 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -53,6 +54,8 @@ def _causes(exc: BaseException):
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):  # Django's own body limits (DATA_UPLOAD_MAX_MEMORY_SIZE)
+        exc = errors.PayloadTooLarge("The request body is too large.")
     if isinstance(exc, errors.DomainError):
         response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
         if isinstance(exc, errors.RateLimited):

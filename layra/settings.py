@@ -276,10 +276,6 @@ ARGON2_PARALLELISM = env.int("ARGON2_PARALLELISM", default=1)
 # only the CPU that API reads leave. 0 threads hashes on the request's own thread.
 PASSWORD_HASH_THREADS = env.int("PASSWORD_HASH_THREADS", default=2)
 PASSWORD_HASH_NICE = env.int("PASSWORD_HASH_NICE", default=10)
-# Failed logins for one username within the window lock that username (existing or not) for a while.
-ACCOUNTS_LOCKOUT_THRESHOLD = env.int("ACCOUNTS_LOCKOUT_THRESHOLD", default=5)
-ACCOUNTS_LOCKOUT_WINDOW = env.int("ACCOUNTS_LOCKOUT_WINDOW", default=15 * 60)
-ACCOUNTS_LOCKOUT_SECONDS = env.int("ACCOUNTS_LOCKOUT_SECONDS", default=15 * 60)
 # A session's / API key's last activity is written at most this often.
 ACCOUNTS_ACTIVITY_RESOLUTION = env.int("ACCOUNTS_ACTIVITY_RESOLUTION", default=60)
 
@@ -391,3 +387,42 @@ QUERY_EMBED_TIMEOUT_S = env.float("QUERY_EMBED_TIMEOUT_S", default=10.0)
 CELERY_TASK_ROUTES["embeddings.embed_query"] = {"queue": "gpu_query"}
 # GPU workers: load the embedder as each worker process starts (embeddings/tasks.py), not on its first task.
 WORKER_PRELOAD_EMBEDDER = env.bool("WORKER_PRELOAD_EMBEDDER", default=False)
+# --- abuse limits (issue 20): client address, throttles, login backoff, upload and render caps ---
+# Reverse proxies of ours in front of the app. 0: X-Forwarded-For is ignored (anyone can send it); N: the N-th
+# address from its right is the client's (layra.client_ip, the one place the address is read).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+# Every authenticated API request counts against its user's "read" (GET/HEAD/OPTIONS) or "write" budget;
+# chat turns, workflow runs and chatflow messages also against their own (accounts.throttling).
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["accounts.throttling.UserRateThrottle"]
+_TURN_RATE = env.str("RATE_LIMIT_TURN", default=RATE_LIMITS["chat"])
+RATE_LIMITS = {
+    "read": env.str("RATE_LIMIT_READ", default="600/60"),
+    "write": env.str("RATE_LIMIT_WRITE", default="120/60"),
+    "workflow_run": _TURN_RATE,
+    "chatflow_message": _TURN_RATE,
+    **RATE_LIMITS,
+    "chat": _TURN_RATE,
+}
+# Login: failures are counted per username + client address (a stranger elsewhere never locks the owner out).
+# After LOGIN_BACKOFF_FREE_FAILURES, each failure closes that pair for LOGIN_BACKOFF_BASE_S, doubling per further
+# failure up to LOGIN_BACKOFF_MAX_S; the count is forgotten LOGIN_BACKOFF_RESET_S after the last failure.
+LOGIN_BACKOFF_FREE_FAILURES = env.int("LOGIN_BACKOFF_FREE_FAILURES", default=3)
+LOGIN_BACKOFF_BASE_S = env.float("LOGIN_BACKOFF_BASE_S", default=1.0)
+LOGIN_BACKOFF_MAX_S = env.float("LOGIN_BACKOFF_MAX_S", default=15 * 60.0)
+LOGIN_BACKOFF_RESET_S = env.int("LOGIN_BACKOFF_RESET_S", default=24 * 3600)
+AUTHENTICATION_BACKENDS = ["accounts.backends.BackoffModelBackend"]  # the admin's login form backs off too
+# One upload request, all files together (a larger Content-Length answers 413 before the body is read); other
+# bodies (JSON, form fields) at most DATA_UPLOAD_MAX_MEMORY_SIZE. Uploaded files over FILE_UPLOAD_MAX_MEMORY_SIZE
+# are spooled to a temporary file (FILE_UPLOAD_TEMP_DIR) and copied to storage in chunks.
+MAX_UPLOAD_REQUEST_BYTES = env.int("MAX_UPLOAD_REQUEST_BYTES", default=2 * KNOWLEDGE_MAX_UPLOAD_BYTES)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
+MIDDLEWARE.insert(MIDDLEWARE.index("layra.middleware.RequestIdMiddleware") + 1,
+                  "layra.middleware.RequestSizeLimitMiddleware")
+# A text upload is at most this many bytes (1,000 full pages of text are about 5 MB); its pages are counted at
+# upload against KNOWLEDGE_MAX_PAGES like a PDF's.
+KNOWLEDGE_MAX_TEXT_BYTES = env.int("KNOWLEDGE_MAX_TEXT_BYTES", default=10 * 1024 * 1024)
+# A rendered page never has more pixels than this: a page with a huge MediaBox is rendered at a smaller scale.
+MAX_PAGE_PIXELS = env.int("MAX_PAGE_PIXELS", default=5_000_000)

@@ -134,7 +134,7 @@ def test_cleanup_purges_soft_deleted_temp_kbs_and_progress_keys(user, django_cap
     assert "progress_keys: fixed 1" in out
     assert not KnowledgeBase.objects(knowledge_base_id__in=[kb.knowledge_base_id, temp.knowledge_base_id]).count()
     assert not File.objects(knowledge_db_id=kb.knowledge_base_id).count()
-    assert not list(object_keys(f"{user.username}/{kb.knowledge_base_id}/"))
+    assert not list(object_keys(f"kb/{kb.knowledge_base_id}/"))
     assert _rows(kb.knowledge_base_id) == []
     assert not redis.exists("task:no-such-job") and redis.exists("other:0")
 

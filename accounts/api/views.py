@@ -9,7 +9,8 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.authentication import JWTAuthentication
-from accounts.ratelimit import client_ip, rate_limit
+from accounts.ratelimit import rate_limit
+from layra.client_ip import client_ip
 
 
 def _user_agent(request) -> str:

@@ -51,3 +51,19 @@ def test_admin_can_add_a_user(admin_client):
     })
     assert response.status_code == 302, response.content[:2000]
     assert User.objects.get(username="made-by-admin").check_password("a-Long-enough-pass")
+
+
+def test_admin_login_form_backs_off_per_username_and_address(settings, client, django_user_model):
+    settings.LOGIN_BACKOFF_FREE_FAILURES = 2
+    settings.LOGIN_BACKOFF_BASE_S = 60
+    django_user_model.objects.create_superuser("boss", "boss@example.com", "a-Long-enough-pass")
+
+    def log_in(password, ip):
+        client.logout()
+        client.post("/admin/login/", {"username": "boss", "password": password, "next": "/admin/"},
+                    REMOTE_ADDR=ip)
+        return client.get("/admin/").status_code == 200
+
+    assert [log_in("wrong-password", "10.9.9.9") for _ in range(3)] == [False] * 3
+    assert log_in("a-Long-enough-pass", "10.9.9.9") is False  # that address waits, even with the right password
+    assert log_in("a-Long-enough-pass", "10.1.1.1") is True  # the owner, elsewhere, is not held back

@@ -84,3 +84,42 @@ def test_an_api_key_cannot_manage_api_keys(client):
     other.credentials(HTTP_X_API_KEY=key)
     assert other.post(KEYS, {"name": "more"}, format="json").status_code == 401
     assert ApiKey.objects.count() == 1
+
+
+def test_password_change_revokes_every_api_key_and_other_sessions(client, user, login):
+    from accounts.models import LoginSession
+    from accounts.tests.conftest import PASSWORD
+
+    keys = [client.post(KEYS, {"name": name}, format="json").json()["key"] for name in ("ci", "laptop")]
+    elsewhere = login(user.username).json()  # another login session of the same user
+    keyed = APIClient()
+    keyed.credentials(HTTP_X_API_KEY=keys[0])
+    assert keyed.get("/api/v1/auth/me").status_code == 200
+    response = client.post("/api/v1/auth/password", {"current_password": PASSWORD,
+                                                    "new_password": "a-new-Long-enough-pass"}, format="json")
+    assert response.status_code == 204, response.content
+    for key in keys:
+        keyed.credentials(HTTP_X_API_KEY=key)
+        assert keyed.get("/api/v1/auth/me").status_code == 401
+    assert ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() == 0
+    assert bearer(APIClient(), elsewhere["access"]).get("/api/v1/auth/me").status_code == 401
+    assert LoginSession.objects.get(session_id=elsewhere["session_id"]).revoke_reason == "password_change"
+    assert client.get("/api/v1/auth/me").status_code == 200  # the session that changed it stays
+    change = AuditLog.objects.get(action="password.change")
+    assert change.details["api_keys_revoked"] == 2
+
+
+def test_a_password_set_in_the_admin_revokes_keys_and_sessions(client, user, tokens, admin_client):
+    from accounts.models import LoginSession
+
+    key = client.post(KEYS, {"name": "ci"}, format="json").json()["key"]
+    response = admin_client.post(f"/admin/accounts/user/{user.pk}/password/", {
+        "password1": "an-admin-Set-pass", "password2": "an-admin-Set-pass", "usable_password": "true"})
+    assert response.status_code == 302, response.content[:2000]
+    keyed = APIClient()
+    keyed.credentials(HTTP_X_API_KEY=key)
+    assert keyed.get("/api/v1/auth/me").status_code == 401
+    assert client.get("/api/v1/auth/me").status_code == 401
+    assert LoginSession.objects.get(session_id=tokens["session_id"]).revoke_reason == "password_set_by_admin"
+    assert AuditLog.objects.get(action="password.set_by_admin").details == {"sessions_revoked": 1,
+                                                                             "api_keys_revoked": 1}

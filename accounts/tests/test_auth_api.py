@@ -106,32 +106,69 @@ def test_inactive_user_cannot_log_in(user, login):
     assert _error(response)["message"] == "Invalid username or password."
 
 
-def test_repeated_failures_lock_the_username(settings, user, login):
-    settings.ACCOUNTS_LOCKOUT_THRESHOLD = 3
-    settings.ACCOUNTS_LOCKOUT_SECONDS = 120
-    for _ in range(3):
-        assert login(user.username, "wrong-password").status_code == 401
-    locked = login(user.username)  # even the right password
-    assert locked.status_code == 429
-    assert 1 <= int(locked["Retry-After"]) <= 120
-    assert _error(locked)["code"] == "login_locked"
-    # Other users are unaffected, and an unknown name locks the same way (no enumeration).
-    other = User.objects.create_user(username="carol", password=PASSWORD)
-    assert login(other.username).status_code == 200
-    for _ in range(3):
-        login("ghost", "wrong-password")
-    assert login("ghost", "wrong-password").status_code == 429
-    redis_client("ratelimit").delete(f"lockout:{user.username}")
-    assert login(user.username).status_code == 200
+OWNER_IP, STRANGER_IP = "10.1.1.1", "10.9.9.9"
+
+
+@pytest.fixture
+def backoff(settings):
+    """Backoff after one free failure, 0.2 s doubling to at most 0.8 s; the per-address login rate out of the way."""
+    settings.LOGIN_BACKOFF_FREE_FAILURES = 1
+    settings.LOGIN_BACKOFF_BASE_S = 0.2
+    settings.LOGIN_BACKOFF_MAX_S = 0.8
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": "1000/60"}
+
+
+def test_a_stranger_cannot_lock_the_owner_out(settings, user, login):
+    settings.LOGIN_BACKOFF_FREE_FAILURES = 3
+    settings.LOGIN_BACKOFF_BASE_S = 60
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": "1000/60"}
+    answers = [login(user.username, "wrong-password", REMOTE_ADDR=STRANGER_IP).status_code for _ in range(20)]
+    assert answers[:4] == [401] * 4 and set(answers[4:]) == {429}  # the stranger's address waits...
+    locked = login(user.username, REMOTE_ADDR=STRANGER_IP)  # ...even with the right password
+    assert locked.status_code == 429 and _error(locked)["code"] == "login_locked"
+    assert 1 <= int(locked["Retry-After"]) <= 60
+    owner = login(user.username, REMOTE_ADDR=OWNER_IP)  # the owner, from their own address, at once
+    assert owner.status_code == 200, owner.content
+    assert LoginSession.objects.get(session_id=owner.json()["session_id"]).ip == OWNER_IP
+
+
+def test_backoff_grows_per_failure_and_is_capped(backoff, user, login):
+    import time
+
+    from accounts.throttling import login_backoff_status
+
+    waits = []
+    for _ in range(5):
+        status = login_backoff_status(username=user.username, ip=STRANGER_IP)
+        time.sleep(status["wait_seconds"])  # wait out the current backoff, then fail once more
+        assert login(user.username, "wrong-password", REMOTE_ADDR=STRANGER_IP).status_code == 401
+        waits.append(login_backoff_status(username=user.username, ip=STRANGER_IP)["wait_seconds"])
+    assert waits[0] == 0  # the free failure
+    assert 0.1 < waits[1] <= 0.2 < waits[2] <= 0.4 < waits[3] <= 0.8 and 0.4 < waits[4] <= 0.8
+    assert login(user.username, REMOTE_ADDR=STRANGER_IP).status_code == 429
+    time.sleep(0.85)
+    assert login(user.username, REMOTE_ADDR=STRANGER_IP).status_code == 200
+    assert login_backoff_status(username=user.username, ip=STRANGER_IP) == {"failures": 0, "wait_seconds": 0.0}
+
+
+def test_unknown_username_backs_off_the_same_way(backoff, settings, user, login):
+    """No enumeration: a name that does not exist answers exactly like one that does."""
+    settings.LOGIN_BACKOFF_BASE_S = 30
+    answers = {}
+    for name in (user.username, "ghost"):
+        answers[name] = [login(name, "wrong-password", REMOTE_ADDR=STRANGER_IP) for _ in range(3)]
+    assert [r.status_code for r in answers[user.username]] == [r.status_code for r in answers["ghost"]] == [
+        401, 401, 429]
+    assert _error(answers[user.username][2]) == _error(answers["ghost"][2])
 
 
 def test_success_resets_the_failure_count(settings, user, login):
-    settings.ACCOUNTS_LOCKOUT_THRESHOLD = 3
+    settings.LOGIN_BACKOFF_FREE_FAILURES = 3
     for _ in range(2):
         login(user.username, "wrong-password")
     assert login(user.username).status_code == 200
-    for _ in range(2):
-        login(user.username, "wrong-password")
+    for _ in range(3):
+        assert login(user.username, "wrong-password").status_code == 401
     assert login(user.username).status_code == 200
 
 

@@ -20,7 +20,7 @@ def test_over_the_limit_raises_with_retry_after(settings):
     with pytest.raises(RateLimited) as caught:
         rate_limit(request=_request(), scope="search")
     assert 1 <= caught.value.retry_after <= 30
-    assert redis_client("ratelimit").get("ratelimit:10.0.0.1:search") == "3"
+    assert redis_client("ratelimit").get("ratelimit:ip:10.0.0.1:search") == "3"
 
 
 def test_limits_are_per_ip_and_per_scope(settings):
@@ -33,10 +33,10 @@ def test_limits_are_per_ip_and_per_scope(settings):
 
 
 @pytest.mark.django_db
-def test_authenticated_caller_is_keyed_by_username(settings, user):
+def test_authenticated_caller_is_keyed_by_user_id(settings, user):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "upload": "1/60"}
     rate_limit(request=_request("10.0.0.1", user=user), scope="upload")
-    assert redis_client("ratelimit").get(f"ratelimit:{user.username}:upload") == "1"
+    assert redis_client("ratelimit").get(f"ratelimit:user:{user.pk}:upload") == "1"
     with pytest.raises(RateLimited):
         rate_limit(request=_request("10.0.0.9", user=user), scope="upload")
 
@@ -53,7 +53,7 @@ def test_disabled_never_limits(settings):
     settings.RATE_LIMIT_ENABLED = False
     for _ in range(5):
         rate_limit(request=_request(), scope="search")
-    assert redis_client("ratelimit").get("ratelimit:10.0.0.1:search") is None
+    assert redis_client("ratelimit").get("ratelimit:ip:10.0.0.1:search") is None
 
 
 def test_decorator_limits_a_view_method(settings):

@@ -8,8 +8,9 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.ratelimit import client_ip, rate_limit
+from accounts.ratelimit import rate_limit
 from chat import selectors, services
+from layra.client_ip import client_ip
 from layra.errors import ValidationError
 from layra.pagination import PagePagination, paginated
 from layra.sse import sse_event, sse_response

@@ -12,9 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from accounts.ratelimit import client_ip, rate_limit
+from accounts.ratelimit import rate_limit
 from knowledge import selectors, services
 from knowledge.signing import SIZES, signed_user_id
+from layra.client_ip import client_ip
 from layra.errors import NotFound
 from layra.pagination import PagePagination, paginated
 from layra.sse import sse_event, sse_response

@@ -31,7 +31,7 @@ def test_pdf_pages_are_rendered_with_their_text_layer_and_deterministic_keys(use
     assert [p.text for p in file.images] == ["first page words", "second page words"]
     assert all(p.has_text and p.width > 500 for p in file.images)
     keys = sorted(p.minio_filename for p in file.images)
-    prefix = f"{user.username}/{kb.knowledge_base_id}/{file.file_id}/pages/"
+    prefix = f"kb/{kb.knowledge_base_id}/{file.file_id}/pages/"
     assert keys == [prefix + "00001.jpg", prefix + "00002.jpg"]
     assert sorted(bucket_keys(prefix)) == keys
     job.refresh_from_db()
@@ -96,6 +96,6 @@ def test_embedders_that_read_images_get_the_stored_pages_and_text_only_ones_none
     images = pipeline.page_images(file.images, embedder=ImageReader())
     assert [(i.width, i.height) for i in images] == [(p.width, p.height) for p in file.images]
     assert get_embedder().uses_images is False  # the CPU default reads the text layer only
-    pipeline.objects_delete_prefix(f"{user.username}/{kb.knowledge_base_id}/{file.file_id}/pages/")
+    pipeline.objects_delete_prefix(f"kb/{kb.knowledge_base_id}/{file.file_id}/pages/")
     placeholders = pipeline.page_images(file.images, embedder=get_embedder())  # nothing is read from storage
     assert len(placeholders) == 2 and placeholders[0].size == (1, 1)

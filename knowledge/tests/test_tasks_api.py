@@ -62,7 +62,7 @@ def test_cancel_while_rendering_stops_and_removes_page_images(user, queued_file,
     job.refresh_from_db()
     file = File.objects.get(file_id=queued_file.file_id)
     assert job.state == "cancelled" and file.status == "cancelled" and file.images == []
-    assert bucket_keys(f"{user.username}/{file.knowledge_db_id}/{file.file_id}/pages/") == []
+    assert bucket_keys(f"kb/{file.knowledge_db_id}/{file.file_id}/pages/") == []
 
 
 def test_unknown_task_is_404(api_client):

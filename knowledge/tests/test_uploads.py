@@ -79,14 +79,14 @@ def test_batch_limit(api_client, kb, settings):
     _assert_nothing_left(kb.knowledge_base_id)
 
 
-def test_traversal_name_is_sanitised_and_key_is_under_owner_and_kb(api_client, user, kb):
+def test_traversal_name_is_sanitised_and_key_is_built_from_ids(api_client, user, kb):
     response = api_client.post(_url(kb.knowledge_base_id),
                                {"files": [uploaded("../../etc/pass\x01wd.pdf", PDF)]}, format="multipart")
     assert response.status_code == 201, response.content
     body = response.json()[0]
     assert body["filename"] == "passwd.pdf"
     file = File.objects.get(file_id=body["file_id"])
-    assert file.minio_filename == f"{user.username}/{kb.knowledge_base_id}/{file.file_id}/original"
+    assert file.minio_filename == f"kb/{kb.knowledge_base_id}/{file.file_id}/original"
     assert bucket_keys() == [file.minio_filename]
     assert body["kind"] == "pdf" and body["status"] == "queued" and body["task_id"]
 

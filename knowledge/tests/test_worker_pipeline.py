@@ -115,7 +115,7 @@ def test_file_and_kb_deletion_leave_no_vectors_objects_or_records(celery_worker,
     assert api_client.get(f"/api/v1/files/{first.file_id}/").status_code == 404  # invisible at once
     _wait_gone(lambda: File.objects(file_id=first.file_id).count() == 0)
     assert file_vectors(kb.knowledge_base_id, first.file_id) == []
-    assert bucket_keys(f"{user.username}/{kb.knowledge_base_id}/{first.file_id}/") == []
+    assert bucket_keys(f"kb/{kb.knowledge_base_id}/{first.file_id}/") == []
     assert not IngestionJob.objects.filter(file_id=first.file_id).exists()
     assert file_vectors(kb.knowledge_base_id, second.file_id)  # the other file is untouched
     assert set(lexical_index().page_ids(knowledge_base_id=kb.knowledge_base_id).values()) == {second.file_id}
@@ -147,4 +147,4 @@ def test_failed_file_keeps_no_page_images_or_vectors(celery_worker, api_client, 
     assert job.state == "failed" and job.error
     assert file.status == "failed" and file.images == [] and file.error
     assert file_vectors(kb.knowledge_base_id, file.file_id) == []
-    assert bucket_keys(f"{user.username}/{kb.knowledge_base_id}/{file.file_id}/pages/") == []
+    assert bucket_keys(f"kb/{kb.knowledge_base_id}/{file.file_id}/pages/") == []

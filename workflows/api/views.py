@@ -7,6 +7,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.ratelimit import rate_limit
 from layra.sse import sse_event, sse_response
 from workflows import selectors, services
 
@@ -136,6 +137,7 @@ class RunListCreateApi(APIView):
 
     @extend_schema(request=RunListCreateInputSerializer, responses={202: RunOutputSerializer})
     def post(self, request, workflow_id: str):
+        rate_limit(request=request, scope="workflow_run")
         ser = self.RunListCreateInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         run = services.run_start(user=request.user, workflow_id=workflow_id, **ser.validated_data)
@@ -283,6 +285,7 @@ class ChatflowMessageApi(APIView):
 
     @extend_schema(request=ChatflowMessageInputSerializer, responses={201: TurnSerializer})
     def post(self, request, chatflow_id: str):
+        rate_limit(request=request, scope="chatflow_message")
         ser = self.ChatflowMessageInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         turn = services.chatflow_message(user=request.user, chatflow_id=chatflow_id, **ser.validated_data)
