@@ -151,3 +151,22 @@ def test_json_logs_redact_secret_fields():
     entry = json.loads(line)
     assert "sk-live-123" not in line and "hunter2" not in line
     assert entry["model"] == "gpt"
+
+
+@pytest.mark.django_db
+def test_make_run_demo_password_is_random_kept_private_and_replaces_the_published_one(tmp_path):
+    from django.contrib.auth import get_user_model
+
+    from layra.management.commands.serve_embedded import DEMO_USERNAME, Command
+
+    published = "demo-password-" + "123"  # what older versions printed (and had in the source)
+    demo = get_user_model().objects.create_user(DEMO_USERNAME, "demo@example.com", published)
+    first = Command()._ensure_demo_user(tmp_path)
+    assert first != published and len(first) >= 16
+    path = tmp_path / "secrets" / "demo_password"
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and path.read_text().strip() == first
+    demo.refresh_from_db()
+    assert demo.check_password(first) and not demo.check_password(published)
+    assert Command()._ensure_demo_user(tmp_path) == first  # the next start keeps it
+    demo.refresh_from_db()
+    assert demo.check_password(first)
