@@ -185,3 +185,15 @@ def test_compose_has_every_service_and_env_name_the_settings_read():
     assert "-Q gpu" in " ".join(gpu["command"]) if isinstance(gpu["command"], list) else "-Q gpu" in gpu["command"]
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
+
+
+def test_an_allowlist_entry_that_is_neither_url_nor_network_is_refused():
+    for name, value, fragment in (("MODEL_ENDPOINT_ALLOWLIST", "http://127.0.0.1:11434/v1,ollama", "'ollama'"),
+                                  ("MODEL_ENDPOINT_ALLOWLIST", "ftp://10.0.0.1/", "not an http(s) URL"),
+                                  ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/8,prometheus", "prometheus")):
+        out = _setup({**_keys(), name: value})
+        assert out.returncode != 0 and f"ImproperlyConfigured: {name}" in out.stderr and fragment in out.stderr, \
+            out.stderr[-2000:]
+    out = _settings_in_clean_env({**_keys(), "MODEL_ENDPOINT_ALLOWLIST": "http://ollama:11434/v1,10.0.0.0/24"},
+                                 "s.MODEL_ENDPOINT_ALLOWLIST")
+    assert out == repr((["http://ollama:11434/v1", "10.0.0.0/24"],))
