@@ -228,7 +228,7 @@ class _GuardedBackend(httpcore2.SyncBackend):
                 error = exc
         raise error  # type: ignore[misc]
 
-    def connect_unix_socket(self, *args, **kwargs):  # noqa: ANN002, ANN003 - never for a user's URL
+    def connect_unix_socket(self, *args, **kwargs) -> httpcore2.NetworkStream:  # never for a user's URL
         raise Refused("Unix sockets are not allowed.")
 
 
@@ -264,7 +264,7 @@ class GuardedTransport(httpx2.HTTPTransport):
         if not policy.redirects and response.status_code in REDIRECT_STATUSES:
             response.close()
             raise RedirectRefused(f"{policy.subject} answered with a redirect ({response.status_code}); "
-                          "redirects are not followed.")
+                                  "redirects are not followed.")
         return response
 
 
