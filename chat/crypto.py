@@ -1,25 +1,28 @@
-"""Model API keys at rest: Fernet with settings.FIELD_ENCRYPTION_KEY (or a key derived from SECRET_KEY)."""
+"""Model API keys at rest: MultiFernet over settings.FIELD_ENCRYPTION_KEYS (the first encrypts, all decrypt).
 
-import base64
-import hashlib
+A key of its own, not derived from SECRET_KEY: rotating one does not touch the other. To rotate, put a new key
+first in FIELD_ENCRYPTION_KEYS, keep the old ones after it, run `manage.py rotate_field_keys`, then drop them."""
+
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
 from layra.errors import ValidationError
 
 
 @lru_cache(maxsize=4)
-def _fernet(configured: str, secret: str) -> Fernet:
-    if configured:
-        return Fernet(configured.encode())
-    digest = hashlib.sha256(f"layra-field-encryption:{secret}".encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet(fernets(keys=keys))
 
 
-def fernet() -> Fernet:
-    return _fernet(settings.FIELD_ENCRYPTION_KEY, settings.SECRET_KEY)
+def fernets(*, keys: tuple[str, ...] | None = None) -> list[Fernet]:
+    """One Fernet per configured key, the encrypting one first."""
+    return [Fernet(key.encode()) for key in (keys if keys is not None else settings.FIELD_ENCRYPTION_KEYS)]
+
+
+def fernet() -> MultiFernet:
+    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS))
 
 
 def encrypt(value: str) -> str:
@@ -35,6 +38,11 @@ def decrypt(token: str) -> str:
         raise ValidationError(
             "The stored API key cannot be decrypted (the encryption key changed); enter the API key again."
         ) from None
+
+
+def rotate(token: str) -> str:
+    """`token` encrypted again with the first key; InvalidToken when no key decrypts it."""
+    return fernet().rotate(token.encode()).decode() if token else ""
 
 
 def mask(value: str) -> str:

@@ -4,9 +4,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import httpx2
 import openai
+from django.conf import settings
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from layra import netguard
 from layra.process_local import ProcessLocal
 
 
@@ -25,16 +28,40 @@ class ResolvedModel:
 
 
 class LLMError(Exception):
-    """A provider failure, with a message safe to show the user (no key, no traceback)."""
+    """A provider failure, with a message safe to show the user (no key, no traceback, no upstream body).
 
-    def __init__(self, message: str, *, status: int | None = None):
+    `code` is "model_endpoint_refused" when the guard refused the endpoint (nothing was sent)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = "model_error"):
         self.message = message
         self.status = status
+        self.code = code
         super().__init__(message)
 
 
-# One pooled HTTP client per process (building one loads the CA bundle: ~10 ms each time).
-_http = ProcessLocal(openai.DefaultHttpxClient)
+REFUSED = "model_endpoint_refused"
+
+
+def model_endpoint_policy() -> netguard.Policy:
+    """Model endpoints reach public addresses only, plus what the operator lists in MODEL_ENDPOINT_ALLOWLIST
+    (a local Ollama or vLLM); no redirects at all."""
+    urls, networks = netguard.parse_allowlist(settings.MODEL_ENDPOINT_ALLOWLIST)
+    return netguard.Policy(subject="The model endpoint", setting="MODEL_ENDPOINT_ALLOWLIST", urls=urls,
+                           networks=networks, redirects=False)
+
+
+def model_url_check(*, url: str, resolve_host: bool = True) -> None:
+    """Refuse (netguard.Refused) a model URL that is not http(s) or whose host is (or, with `resolve_host`,
+    resolves to) an address the policy refuses.
+
+    For saving a config and before a request; the guard checks again at every connection (DNS may change)."""
+    netguard.check_url(url=url, policy=model_endpoint_policy(), resolve_host=resolve_host)
+
+
+# One pooled HTTP client per process (building one loads the CA bundle: ~10 ms each time), through the guard.
+_http = ProcessLocal(lambda: netguard.client(
+    policy=model_endpoint_policy, timeout=httpx2.Timeout(timeout=600, connect=5.0),
+    limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100)))
 
 
 def _client(model: ResolvedModel, timeout: float) -> openai.OpenAI:
@@ -69,11 +96,15 @@ def _params(model: ResolvedModel) -> dict:
 
 
 def _translate(exc: Exception) -> LLMError:
+    """A message that names what failed; never the upstream's body (it may be an internal service's page)."""
+    refused = netguard.refusal_in(exc)
+    if refused is not None:
+        by_policy = not isinstance(refused, netguard.NotResolved | netguard.RedirectRefused)
+        return LLMError(refused.message, code=REFUSED if by_policy else "model_error")
     if isinstance(exc, openai.AuthenticationError):
         return LLMError("The model endpoint rejected the API key (401).", status=401)
     if isinstance(exc, openai.APIStatusError):
-        return LLMError(f"The model endpoint answered {exc.status_code}: {str(exc.message)[:300]}",
-                        status=exc.status_code)
+        return LLMError(f"The model endpoint answered with HTTP status {exc.status_code}.", status=exc.status_code)
     if isinstance(exc, openai.APITimeoutError):
         return LLMError("The model endpoint timed out.")
     if isinstance(exc, openai.APIConnectionError):

@@ -17,7 +17,7 @@ from accounts.models import User
 from accounts.services import audit_log_record
 from chat import crypto
 from chat.documents import Conversation, ModelConfig, ModelEntry, Turn, utcnow
-from chat.llm import LLMError, ResolvedModel, complete_chat, stream_chat
+from chat.llm import REFUSED, LLMError, ResolvedModel, complete_chat, model_url_check, stream_chat
 from chat.selectors import (
     LATEST_TURN,
     conversation_get,
@@ -28,6 +28,7 @@ from chat.selectors import (
 from knowledge import selectors as knowledge_selectors
 from knowledge import services as knowledge_services
 from knowledge.search import search as knowledge_search
+from layra import netguard
 from layra.errors import DomainError, NotFound, ValidationError
 from layra.ids import new_id
 from layra.metrics import LLM_ERRORS, LLM_LATENCY
@@ -73,6 +74,7 @@ def _clean_model_fields(*, user: User, fields: dict) -> dict:
                 "model_url must be the http(s) base URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1.",
                 details={"model_url": ["Enter a valid http(s) URL."]},
             ) from None
+        _model_url_allowed(url=url)
         cleaned["model_url"] = url
     if "base_used" in cleaned:
         ids = list(dict.fromkeys(cleaned["base_used"] or []))
@@ -85,6 +87,14 @@ def _clean_model_fields(*, user: User, fields: dict) -> dict:
     if "top_K" in cleaned and cleaned["top_K"] is None:
         cleaned["top_K"] = 3
     return cleaned
+
+
+def _model_url_allowed(*, url: str, resolve_host: bool = True) -> None:
+    """Refuse a model URL the outbound guard would refuse (loopback, private, metadata, ...), as a 400."""
+    try:
+        model_url_check(url=url, resolve_host=resolve_host)
+    except netguard.Refused as exc:
+        raise ValidationError(exc.message, code=REFUSED, details={"model_url": [exc.message]}) from None
 
 
 def _set_api_key(entry: ModelEntry, api_key: str) -> None:
@@ -148,6 +158,7 @@ def model_select(*, user: User, model_id: str) -> ModelEntry:
 def model_test(*, user: User, model_id: str, timeout: float = 15) -> dict:
     """Send a one-line prompt to the model: {"ok", "latency_ms", "reply" | "error"} (never raises LLMError)."""
     model = model_resolve(user=user, model_id=model_id)
+    _model_url_allowed(url=model.model_url)  # a config saved before the guard, or an allowlist since shortened
     probe = ResolvedModel(model_name=model.model_name, model_url=model.model_url, api_key=model.api_key,
                           max_length=16)
     started = time.monotonic()
@@ -155,6 +166,8 @@ def model_test(*, user: User, model_id: str, timeout: float = 15) -> dict:
         reply, _ = complete_chat(model=probe, messages=[{"role": "user", "content": "Reply with: ok"}],
                                  timeout=timeout)
     except LLMError as exc:
+        if exc.code == REFUSED:  # the name resolved to a refused address when connecting (DNS changed)
+            raise ValidationError(exc.message, code=REFUSED) from None
         return {"ok": False, "latency_ms": round((time.monotonic() - started) * 1000, 1), "error": exc.message}
     return {"ok": True, "latency_ms": round((time.monotonic() - started) * 1000, 1), "reply": reply[:200]}
 
@@ -400,6 +413,8 @@ def message_ask(*, user: User, conversation_id: str, question: str, parent_messa
                                         parent_message_id=parent_message_id)
     parent_message_id, history = context.parent_message_id, context.history
     model = model_resolve(user=user, model_id=model_id)
+    # Before anything is recorded; a host name is resolved and checked where the model client connects.
+    _model_url_allowed(url=model.model_url, resolve_host=False)
     knowledge_base_ids = [*model.extra.get("base_used", []), context.temp_db or ""]
     pages = _retrieve(user=user, model=model, knowledge_base_ids=knowledge_base_ids, question=question)
     citations = [{k: v for k, v in page.items() if not k.startswith("_")} for page in pages]
@@ -479,7 +494,7 @@ def _answer_events(*, conversation_id: str, turn: Turn, model: ResolvedModel, me
     ids = {"conversation_id": conversation_id, "message_id": message_id}
     parts: list[str] = []
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    status, error = "failed", None
+    status, error, error_code = "failed", None, None
     if stream:
         source = _in_thread(stream_chat(model=model, messages=messages, timeout=settings.CHAT_LLM_TIMEOUT),
                             keepalive=settings.CHAT_SSE_KEEPALIVE)
@@ -505,7 +520,7 @@ def _answer_events(*, conversation_id: str, turn: Turn, model: ResolvedModel, me
         status = "completed"
         LLM_LATENCY.labels(source="chat").observe(time.monotonic() - started)
     except LLMError as exc:
-        error = exc.message
+        error, error_code = exc.message, exc.code
         LLM_ERRORS.labels(source="chat", status=str(exc.status or "error")).inc()
     except GeneratorExit:
         status, error = "cancelled", "The client went away before the answer was complete."
@@ -530,7 +545,7 @@ def _answer_events(*, conversation_id: str, turn: Turn, model: ResolvedModel, me
     if status == "completed":
         yield "done", {**ids, "status": status, "usage": usage}
     else:
-        yield "error", {**ids, "status": status, "message": error}
+        yield "error", {**ids, "status": status, "message": error, "code": error_code}
 
 
 def answer_collect(*, answer: Answer) -> dict:
@@ -542,9 +557,9 @@ def answer_collect(*, answer: Answer) -> dict:
         elif name == "done":
             usage = data["usage"]
         elif name == "error":
-            raise ModelProviderError(data["message"], details={"conversation_id": answer.conversation_id,
-                                                               "message_id": answer.message_id,
-                                                               "status": data["status"]})
+            raise ModelProviderError(data["message"], code=data.get("code"),
+                                     details={"conversation_id": answer.conversation_id,
+                                              "message_id": answer.message_id, "status": data["status"]})
     return {"conversation_id": answer.conversation_id, "message_id": answer.message_id,
             "parent_message_id": answer.parent_message_id, "status": status, "answer": "".join(parts),
             "citations": answer.citations, "usage": usage}

@@ -6,7 +6,7 @@ class LayraConfig(AppConfig):
     verbose_name = "LAYRA platform"
 
     def ready(self):
-        from layra import mongo
+        from layra import checks, mongo  # noqa: F401 - checks registers the system checks
 
         mongo.connect()  # connect=False: no socket until the first query, fork safe
 

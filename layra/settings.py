@@ -5,10 +5,15 @@ With nothing set the project runs on one machine: SQLite, a local SecantusDB
 a local Redis and Celery eager. Every store is chosen by a URL-style variable.
 """
 
+import ipaddress
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from layra import keyfiles as _keyfiles
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -18,8 +23,14 @@ if (BASE_DIR / ".env").exists():
 
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
 
-SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-change-me-0123456789abcdefghijklmnopqrstuvwxyz")
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for, everywhere (`make run` included). With it off the process refuses to start on a missing,
+# published or weak key (see the security block at the end).
+DEBUG = env.bool("DEBUG", default=False)
+# From SECRET_KEY, the file SECRET_KEY_FILE names, or DATA_DIR/secrets/secret_key (`make run` writes it).
+SECRET_KEY = _keyfiles.read_secret(environ=os.environ, name="SECRET_KEY", data_dir=DATA_DIR)
+SECRET_KEY_EPHEMERAL = DEBUG and not SECRET_KEY
+if SECRET_KEY_EPHEMERAL:  # a developer's DEBUG process with no key: a random one, gone at exit (system check W001)
+    SECRET_KEY = _keyfiles.new_secret_key()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
@@ -222,8 +233,7 @@ RATE_LIMITS = {
 RATE_LIMITS.update(env.dict("RATE_LIMITS", default={}))
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
 
-# Key for encrypting model API keys at rest (Fernet, derived from SECRET_KEY when unset).
-FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+# Keys encrypting model API keys at rest: FIELD_ENCRYPTION_KEYS, in the security block at the end.
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -426,3 +436,48 @@ MIDDLEWARE.insert(MIDDLEWARE.index("layra.middleware.RequestIdMiddleware") + 1,
 KNOWLEDGE_MAX_TEXT_BYTES = env.int("KNOWLEDGE_MAX_TEXT_BYTES", default=10 * 1024 * 1024)
 # A rendered page never has more pixels than this: a page with a huge MediaBox is rendered at a smaller scale.
 MAX_PAGE_PIXELS = env.int("MAX_PAGE_PIXELS", default=5_000_000)
+# --- security boundary (issue 20): secrets, outbound requests, metrics ---
+# Fernet keys for model API keys at rest (chat.crypto), comma-separated: the first encrypts, all decrypt; rotate
+# with `manage.py rotate_field_keys`. From FIELD_ENCRYPTION_KEYS (FIELD_ENCRYPTION_KEY, one key, is read too),
+# FIELD_ENCRYPTION_KEYS_FILE, or DATA_DIR/secrets/field_encryption_keys (`make run` writes it).
+try:
+    FIELD_ENCRYPTION_KEYS = _keyfiles.field_keys_parse(
+        _keyfiles.read_secret(environ=os.environ, name="FIELD_ENCRYPTION_KEYS", data_dir=DATA_DIR)
+        or env.str("FIELD_ENCRYPTION_KEY", default=""))
+except ValueError as _exc:
+    raise ImproperlyConfigured(str(_exc)) from None
+FIELD_ENCRYPTION_KEYS_EPHEMERAL = DEBUG and not FIELD_ENCRYPTION_KEYS
+if FIELD_ENCRYPTION_KEYS_EPHEMERAL:
+    FIELD_ENCRYPTION_KEYS = [_keyfiles.new_field_key()]
+if not DEBUG:
+    _keys = {"SECRET_KEY": SECRET_KEY}
+    if JWT_SIGNING_KEY != SECRET_KEY:
+        _keys["JWT_SIGNING_KEY"] = JWT_SIGNING_KEY
+    _problems = [f"{name} {problem}" for name, value in _keys.items()
+                 if (problem := _keyfiles.secret_key_problem(value))]
+    if not FIELD_ENCRYPTION_KEYS:
+        _problems.append("FIELD_ENCRYPTION_KEYS is not set")
+    if _problems:
+        raise ImproperlyConfigured(
+            "Refusing to start with DEBUG off: " + "; ".join(_problems) + ". Set SECRET_KEY (50+ "
+            "random characters) and FIELD_ENCRYPTION_KEYS (Fernet keys), or their *_FILE variables; "
+            "`python -m layra.keyfiles DATA_DIR` writes both under DATA_DIR/secrets.")
+
+# Model endpoints (chat answers, workflow LLM nodes) reach public addresses only. Operators allow a local model
+# server here: URLs (that scheme, host and port, paths below) or CIDRs (any port), comma-separated. Users cannot.
+MODEL_ENDPOINT_ALLOWLIST = env.list("MODEL_ENDPOINT_ALLOWLIST", default=[])
+try:
+    from layra.netguard import parse_allowlist as _parse_allowlist
+
+    _parse_allowlist(MODEL_ENDPOINT_ALLOWLIST)
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"MODEL_ENDPOINT_ALLOWLIST: {_exc}") from None
+
+# /metrics: a request with `Authorization: Bearer <METRICS_TOKEN>` (when set), or from an address in
+# METRICS_ALLOWED_NETWORKS (CIDRs; loopback by default: a Prometheus on the host or a sidecar).
+METRICS_TOKEN = _keyfiles.read_secret(environ=os.environ, name="METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+try:
+    [ipaddress.ip_network(_n, strict=False) for _n in METRICS_ALLOWED_NETWORKS]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_exc}") from None

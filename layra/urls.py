@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from layra import handlers
 from layra.views import HealthLiveApi, HealthReadyApi
 
 api_v1 = [
@@ -18,5 +19,11 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", handlers.metrics, name="prometheus-django-metrics"),  # token or allowed network
 ]
+
+# JSON error shape under /api/ and /mcp; Django's pages elsewhere.
+handler400 = handlers.bad_request
+handler403 = handlers.permission_denied
+handler404 = handlers.page_not_found
+handler500 = handlers.server_error

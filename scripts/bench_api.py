@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 import environ  # noqa: E402 - after the path: the launcher runs as a plain script
 import psutil  # noqa: E402
 
-from layra import embedded  # noqa: E402
+from layra import embedded, keyfiles  # noqa: E402
 
 DEFAULT_DATABASE_URL = "mysql://root@127.0.0.1:3306/layra_bench"
 
@@ -53,6 +53,9 @@ def bench_env(database_url: str) -> dict[str, str]:
         # The bench ingests its two-page PDF before the clock starts; no worker is needed for that.
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "DEBUG": "false",
+        # Keys of this run only (DEBUG off refuses to start without them).
+        "SECRET_KEY": keyfiles.new_secret_key(),
+        "FIELD_ENCRYPTION_KEYS": keyfiles.new_field_key(),
         "SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
         "HF_HUB_OFFLINE": "1",

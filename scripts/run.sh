@@ -6,7 +6,13 @@ cd "$ROOT"
 system_packages
 python_env
 ensure_redis
-mkdir -p data/logs
+export DATA_DIR="${DATA_DIR:-$ROOT/data}"
+mkdir -p "$DATA_DIR/logs"
+# SECRET_KEY and FIELD_ENCRYPTION_KEYS: random on first start, kept in $DATA_DIR/secrets (mode 0600) and read
+# there by the settings from then on (a SECRET_KEY or FIELD_ENCRYPTION_KEYS in the environment wins).
+"$PY" -m layra.keyfiles "$DATA_DIR" >/dev/null
+# DEBUG stays off (the default); plain http on loopback, so no redirect to https.
+export SECURE_SSL_REDIRECT="${SECURE_SSL_REDIRECT:-false}"
 export MILVUS_URI="${MILVUS_URI:-http://127.0.0.1:19530}"
 export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"
 exec "$PY" manage.py serve_embedded --host 127.0.0.1 --port 8000

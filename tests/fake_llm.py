@@ -7,13 +7,15 @@ The only fake in the cross-app tests: an external LLM endpoint. It serves
 
 records every request (body and headers) and has failure modes: "ok", "401", "500",
 "garbage" (200 with a non-JSON body), "slow" (answers after `delay` s) and "stall" (one
-token, then a `delay` s pause mid-stream), "reset" (closes the connection without a reply). `latency` (s) is
+token, then a `delay` s pause mid-stream), "reset" (closes the connection without a reply), "redirect" (307 to
+`redirect_to`). `latency` (s) is
 the time every answer takes to start, as a real model's does. `reply` is the answer, or a function of the
 request body giving it (an echo of the prompt, say).
 """
 
 import argparse
 import json
+import os
 import select
 import socket
 import subprocess
@@ -24,12 +26,14 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-MODES = ("ok", "401", "500", "garbage", "slow", "stall", "reset")
+MODES = ("ok", "401", "500", "garbage", "slow", "stall", "reset", "redirect")
 
 
 class FakeLLM:
     def __init__(self, *, reply: str | Callable[[dict], str] = "The answer is 42.", model: str = "fake-vision-model",
-                 record: bool = True, latency: float = 0.0):
+                 record: bool = True, latency: float = 0.0, port: int | None = None):
+        """`port` None: the test run's reserved port (LAYRA_TEST_FAKE_LLM_PORT, whose URL the run allowlists),
+        else a free one; 0: a free one."""
         self.record = record  # False keeps no request bodies (a long load test sends thousands of page images)
         self._count = 0
         self.latency = latency
@@ -37,11 +41,15 @@ class FakeLLM:
         self.reply = reply
         self.model = model
         self.delay = 5.0
+        self.redirect_to = ""
         self.usage = {"prompt_tokens": 123, "completion_tokens": 7, "total_tokens": 130}
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._connections: set[socket.socket] = set()
+        if port is None:
+            port = int(os.environ.get("LAYRA_TEST_FAKE_LLM_PORT") or 0)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="fake-llm", daemon=True)
         self.thread.start()
@@ -67,6 +75,15 @@ class FakeLLM:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        # Kept-alive connections too: the next fake listens on the same port, and a client's pooled connection
+        # must not reach this one's handler.
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def __enter__(self) -> "FakeLLM":
         return self
@@ -89,6 +106,16 @@ class FakeLLM:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                super().setup()
+                with fake._lock:
+                    fake._connections.add(self.connection)
+
+            def finish(self):
+                with fake._lock:
+                    fake._connections.discard(self.connection)
+                super().finish()
 
             def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
                 self.send_response(status)
@@ -124,6 +151,12 @@ class FakeLLM:
                     return self._send(401, json.dumps({"error": {
                         "message": "Incorrect API key provided", "type": "invalid_request_error",
                         "code": "invalid_api_key"}}).encode())
+                if mode == "redirect":
+                    self.send_response(307)
+                    self.send_header("Location", fake.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 if mode == "500":
                     return self._send(500, b'{"error": {"message": "model crashed"}}')
                 if mode == "garbage":
@@ -209,7 +242,9 @@ class FakeLLMProcess:
 
 
 def refused_url() -> str:
-    """A loopback URL nobody listens on."""
+    """A loopback URL nobody listens on (in a test run, the one the run allowlists for this)."""
+    if os.environ.get("LAYRA_TEST_REFUSED_LLM_PORT"):
+        return f"http://127.0.0.1:{os.environ['LAYRA_TEST_REFUSED_LLM_PORT']}/v1"
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -221,6 +256,6 @@ if __name__ == "__main__":  # python -m tests.fake_llm: serve until terminated, 
     parser.add_argument("--reply", default="The answer is 42.")
     parser.add_argument("--latency-ms", type=float, default=0)
     arguments = parser.parse_args()
-    served = FakeLLM(reply=arguments.reply, record=False, latency=arguments.latency_ms / 1000)
+    served = FakeLLM(reply=arguments.reply, record=False, latency=arguments.latency_ms / 1000, port=0)
     print(served.port, flush=True)
     served.thread.join()

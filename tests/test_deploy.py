@@ -3,22 +3,32 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 
+import jwt
+import pytest
+
+from layra import keyfiles
 from tests.plugin import ROOT
 
+# What docker-compose.yml gives the processes (keys of this run: none is a literal).
 PRODUCTION_ENV = {
     "DEBUG": "false",
-    "SECRET_KEY": "x" * 20 + "production-secret-key-with-enough-entropy-0123456789",
+    "SECRET_KEY": keyfiles.new_secret_key(),
+    "FIELD_ENCRYPTION_KEYS": keyfiles.new_field_key(),
     "ALLOWED_HOSTS": "layra.example",
     "CORS_ALLOWED_ORIGINS": "https://app.layra.example",
     "DATABASE_URL": "mysql://layra:pw@db:3306/layra",
+    "SECURE_SSL_REDIRECT": "true",
 }
+# The literal default SECRET_KEY of earlier versions (keyfiles knows it by its hash).
+OLD_DEFAULT_KEY = "dev-insecure-change-me-" + "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def _clean_env(extra: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env["DATA_DIR"] = tempfile.mkdtemp(prefix="layra-deploy-")
     env.update(extra)
-    env.pop("SECURE_SSL_REDIRECT", None)
     env.pop("SECURE_HSTS_SECONDS", None)
     return env
 
@@ -27,7 +37,8 @@ def test_check_deploy_is_clean_with_production_env():
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
                             env=_clean_env(PRODUCTION_ENV), capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "no issues" in result.stdout
+    assert "System check identified no issues (0 silenced)." in result.stdout
+    assert "WARNING" not in result.stdout + result.stderr
 
 
 def test_check_deploy_flags_debug_and_weak_key():
@@ -35,6 +46,83 @@ def test_check_deploy_flags_debug_and_weak_key():
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
                             env=_clean_env(env), capture_output=True, text=True)
     assert result.returncode != 0
+    assert "security.W018" in result.stderr and "security.W009" in result.stderr, result.stderr
+
+
+@pytest.mark.django_db
+def test_a_token_signed_with_the_old_default_key_is_refused(anon_client, user, settings):
+    """The key that was in the source signed tokens a default deployment accepted; it no longer signs anything."""
+    assert keyfiles.key_sha256(OLD_DEFAULT_KEY) in keyfiles.KNOWN_KEY_SHA256
+    assert settings.JWT_SIGNING_KEY != OLD_DEFAULT_KEY
+    login = anon_client.post("/api/v1/auth/login", {"username": user.username, "password": "correct-horse-battery"},
+                             format="json")
+    assert login.status_code == 200, login.content
+    genuine = login.json()["access"]
+    payload = jwt.decode(genuine, options={"verify_signature": False})
+    forged = jwt.encode(payload, OLD_DEFAULT_KEY, algorithm="HS256")  # the same claims: a live session's
+    assert anon_client.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {genuine}").status_code == 200
+    response = anon_client.get("/api/v1/auth/me", HTTP_AUTHORIZATION=f"Bearer {forged}")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path"), [
+    ("get", "/api/v1/no-such-route/"),
+    ("get", "/api/v1/knowledge-bases/does-not-exist/nothing"),
+    ("post", "/api/nothing"),
+    ("get", "/api/"),
+    ("delete", "/mcp"),
+    ("get", "/mcp/anything"),
+])
+def test_unknown_routes_under_api_and_mcp_are_json_404(api_client, method, path):
+    response = getattr(api_client, method)(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": {"code": "not_found", "message": "No such route.", "details": {}}}
+    assert b"urlpatterns" not in response.content and b"<html" not in response.content
+
+
+@pytest.mark.django_db
+def test_a_method_a_route_does_not_have_is_json_405(api_client):
+    for method, path in (("delete", "/api/v1/health/live"), ("patch", "/api/v1/conversations/"),
+                         ("post", "/api/v1/models/selected")):
+        response = getattr(api_client, method)(path)
+        assert response.status_code == 405, (method, path)
+        body = response.json()
+        assert body["error"]["code"] == "method_not_allowed" and set(body["error"]) == {"code", "message",
+                                                                                         "details"}
+
+
+def test_other_unknown_paths_keep_djangos_page(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and not response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.django_db
+def test_metrics_need_a_token_or_an_allowed_network(client, settings):
+    settings.METRICS_TOKEN = "metrics-token-of-this-test-0123456789"
+    settings.METRICS_ALLOWED_NETWORKS = ["10.1.0.0/16"]
+    outside = {"REMOTE_ADDR": "203.0.113.9"}
+    refused = client.get("/metrics", **outside)
+    assert refused.status_code == 401 and refused["WWW-Authenticate"].startswith("Bearer")
+    assert refused.json()["error"]["code"] == "not_authenticated"
+    assert b"django_http" not in refused.content
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong", **outside).status_code == 401
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 401  # loopback is not listed here
+    allowed = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}", **outside)
+    assert allowed.status_code == 200 and b"django_http_requests" in allowed.content
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ", **outside).status_code == 401
+
+
+@pytest.mark.django_db
+def test_metrics_default_to_loopback_only(client):
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="::1").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="10.0.0.7").status_code == 401
+    assert client.get("/metrics", REMOTE_ADDR="192.0.2.1").status_code == 401
 
 
 def test_cors_allows_only_the_configured_origin(client, settings):
@@ -63,3 +151,22 @@ def test_json_logs_redact_secret_fields():
     entry = json.loads(line)
     assert "sk-live-123" not in line and "hunter2" not in line
     assert entry["model"] == "gpt"
+
+
+@pytest.mark.django_db
+def test_make_run_demo_password_is_random_kept_private_and_replaces_the_published_one(tmp_path):
+    from django.contrib.auth import get_user_model
+
+    from layra.management.commands.serve_embedded import DEMO_USERNAME, Command
+
+    published = "demo-password-" + "123"  # what older versions printed (and had in the source)
+    demo = get_user_model().objects.create_user(DEMO_USERNAME, "demo@example.com", published)
+    first = Command()._ensure_demo_user(tmp_path)
+    assert first != published and len(first) >= 16
+    path = tmp_path / "secrets" / "demo_password"
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and path.read_text().strip() == first
+    demo.refresh_from_db()
+    assert demo.check_password(first) and not demo.check_password(published)
+    assert Command()._ensure_demo_user(tmp_path) == first  # the next start keeps it
+    demo.refresh_from_db()
+    assert demo.check_password(first)

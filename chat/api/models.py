@@ -106,7 +106,9 @@ class ModelTestApi(APIView):
             "reply": serializers.CharField(required=False),
             "error": serializers.CharField(required=False),
         }),
-        description="Send a short prompt to the model; ok=false carries the provider's error.",
+        description="Send a short prompt to the model; ok=false carries the provider's error (never its body). "
+                    "An endpoint the outbound guard refuses (loopback, private, link-local or metadata address not "
+                    "in MODEL_ENDPOINT_ALLOWLIST) is a 400 with code model_endpoint_refused, and nothing is sent.",
     )
     def post(self, request, model_id: str):
         return Response(services.model_test(user=request.user, model_id=model_id))

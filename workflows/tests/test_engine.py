@@ -98,12 +98,25 @@ def test_llm_node_streams_tokens_into_events(user, model, llm_server):
 
 def test_llm_endpoint_failure_is_a_node_error(user):
     from chat.llm import ResolvedModel
+    from tests.fake_llm import refused_url
 
-    dead = ResolvedModel(model_name="m", model_url="http://127.0.0.1:9/v1")
+    dead = ResolvedModel(model_name="m", model_url=refused_url())  # allowlisted by the test run, nobody listens
     nodes, edges = chain(node("start", "start"), node("llm", "llm", prompt="hi"), node("end", "end"))
     run = run_graph(user, nodes, edges, model=dead)
     assert run.status == "failed" and run.error["node_id"] == "llm"
     assert "connect" in run.error["message"].lower()
+
+
+def test_llm_node_to_a_loopback_endpoint_is_refused(user, llm_server):
+    from chat.llm import ResolvedModel
+
+    # The fake's own port, but named "localhost": not the allowlisted URL, and it resolves to loopback.
+    model = ResolvedModel(model_name="m", model_url=f"http://localhost:{llm_server.port}/v1")
+    nodes, edges = chain(node("start", "start"), node("llm", "llm", prompt="hi"), node("end", "end"))
+    run = run_graph(user, nodes, edges, model=model)
+    assert run.status == "failed" and run.error["node_id"] == "llm"
+    assert "loopback address, which is not allowed" in run.error["message"]
+    assert llm_server.requests == []
 
 
 def test_retrieval_node_and_llm_with_knowledge_base(user, model, llm_server):

@@ -42,3 +42,40 @@ def test_response_size_limit_and_scheme(user, site, settings):
     assert run.status == "failed" and "larger than" in run.error["message"]
     run = run_graph(user, *_http("file:///etc/passwd"))
     assert run.status == "failed" and "http and https" in run.error["message"]
+
+
+def test_a_redirect_to_another_host_is_refused_even_an_allowed_one(user, site, settings):
+    settings.WORKFLOW_HTTP_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    base = f"http://127.0.0.1:{site.server_port}"
+    run = run_graph(user, *_http(f"http://localhost:{site.server_port}/ok"))
+    assert run.status == "succeeded", run.error  # allowed by itself
+    run = run_graph(user, *_http(base + "/redirect?to=" + f"http://localhost:{site.server_port}/ok"))
+    assert run.status == "failed" and "redirect to another host (localhost) is not allowed" in run.error["message"]
+
+
+def test_allow_private_never_allows_metadata_and_messages_name_the_kind(user, site, settings):
+    settings.WORKFLOW_HTTP_ALLOW_PRIVATE = True
+    run = run_graph(user, *_http(f"http://127.0.0.1:{site.server_port}/ok"))
+    assert run.status == "succeeded", run.error
+    run = run_graph(user, *_http("http://169.254.169.254/latest/meta-data/"))
+    assert run.status == "failed" and "resolves to a metadata address" in run.error["message"]
+    settings.WORKFLOW_HTTP_ALLOW_PRIVATE = False
+    run = run_graph(user, *_http(f"http://localhost:{site.server_port}/ok"))
+    assert run.status == "failed" and "resolves to a loopback address" in run.error["message"]
+    assert "127.0.0.1" not in run.error["message"]  # what a name resolves to inside is not told
+
+
+def test_no_proxy_is_taken_from_the_environment(user, site, settings, monkeypatch):
+    from workflows import httpguard
+
+    settings.WORKFLOW_HTTP_ALLOWED_HOSTS = ["127.0.0.1"]
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens: a proxied request would fail
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    httpguard._client.reset()
+    try:
+        run = run_graph(user, *_http(f"http://127.0.0.1:{site.server_port}/ok"))
+    finally:
+        httpguard._client.reset()
+    assert run.status == "succeeded", run.error

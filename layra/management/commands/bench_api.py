@@ -83,6 +83,8 @@ def server_env(**extra) -> dict:
            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
            "CELERY_TASK_ALWAYS_EAGER": str(settings.CELERY_TASK_ALWAYS_EAGER).lower(),
            "DATA_DIR": str(settings.DATA_DIR), "DEBUG": str(settings.DEBUG).lower(),
+           # The keys this process uses (they may come from DATA_DIR/secrets, or be DEBUG's random ones).
+           "SECRET_KEY": settings.SECRET_KEY, "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
            "SECURE_SSL_REDIRECT": "false", "RATE_LIMIT_ENABLED": "false", "PYTHONUNBUFFERED": "1"}
     if settings.AWS_STORAGE_BUCKET_NAME:
         env.update({"AWS_STORAGE_BUCKET_NAME": settings.AWS_STORAGE_BUCKET_NAME,
@@ -296,8 +298,12 @@ class Command(BaseCommand):
         server = Gunicorn(workers=workers, threads=threads, log_path=log_dir / "bench_api_gunicorn.log")
         try:
             password = secrets.token_urlsafe(16)
+            # The fake model runs on loopback: allow exactly its URL, here (the set-up saves the model) and in
+            # the server.
+            allowlist = [*settings.MODEL_ENDPOINT_ALLOWLIST, llm.url]
+            settings.MODEL_ENDPOINT_ALLOWLIST = allowlist
             data = self._setup(password=password, llm_url=llm.url)
-            server.start(server_env())
+            server.start(server_env(MODEL_ENDPOINT_ALLOWLIST=",".join(allowlist)))
             speed_before = host_speed_ms()
             if not quiet:
                 self.stdout.write(f"gunicorn on {server.url}: {workers} workers x {threads} threads; "

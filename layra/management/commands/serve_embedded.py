@@ -1,4 +1,7 @@
-"""Start the embedded stack and serve the API: the README's run command ends here."""
+"""Start the embedded stack and serve the API: the README's run command ends here.
+
+scripts/run.sh makes the keys first (`python -m layra.keyfiles DATA_DIR`): settings refuse to load without them
+when DEBUG is off, which is the default here too."""
 
 import os
 import signal
@@ -10,11 +13,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from layra import embedded
+from layra import embedded, keyfiles
 from layra.ops.indexes import mongo_indexes
 
 DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "demo-password-123"
+DEMO_PASSWORD_FILE = "demo_password"  # under DATA_DIR/secrets: random on first start, reused after
 
 
 class Command(BaseCommand):
@@ -56,7 +59,7 @@ class Command(BaseCommand):
 
         call_command("migrate", interactive=False, verbosity=0)
         mongo_indexes()  # the collections and their indexes before any process writes (Milvus makes its own)
-        self._ensure_demo_user()
+        demo_password = self._ensure_demo_user(data_dir)
 
         env = dict(os.environ)
         if not no_worker and not settings.CELERY_TASK_ALWAYS_EAGER:
@@ -68,10 +71,12 @@ class Command(BaseCommand):
             self.stdout.write(f"Celery worker started (log: {log_dir / 'worker.log'})")
         self.stdout.write(self.style.SUCCESS(
             f"\nLAYRA is up: http://{host}:{port}/api/v1/health/ready  (docs: http://{host}:{port}/api/docs/)\n"
-            f"Demo login: username '{DEMO_USERNAME}', password '{DEMO_PASSWORD}'\n"
+            f"Demo login: username '{DEMO_USERNAME}', password '{demo_password}' "
+            f"(kept in {data_dir / 'secrets' / DEMO_PASSWORD_FILE})\n"
         ))
         try:
-            call_command("runserver", f"{host}:{port}", use_reloader=False)
+            # DEBUG is off: --insecure lets this development server serve the admin's and the API docs' assets.
+            call_command("runserver", f"{host}:{port}", use_reloader=False, insecure_serving=True)
         finally:
             for child in reversed(children):
                 if isinstance(child, subprocess.Popen):
@@ -80,12 +85,24 @@ class Command(BaseCommand):
                 else:
                     child.stop()
 
-    def _ensure_demo_user(self):
+    def _ensure_demo_user(self, data_dir: Path) -> str:
+        """The demo user's password: random on first start, kept in DATA_DIR/secrets (0600). A demo user made by
+        an older version (with the password that was in the source) gets the new one."""
         from django.contrib.auth import get_user_model
 
+        path = data_dir / "secrets" / DEMO_PASSWORD_FILE
+        fresh = not path.exists()
+        if fresh:
+            keyfiles.write_private(path, keyfiles.new_password())
+        password = path.read_text().strip()
         user_model = get_user_model()
-        if not user_model.objects.filter(username=DEMO_USERNAME).exists():
-            user_model.objects.create_user(DEMO_USERNAME, f"{DEMO_USERNAME}@example.com", DEMO_PASSWORD)
+        user = user_model.objects.filter(username=DEMO_USERNAME).first()
+        if user is None:
+            user_model.objects.create_user(DEMO_USERNAME, f"{DEMO_USERNAME}@example.com", password)
+        elif fresh:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        return password
 
 
 def _port_of(uri: str, default: int) -> int:
