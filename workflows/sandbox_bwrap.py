@@ -1,0 +1,97 @@
+"""The command line that starts one code-node execution under bubblewrap (see SANDBOX.md for the boundary)."""
+
+import glob
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+WORKDIR = "/tmp"
+_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3")
+_TOP_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+class SandboxUnavailable(Exception):
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_s: int
+    memory_mb: int
+    processes: int
+    file_mb: int
+    open_files: int
+    tmpfs_mb: int
+
+    def rlimits(self) -> dict[str, int]:
+        """Set by the bootstrap inside the new user namespace, where RLIMIT_NPROC counts this sandbox only."""
+        return {"RLIMIT_CPU": self.cpu_s, "RLIMIT_AS": self.memory_mb << 20, "RLIMIT_NPROC": self.processes,
+                "RLIMIT_FSIZE": self.file_mb << 20, "RLIMIT_NOFILE": self.open_files, "RLIMIT_CORE": 0}
+
+
+@cache
+def _boot_source() -> str:
+    return (Path(__file__).with_name("sandbox_boot.py")).read_text()
+
+
+def interpreter(*, configured: str) -> str:
+    """The Python run inside: the setting, else the system's (stdlib only), else the worker's own base interpreter."""
+    if configured:
+        return configured
+    for candidate in _PYTHONS:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+
+
+def _filesystem(*, python: str) -> list[str]:
+    """/usr read-only, the merged-/usr links, the interpreter's prefix when outside /usr; site-packages hidden."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in _TOP_LINKS:
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    prefix = os.path.dirname(os.path.dirname(os.path.realpath(python)))
+    roots = {"/usr", "/usr/local"}
+    if not (prefix + "/").startswith("/usr/"):
+        args += ["--ro-bind", prefix, prefix]
+        roots.add(prefix)
+    for root in sorted(roots):
+        for packages in sorted(glob.glob(f"{root}/lib/python3*/*-packages")):
+            args += ["--tmpfs", packages, "--remount-ro", packages]
+    return args
+
+
+def command(*, bwrap: str, python: str, uid: int, gid: int, limits: Limits) -> list[str]:
+    """argv for one execution: setpriv to the sandbox uid when we are root, then bwrap, then the bootstrap."""
+    bwrap_path = shutil.which(bwrap)
+    if bwrap_path is None:
+        raise SandboxUnavailable(
+            f"Code nodes cannot run on this worker: the sandbox program '{bwrap}' (bubblewrap) is not installed.")
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        # Root ignores RLIMIT_NPROC and owns every file: become the dedicated unprivileged uid first.
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise SandboxUnavailable("Code nodes cannot run on this worker: 'setpriv' (util-linux) is not installed.")
+        prefix = [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs",
+                  "--inh-caps=-all", "--bounding-set=-all"]
+    tmpfs = str(limits.tmpfs_mb << 20)
+    return [
+        *prefix, bwrap_path,
+        "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+        "--uid", str(uid), "--gid", str(gid), "--hostname", "sandbox", "--cap-drop", "ALL",
+        "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", WORKDIR,
+        "--setenv", "TMPDIR", WORKDIR, "--setenv", "LANG", "C.UTF-8",
+        *_filesystem(python=python),
+        "--proc", "/proc", "--dev", "/dev", "--size", tmpfs, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+        "--size", tmpfs, "--tmpfs", WORKDIR, "--chdir", WORKDIR, "--remount-ro", "/",
+        python, "-I", "-S", "-B", "-c", _boot_source(), json.dumps(limits.rlimits()),
+    ]
