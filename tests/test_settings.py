@@ -69,3 +69,13 @@ def test_compose_has_every_service_and_env_name_the_settings_read():
     assert "-Q gpu" in " ".join(gpu["command"]) if isinstance(gpu["command"], list) else "-Q gpu" in gpu["command"]
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
+
+
+def test_the_compose_worker_can_start_the_code_sandbox_as_a_non_root_user():
+    """workflows/SANDBOX.md: bwrap needs user namespaces, mount and a fresh /proc, which Docker blocks by default."""
+    worker = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]
+    assert worker["user"] not in ("root", "0") and worker["cap_drop"] == ["ALL"]
+    assert {"seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined",
+            "no-new-privileges:true"} <= set(worker["security_opt"])
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "bubblewrap" in dockerfile and f"--home-dir /home/{worker['user']} {worker['user']}\n" in dockerfile
