@@ -132,7 +132,8 @@ def run_code(*, code: str, inputs: dict, timeout_s: float | None = None) -> Sand
     max_output = settings.WORKFLOW_CODE_MAX_OUTPUT_BYTES
     try:
         argv = command(bwrap=settings.SANDBOX_BWRAP, python=interpreter(configured=settings.SANDBOX_PYTHON),
-                       uid=settings.SANDBOX_UID, gid=settings.SANDBOX_GID, limits=_limits(timeout_s=timeout_s))
+                       uid=settings.SANDBOX_UID, gid=settings.SANDBOX_GID, limits=_limits(timeout_s=timeout_s),
+                       private=[str(settings.BASE_DIR), str(settings.DATA_DIR), str(settings.MEDIA_ROOT)])
     except SandboxUnavailable as exc:
         raise SandboxError(exc.message) from None
     payload = json.dumps({"code": code, "inputs": inputs}, default=str).encode()

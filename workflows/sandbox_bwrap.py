@@ -50,7 +50,12 @@ def interpreter(*, configured: str) -> str:
     return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 
 
-def _filesystem(*, python: str) -> list[str]:
+def _overlaps(a: str, b: str) -> bool:
+    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    return a.startswith(b) or b.startswith(a)
+
+
+def _filesystem(*, python: str, private: list[str]) -> list[str]:
     """/usr read-only, the merged-/usr links, the interpreter's prefix when outside /usr; site-packages hidden."""
     args = ["--ro-bind", "/usr", "/usr"]
     for top in _TOP_LINKS:
@@ -61,6 +66,9 @@ def _filesystem(*, python: str) -> list[str]:
     prefix = os.path.dirname(os.path.dirname(os.path.realpath(python)))
     roots = {"/usr", "/usr/local"}
     if not (prefix + "/").startswith("/usr/"):
+        if prefix == "/" or any(_overlaps(prefix, path) for path in private):
+            raise SandboxUnavailable(f"Code nodes cannot run on this worker: the sandbox Python's prefix {prefix} "
+                                     "would expose the project or its data; set SANDBOX_PYTHON to a system Python.")
         args += ["--ro-bind", prefix, prefix]
         roots.add(prefix)
     for root in sorted(roots):
@@ -69,8 +77,11 @@ def _filesystem(*, python: str) -> list[str]:
     return args
 
 
-def command(*, bwrap: str, python: str, uid: int, gid: int, limits: Limits) -> list[str]:
-    """argv for one execution: setpriv to the sandbox uid when we are root, then bwrap, then the bootstrap."""
+def command(*, bwrap: str, python: str, uid: int, gid: int, limits: Limits, private: list[str]) -> list[str]:
+    """argv for one execution: setpriv to the sandbox uid when we are root, then bwrap, then the bootstrap.
+
+    `private`: host paths (the project, its data) that must never be mounted, whatever the interpreter's prefix.
+    """
     bwrap_path = shutil.which(bwrap)
     if bwrap_path is None:
         raise SandboxUnavailable(
@@ -90,7 +101,7 @@ def command(*, bwrap: str, python: str, uid: int, gid: int, limits: Limits) -> l
         "--uid", str(uid), "--gid", str(gid), "--hostname", "sandbox", "--cap-drop", "ALL",
         "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", WORKDIR,
         "--setenv", "TMPDIR", WORKDIR, "--setenv", "LANG", "C.UTF-8",
-        *_filesystem(python=python),
+        *_filesystem(python=python, private=private),
         "--proc", "/proc", "--dev", "/dev", "--size", tmpfs, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
         "--size", tmpfs, "--tmpfs", WORKDIR, "--chdir", WORKDIR, "--remount-ro", "/",
         python, "-I", "-S", "-B", "-c", _boot_source(), json.dumps(limits.rlimits()),

@@ -39,7 +39,7 @@ def _worker_stays_healthy():
 
 
 @pytest.mark.parametrize("template", [
-    "/etc/passwd", "/etc/hostname", "{base}/layra/settings.py", "{base}/manage.py", "/proc/{pid}/environ",
+    "/etc/passwd", "/etc/os-release", "{base}/layra/settings.py", "{base}/manage.py", "/proc/{pid}/environ",
     "/proc/{pid}/cwd/layra/settings.py", "/proc/{pid}/root/etc/passwd",
 ])
 def test_host_files_cannot_be_read(code_node, template):

@@ -119,11 +119,14 @@ def _host_marker(tmp_path) -> str:
 @pytest.mark.parametrize(("setting", "value", "message"), [
     ("SANDBOX_BWRAP", "/nonexistent/bwrap", "is not installed"),
     ("SANDBOX_PYTHON", "/nonexistent/bin/python3", "could not start, so the code did not run"),
+    ("SANDBOX_PYTHON", "{base}/bin/python3", "would expose the project or its data"),
+    ("SANDBOX_PYTHON", "{data}/python/bin/python3", "would expose the project or its data"),
+    ("SANDBOX_PYTHON", "/python3", "would expose the project or its data"),
 ])
 def test_a_sandbox_that_cannot_start_fails_the_node_and_runs_nothing(code_node, settings, tmp_path, setting,
                                                                       value, message):
     marker = _host_marker(tmp_path)
-    setattr(settings, setting, value)
+    setattr(settings, setting, value.format(base=settings.BASE_DIR, data=settings.DATA_DIR))
     run = code_node("open(inputs['marker'], 'w').write('ran unsandboxed')", marker=marker)
     _failed(run, message)
     assert not os.path.exists(marker)
@@ -166,7 +169,7 @@ _UNPRIVILEGED = """
 import json, subprocess, sys
 sys.path.insert(0, sys.argv[1])
 from workflows.sandbox_bwrap import Limits, command, interpreter
-argv = command(bwrap="bwrap", python=interpreter(configured=""), uid=65534, gid=65534,
+argv = command(bwrap="bwrap", python=interpreter(configured=""), uid=65534, gid=65534, private=[sys.argv[1]],
                limits=Limits(cpu_s=3, memory_mb=256, processes=8, file_mb=1, open_files=32, tmpfs_mb=1))
 code = "import os\\nresult = [os.getuid(), sorted(os.listdir('/')), os.path.exists(inputs['settings'])]"
 payload = json.dumps({"code": code, "inputs": {"settings": sys.argv[2]}}).encode()
