@@ -71,9 +71,13 @@ def _filesystem(*, python: str, private: list[str]) -> list[str]:
                                      "would expose the project or its data; set SANDBOX_PYTHON to a system Python.")
         args += ["--ro-bind", prefix, prefix]
         roots.add(prefix)
-    for root in sorted(roots):
-        for packages in sorted(glob.glob(f"{root}/lib/python3*/*-packages")):
-            args += ["--tmpfs", packages, "--remount-ro", packages]
+    hidden = {path for root in roots for path in glob.glob(f"{root}/lib/python3*/*-packages")}
+    # A project deployed under /usr (say /usr/src/app) or inside the prefix is covered by an empty tmpfs too.
+    hidden |= {real for real in map(os.path.realpath, private)
+               if os.path.isdir(real) and any(real.startswith(root + "/") for root in roots)}
+    for path in sorted(hidden):
+        if not any(path.startswith(other + "/") for other in hidden):  # covered already by its parent's tmpfs
+            args += ["--tmpfs", path, "--remount-ro", path]
     return args
 
 

@@ -286,3 +286,13 @@ def test_code_sees_only_a_minimal_environment(code_node):
     assert run.status == "succeeded", run.error
     assert run.variables["code"] == {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
                                      "PWD": "/tmp"}
+
+
+def test_a_project_deployed_under_usr_is_hidden_all_the_same(code_node, settings):
+    """/usr is mounted for the interpreter; data under it (as with a checkout in /usr/src/app) is covered."""
+    deployed = "/usr/share/doc"
+    assert os.listdir(deployed)  # positive control: the host has files there
+    settings.MEDIA_ROOT = deployed
+    run = code_node("import os\nresult = [os.listdir(inputs['d']), os.listdir('/usr/share')]", d=deployed)
+    assert run.status == "succeeded", run.error
+    assert run.variables["code"][0] == [] and "doc" in run.variables["code"][1]
