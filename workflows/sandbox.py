@@ -139,5 +139,9 @@ def run_code(*, code: str, inputs: dict, timeout_s: float | None = None) -> Sand
     payload = json.dumps({"code": code, "inputs": inputs}, default=str).encode()
     proc = _start(argv, payload)
     with proc:
-        outcome = _collect(proc, timeout_s=timeout_s, max_output=max_output)
+        try:
+            outcome = _collect(proc, timeout_s=timeout_s, max_output=max_output)
+        except BaseException:  # e.g. Celery's soft time limit: never leave the tree running (or wait on it)
+            _kill_group(proc)
+            raise
     return _interpret(outcome, timeout_s=timeout_s, max_output=max_output)

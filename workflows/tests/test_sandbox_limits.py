@@ -4,6 +4,7 @@ afterwards and the worker (this test process) carries on. Also: a sandbox that c
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -192,3 +193,32 @@ def test_a_non_root_worker_runs_the_same_sandbox_without_switching_uid():
     assert result["error"] is None and result["result"][0] == 65534, report
     assert set(result["result"][1]) <= {"bin", "dev", "lib", "lib64", "proc", "sbin", "tmp", "usr"}
     assert result["result"][2] is False and os.path.exists(settings_file)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_an_exception_in_the_worker_mid_run_kills_the_tree():
+    """Celery's soft time limit raises inside the task, wherever it is: the sandbox must not outlive it."""
+    token = uuid.uuid4().hex
+    code = ("import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)', "
+            "inputs['token']])\ntime.sleep(30)")  # without the kill, run_code would wait on this, not time out
+
+    def interrupt(_signum, _frame):
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(_Interrupted):
+            sandbox.run_code(code=code, inputs={"token": token}, timeout_s=2.0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 1.9  # interrupted, not timed out
+    deadline = time.monotonic() + 5
+    while _processes_named(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_named(token) == []
