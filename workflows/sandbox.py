@@ -17,6 +17,7 @@ from django.conf import settings
 
 from .sandbox_boot import MARKER, READY
 from .sandbox_bwrap import Limits, SandboxUnavailable, command, interpreter
+from .sandbox_seccomp import program as seccomp_program
 
 _STDERR_KEEP = 4096
 
@@ -86,14 +87,14 @@ def _collect(proc: subprocess.Popen, *, timeout_s: float, max_output: int) -> _O
         return _Outcome(bytes(out), bytes(err), proc.wait(), timed_out=True)
 
 
-def _start(argv: list[str], payload: bytes) -> subprocess.Popen:
+def _start(argv: list[str], *, payload: bytes, pass_fds: tuple[int, ...]) -> subprocess.Popen:
     with tempfile.TemporaryFile() as stdin:
         stdin.write(payload)
         stdin.seek(0)
         try:
             return subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd="/",
-                                    start_new_session=True, close_fds=True)
+                                    start_new_session=True, close_fds=True, pass_fds=pass_fds)
         except OSError as exc:
             raise SandboxError(f"The code sandbox could not start: {exc.strerror}.") from None
 
@@ -130,14 +131,21 @@ def run_code(*, code: str, inputs: dict, timeout_s: float | None = None) -> Sand
     """Run `code` with `inputs` in a fresh sandbox; return its JSON result or raise SandboxError (a clear message)."""
     timeout_s = min(timeout_s or settings.WORKFLOW_CODE_TIMEOUT_S, settings.WORKFLOW_CODE_TIMEOUT_S)
     max_output = settings.WORKFLOW_CODE_MAX_OUTPUT_BYTES
-    try:
-        argv = command(bwrap=settings.SANDBOX_BWRAP, python=interpreter(configured=settings.SANDBOX_PYTHON),
-                       uid=settings.SANDBOX_UID, gid=settings.SANDBOX_GID, limits=_limits(timeout_s=timeout_s),
-                       private=[str(settings.BASE_DIR), str(settings.DATA_DIR), str(settings.MEDIA_ROOT)])
-    except SandboxUnavailable as exc:
-        raise SandboxError(exc.message) from None
-    payload = json.dumps({"code": code, "inputs": inputs}, default=str).encode()
-    proc = _start(argv, payload)
+    bpf = seccomp_program()
+    with tempfile.TemporaryFile() as seccomp:
+        seccomp.write(bpf or b"")
+        seccomp.flush()
+        seccomp.seek(0)
+        fds = (seccomp.fileno(),) if bpf else ()
+        try:
+            argv = command(bwrap=settings.SANDBOX_BWRAP, python=interpreter(configured=settings.SANDBOX_PYTHON),
+                           uid=settings.SANDBOX_UID, gid=settings.SANDBOX_GID, limits=_limits(timeout_s=timeout_s),
+                           private=[str(settings.BASE_DIR), str(settings.DATA_DIR), str(settings.MEDIA_ROOT)],
+                           seccomp_fd=fds[0] if fds else None)
+        except SandboxUnavailable as exc:
+            raise SandboxError(exc.message) from None
+        payload = json.dumps({"code": code, "inputs": inputs}, default=str).encode()
+        proc = _start(argv, payload=payload, pass_fds=fds)
     with proc:
         try:
             outcome = _collect(proc, timeout_s=timeout_s, max_output=max_output)

@@ -81,10 +81,12 @@ def _filesystem(*, python: str, private: list[str]) -> list[str]:
     return args
 
 
-def command(*, bwrap: str, python: str, uid: int, gid: int, limits: Limits, private: list[str]) -> list[str]:
+def command(*, bwrap: str, python: str, uid: int, gid: int, limits: Limits, private: list[str],
+            seccomp_fd: int | None) -> list[str]:
     """argv for one execution: setpriv to the sandbox uid when we are root, then bwrap, then the bootstrap.
 
     `private`: host paths (the project, its data) that must never be mounted, whatever the interpreter's prefix.
+    `seccomp_fd`: an fd the child inherits holding the BPF filter (sandbox_seccomp), or None for no filter.
     """
     bwrap_path = shutil.which(bwrap)
     if bwrap_path is None:
@@ -108,5 +110,6 @@ def command(*, bwrap: str, python: str, uid: int, gid: int, limits: Limits, priv
         *_filesystem(python=python, private=private),
         "--proc", "/proc", "--dev", "/dev", "--size", tmpfs, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
         "--size", tmpfs, "--tmpfs", WORKDIR, "--chdir", WORKDIR, "--remount-ro", "/",
+        *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
         python, "-I", "-S", "-B", "-c", _boot_source(), json.dumps(limits.rlimits()),
     ]

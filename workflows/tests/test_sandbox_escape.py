@@ -5,8 +5,10 @@ boundary holds (no host file, no network, no host namespace) and that a positive
 would have seen the thing the code could not.
 """
 
+import errno
 import json
 import os
+import platform
 import socket
 import uuid
 from pathlib import Path
@@ -53,6 +55,7 @@ def test_host_files_cannot_be_read(code_node, template):
 def test_project_settings_are_not_reachable_through_proc(code_node):
     code = ATTEMPT + '''
 import os
+import platform
 pids = sorted(p for p in os.listdir("/proc") if p.isdigit())
 paths = [f"/proc/{p}/cwd/layra/settings.py" for p in pids + [str(os.getppid()), inputs["pid"]]]
 paths += [f"/proc/{p}/root" + inputs["settings"] for p in pids] + [inputs["settings"]]
@@ -75,6 +78,7 @@ def test_other_tenants_uploads_and_data_files_are_invisible(code_node, other_use
         path.write_text(f"secret {token}")
     code = ATTEMPT + '''
 import os
+import platform
 files = []
 for root, dirs, names in os.walk("/"):
     dirs[:] = [d for d in dirs if os.path.join(root, d) not in ("/proc", "/usr", "/dev")]
@@ -296,3 +300,29 @@ def test_a_project_deployed_under_usr_is_hidden_all_the_same(code_node, settings
     run = code_node("import os\nresult = [os.listdir(inputs['d']), os.listdir('/usr/share')]", d=deployed)
     assert run.status == "succeeded", run.error
     assert run.variables["code"][0] == [] and "doc" in run.variables["code"][1]
+
+
+# x86_64 numbers: a second source of truth for workflows/sandbox_seccomp.py, from the kernel's unistd_64.h.
+_X86_64_REFUSED = {"keyctl": 250, "add_key": 248, "bpf": 321, "perf_event_open": 298, "userfaultfd": 323,
+                   "io_uring_setup": 425, "ptrace": 101, "process_vm_readv": 310, "init_module": 175,
+                   "open_by_handle_at": 304, "fsopen": 430, "unshare": 272, "mount": 165}
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the test's syscall numbers are x86_64's")
+def test_the_usual_kernel_exploit_entry_points_are_refused_by_seccomp(code_node):
+    code = '''
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def call(nr):
+    ctypes.set_errno(0)
+    return [libc.syscall(nr, 0, 0, 0, 0, 0), ctypes.get_errno()]
+status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\\t" in line)
+result = {"calls": {name: call(nr) for name, nr in inputs["refused"].items()}, "x32": call(0x40000000 + 39),
+          "getpid": call(39), "seccomp": status["Seccomp"].strip()}
+'''
+    run = code_node(code, refused=_X86_64_REFUSED)
+    assert run.status == "succeeded", run.error
+    found = run.variables["code"]
+    assert found["seccomp"] == "2" and found["getpid"][0] > 0, found
+    assert all(result == [-1, errno.EPERM] for result in found["calls"].values()), found
+    assert found["x32"] == [-1, errno.EPERM], found

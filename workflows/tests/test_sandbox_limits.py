@@ -171,6 +171,7 @@ import json, subprocess, sys
 sys.path.insert(0, sys.argv[1])
 from workflows.sandbox_bwrap import Limits, command, interpreter
 argv = command(bwrap="bwrap", python=interpreter(configured=""), uid=65534, gid=65534, private=[sys.argv[1]],
+               seccomp_fd=None,
                limits=Limits(cpu_s=3, memory_mb=256, processes=8, file_mb=1, open_files=32, tmpfs_mb=1))
 code = "import os\\nresult = [os.getuid(), sorted(os.listdir('/')), os.path.exists(inputs['settings'])]"
 payload = json.dumps({"code": code, "inputs": {"settings": sys.argv[2]}}).encode()
