@@ -358,6 +358,16 @@ WORKFLOW_HTTP_MAX_REDIRECTS = env.int("WORKFLOW_HTTP_MAX_REDIRECTS", default=5)
 WORKFLOW_CODE_TIMEOUT_S = env.float("WORKFLOW_CODE_TIMEOUT_S", default=5.0)
 WORKFLOW_CODE_MEMORY_MB = env.int("WORKFLOW_CODE_MEMORY_MB", default=256)
 WORKFLOW_CODE_MAX_OUTPUT_BYTES = env.int("WORKFLOW_CODE_MAX_OUTPUT_BYTES", default=1_000_000)
+# Code nodes run under bubblewrap (workflows/SANDBOX.md): per execution, processes and memory are per sandbox
+# (RLIMIT_NPROC counted in its own user namespace, RLIMIT_AS per process); the work dir is a tmpfs of TMPFS_MB.
+WORKFLOW_CODE_MAX_PROCESSES = env.int("WORKFLOW_CODE_MAX_PROCESSES", default=16)
+WORKFLOW_CODE_MAX_FILE_MB = env.int("WORKFLOW_CODE_MAX_FILE_MB", default=10)
+WORKFLOW_CODE_MAX_OPEN_FILES = env.int("WORKFLOW_CODE_MAX_OPEN_FILES", default=64)
+WORKFLOW_CODE_TMPFS_MB = env.int("WORKFLOW_CODE_TMPFS_MB", default=16)
+SANDBOX_BWRAP = env.str("SANDBOX_BWRAP", default="bwrap")
+SANDBOX_PYTHON = env.str("SANDBOX_PYTHON", default="")  # "": /usr/bin/python3, /usr/local/bin/python3, the worker's
+SANDBOX_UID = env.int("SANDBOX_UID", default=65534)  # the host uid a root worker switches to (nobody)
+SANDBOX_GID = env.int("SANDBOX_GID", default=65534)
 WORKFLOW_MAX_STEPS = env.int("WORKFLOW_MAX_STEPS", default=500)
 WORKFLOW_MAX_RUN_SECONDS = env.int("WORKFLOW_MAX_RUN_SECONDS", default=600)
 WORKFLOW_MAX_OUTPUT_BYTES = env.int("WORKFLOW_MAX_OUTPUT_BYTES", default=2_000_000)

@@ -19,8 +19,10 @@ apt_install() {
 }
 
 system_packages() {
+  # bubblewrap runs code nodes (workflows/SANDBOX.md); util-linux's setpriv drops a root worker to the sandbox uid.
   apt_install pkg-config libmariadb-dev build-essential redis-server mariadb-server \
-    libreoffice-core libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui fonts-dejavu-core
+    libreoffice-core libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui fonts-dejavu-core \
+    bubblewrap util-linux
 }
 
 python_env() {

@@ -197,3 +197,13 @@ def test_an_allowlist_entry_that_is_neither_url_nor_network_is_refused():
     out = _settings_in_clean_env({**_keys(), "MODEL_ENDPOINT_ALLOWLIST": "http://ollama:11434/v1,10.0.0.0/24"},
                                  "s.MODEL_ENDPOINT_ALLOWLIST")
     assert out == repr((["http://ollama:11434/v1", "10.0.0.0/24"],))
+
+
+def test_the_compose_worker_can_start_the_code_sandbox_as_a_non_root_user():
+    """workflows/SANDBOX.md: bwrap needs user namespaces, mount and a fresh /proc, which Docker blocks by default."""
+    worker = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]
+    assert worker["user"] not in ("root", "0") and worker["cap_drop"] == ["ALL"]
+    assert {"seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined",
+            "no-new-privileges:true"} <= set(worker["security_opt"])
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "bubblewrap" in dockerfile and f"--home-dir /home/{worker['user']} {worker['user']}\n" in dockerfile

@@ -6,8 +6,8 @@ import re
 
 from layra.errors import ValidationError
 
-MAX_STR = 100_000
-MAX_POW = 1_000
+from . import expression_caps as caps
+from .expression_caps import MAX_POW, MAX_STR  # noqa: F401 - re-exported: the caps live in expression_caps
 
 
 class ExpressionError(ValidationError):
@@ -48,9 +48,10 @@ _UNARY = {ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos
 
 
 def _check_size(value):
-    if isinstance(value, str | bytes | list | tuple) and len(value) > MAX_STR:
-        raise ExpressionError("Expression result is too large.")
-    return value
+    try:
+        return caps.check(value)
+    except caps.TooLarge as exc:
+        raise ExpressionError(exc.message) from None
 
 
 class _Evaluator:
@@ -107,13 +108,13 @@ class _Evaluator:
             raise ExpressionError(f"Subscript failed: {exc!r}.") from None
 
     def visit_List(self, node):
-        return [self.visit(e) for e in node.elts]
+        return _check_size([self.visit(e) for e in node.elts])
 
     def visit_Tuple(self, node):
-        return tuple(self.visit(e) for e in node.elts)
+        return _check_size(tuple(self.visit(e) for e in node.elts))
 
     def visit_Dict(self, node):
-        return {self.visit(k): self.visit(v) for k, v in zip(node.keys, node.values, strict=True)}
+        return _check_size({self.visit(k): self.visit(v) for k, v in zip(node.keys, node.values, strict=True)})
 
     def visit_BoolOp(self, node):
         if isinstance(node.op, ast.And):
@@ -135,12 +136,10 @@ class _Evaluator:
         if op is None:
             raise ExpressionError(f"Operator '{type(node.op).__name__}' is not allowed.")
         left, right = self.visit(node.left), self.visit(node.right)
-        if op is operator.pow and (abs(right) if isinstance(right, int | float) else 0) > MAX_POW:
-            raise ExpressionError("Exponent too large.")
-        if op is operator.mul:
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_STR:
-                    raise ExpressionError("Repetition result is too large.")
+        try:
+            caps.check_operands(node.op, left, right)
+        except caps.TooLarge as exc:
+            raise ExpressionError(exc.message) from None
         try:
             return _check_size(op(left, right))
         except (TypeError, ZeroDivisionError, ValueError, OverflowError) as exc:
@@ -150,7 +149,10 @@ class _Evaluator:
         op = _UNARY.get(type(node.op))
         if op is None:
             raise ExpressionError("Operator not allowed.")
-        return op(self.visit(node.operand))
+        try:
+            return _check_size(op(self.visit(node.operand)))
+        except TypeError as exc:
+            raise ExpressionError(f"Operator failed: {exc}.") from None
 
     def visit_Compare(self, node):
         left = self.visit(node.left)

@@ -6,6 +6,7 @@ import pytest
 
 from chat.llm import ResolvedModel
 from tests.fake_llm import FakeLLM
+from tests.workflows_helpers import chain, node
 
 
 class _SiteHandler(BaseHTTPRequestHandler):
@@ -64,3 +65,20 @@ def site():
     server = _serve(_SiteHandler)
     yield server
     server.shutdown()
+
+
+@pytest.fixture
+def code_node(user):
+    """Run start -> code -> end through the engine as `user`; returns the finished WorkflowRun."""
+    from workflows import engine, services
+    from workflows.documents import WorkflowRun
+
+    def _run(code: str, **inputs) -> WorkflowRun:
+        nodes, edges = chain(node("start", "start"), node("code", "code", code=code), node("end", "end"))
+        wf = services.workflow_create(user=user, workflow_name="sandbox", nodes=nodes, edges=edges,
+                                      global_variables={})
+        run = services.run_create(user=user, wf=wf, inputs=inputs, breakpoints=[])
+        engine.run_execute(run_id=run.run_id)
+        return WorkflowRun.objects.get(run_id=run.run_id)
+
+    return _run
