@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from django.conf import settings
 
-from embeddings.fusion import FusionWeights, rrf
+from embeddings.fusion import FusionWeights, convex, rrf
 from embeddings.lexical import lexical_index
 from embeddings.retrieval import dense_search
 from layra.process_local import ProcessLocal
@@ -26,6 +26,18 @@ def fusion_weights() -> FusionWeights:
 def fusion_depth(*, top_k: int) -> int:
     """How many pages each side proposes to the fusion (a page ranked low on one side may win on the other)."""
     return max(settings.SEARCH_FUSION_DEPTH, top_k)
+
+
+def fuse(*, dense: list[dict], lexical: list, method: str | None = None, weights: FusionWeights | None = None,
+         lexical_weight: float | None = None) -> dict[str, float]:
+    """{image_id: fused score} of the two sides' lists (each best first), by SEARCH_FUSION unless given."""
+    method = method or settings.SEARCH_FUSION
+    if method == "convex":
+        weight = settings.SEARCH_LEXICAL_ALPHA if lexical_weight is None else lexical_weight
+        return convex(dense={h["image_id"]: h["score"] for h in dense},
+                      lexical={h.image_id: h.score for h in lexical}, lexical_weight=weight)
+    return rrf(dense=[h["image_id"] for h in dense], lexical=[h.image_id for h in lexical],
+               weights=weights or fusion_weights())
 
 
 def pages_search(*, knowledge_base_ids: list[str], query: str, query_vectors: np.ndarray | None, embedder: str,
@@ -61,8 +73,7 @@ def pages_search(*, knowledge_base_ids: list[str], query: str, query_vectors: np
     elif mode == "lexical":
         ranked = [(p, p["lexical_score"]) for p in pages.values()]
     else:
-        fused = rrf(dense=[h["image_id"] for h in dense], lexical=[h.image_id for h in lexical],
-                    weights=fusion_weights())
+        fused = fuse(dense=dense, lexical=lexical)
         ranked = [(p, fused[key]) for key, p in pages.items()]
     ranked.sort(key=lambda item: -item[1])
     results = []

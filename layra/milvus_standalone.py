@@ -1,17 +1,15 @@
 """Run the standalone Milvus server of the `milvus` package (2.3, embedded etcd) on private ports.
 
-`python -m layra.milvus_standalone --data DIR --port PORT` serves gRPC on PORT until SIGTERM. The package's
-own launcher probes its other ports on 127.0.0.1 only (the server listens on all addresses, so two servers
-collide) and leaves etcd on its fixed 2379/2380: here every port is chosen free up front and etcd gets a
-config file of its own, so several servers (make run, a test run, a benchmark) run side by side.
+`python -m layra.milvus_standalone --data DIR --port PORT` prepares the server and becomes it (exec): gRPC on
+PORT until SIGTERM. The package's own launcher probes its other ports on 127.0.0.1 only (the server listens on
+all addresses, so two servers collide) and leaves etcd on its fixed 2379/2380: here every port is chosen free
+up front and etcd gets a config file of its own, so several servers (make run, a test run, a benchmark) run side
+by side.
 """
 
 import argparse
 import json
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 PORT_KEYS = ["etcd_port", "root_coord_port", "proxy_internal_port", "query_coord_port", "query_node_port",
@@ -48,18 +46,6 @@ def ports_for(data: Path) -> dict[str, int]:
     return ports
 
 
-def stop_gracefully(process: subprocess.Popen | None, timeout: float = 20) -> None:
-    """SIGTERM and wait: a killed server leaves its etcd sessions to expire, and the next start waits for them."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-
-
 def etcd_config(path: Path, *, client_port: int, peer_port: int) -> Path:
     client, peer = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
     path.write_text(f"name: default\nlisten-client-urls: {client}\nadvertise-client-urls: {client}\n"
@@ -78,29 +64,28 @@ def main() -> None:
 
     import os
 
-    from milvus import MilvusServer
+    from milvus import MilvusServer, _initialize_data_files
 
     ports = ports_for(data)
     os.environ["ETCD_CONFIG_PATH"] = str(etcd_config(data / "etcd.yaml", client_port=ports["etcd_port"],
                                                      peer_port=ports["etcd_peer_port"]))
-    server = MilvusServer(wait_for_started=True)
+    server = MilvusServer(wait_for_started=False)
     server.set_base_dir(str(data))
     server.config.set("proxy_port", args.port)
     for key in PORT_KEYS:
         server.config.set(key, ports[key])
-    server.webservice_port = ports["metrics_port"]
-
-    def stop(*_args) -> None:
-        stop_gracefully(server.server_proc)
-        server.server_proc = None
-        server.stop()
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    server.start()
-    code = server.server_proc.wait()
-    sys.exit(code)
+    # A Strong read waits for the next time tick: 50 ms instead of 200 (search reads a KB written moments ago so).
+    server.config.set("proxy.timeTickInterval", 50)
+    # What MilvusServer.start() does, then exec: this process becomes the server, so a signal sent to it (stop,
+    # SIGSTOP in the fault tests) reaches the server itself, and its own SIGTERM handling shuts it down cleanly.
+    server.config.resolve()
+    _initialize_data_files(server.config.base_data_dir)
+    executable = server.get_milvus_executable_path()
+    os.chdir(server.config.base_data_dir)
+    env = {**os.environ, "DEPLOY_MODE": "STANDALONE", "METRICS_PORT": str(ports["metrics_port"]),
+           "MILVUS_RUN_DIR": str(Path(server.config.base_data_dir) / "run"),
+           "LD_LIBRARY_PATH": ":".join([str(Path(executable).parent), os.environ.get("LD_LIBRARY_PATH", "")])}
+    os.execve(executable, [executable, "run", "standalone"], env)
 
 
 if __name__ == "__main__":

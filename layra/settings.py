@@ -301,6 +301,10 @@ BENCH_MILVUS_URI = env.str("BENCH_MILVUS_URI", default="")  # "": a private stan
 # every process of this host opens (the default stack, whose Milvus 2.3 has no BM25).
 LEXICAL_BACKEND = env.str("LEXICAL_BACKEND", default="auto")
 LEXICAL_SQLITE_PATH = env.str("LEXICAL_SQLITE_PATH", default=str(DATA_DIR / "lexical.sqlite3"))
+# convex: min-max normalised scores, SEARCH_LEXICAL_ALPHA of them lexical; rrf: weighted reciprocal rank fusion.
+# Chosen on bench_quality's sweep (embeddings/README.md): convex at equal weight beats either side alone, RRF not.
+SEARCH_FUSION = env.str("SEARCH_FUSION", default="convex")
+SEARCH_LEXICAL_ALPHA = env.float("SEARCH_LEXICAL_ALPHA", default=0.5)
 SEARCH_DENSE_WEIGHT = env.float("SEARCH_DENSE_WEIGHT", default=1.0)
 SEARCH_LEXICAL_WEIGHT = env.float("SEARCH_LEXICAL_WEIGHT", default=1.0)
 SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=60.0)

@@ -22,3 +22,18 @@ def test_weights_move_the_balance():
 def test_one_sided_pages_keep_a_score():
     scores = rrf(dense=["x"], lexical=[], weights=FusionWeights())
     assert 0 < scores["x"] < 1
+
+
+def test_convex_keeps_the_margin_a_strong_side_has():
+    from embeddings.fusion import convex
+
+    dense = {"a": 10.0, "b": 9.9, "c": 2.0}
+    lexical = {"c": 30.0, "b": 29.0, "d": 1.0}
+    fused = convex(dense=dense, lexical=lexical, lexical_weight=0.5)
+    assert max(fused.values()) <= 1.0 and min(fused.values()) >= 0.0
+    assert fused["b"] > fused["a"] and fused["b"] > fused["c"]  # near the top of both beats first on one
+    assert fused["d"] == 0.0  # last on its only side
+    assert fused["a"] == pytest.approx(0.5)  # first on its only side
+    only_lexical = convex(dense=dense, lexical=lexical, lexical_weight=1.0)
+    assert max(only_lexical, key=only_lexical.get) == "c"
+    assert convex(dense={"x": 3.0}, lexical={}, lexical_weight=0.5) == {"x": 0.5}

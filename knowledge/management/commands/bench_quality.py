@@ -62,6 +62,9 @@ class Command(BaseCommand):
             raise CommandError(f"No questions in {data / 'questions.json'}.")
         from django.contrib.auth import get_user_model
 
+        from layra.storage import ensure_bucket
+
+        ensure_bucket()  # a fresh private stack's S3 has none
         user = get_user_model().objects.create_user(f"bench-quality-{int(time.time() * 1000)}", None,
                                                     os.urandom(16).hex())
         try:
@@ -79,6 +82,9 @@ class Command(BaseCommand):
                         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DJANGO_SETTINGS_MODULE": "layra.settings"})
             env.pop("CELERY_BROKER_URL", None)
             manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+            # Throwaway keys of the run's own (settings refuse to load without them).
+            subprocess.run([sys.executable, "-m", "layra.keyfiles", env["DATA_DIR"]], env=env, check=True,
+                           stdout=subprocess.DEVNULL)
             subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
             subprocess.run([*manage, "ensure_indexes", "-v", "0"], env=env, check=True)
             args = [*manage, "bench_quality", "--configured-stores", "--data", options["data"],
@@ -137,8 +143,61 @@ class Command(BaseCommand):
                 for kind, rows in per_kind.items()
             } | {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(percentile(times, 95), 1)}
             self.log(f"{mode}: {result[mode]['all']}")
+        result["fusion_sweep"] = self._sweep(user, kb_id, questions, k)
         result["latency_kb"] = self._latency_kb(user, data, questions)
         return result
+
+    def _sweep(self, user, kb_id: str, questions: list[dict], k: int) -> dict:
+        """Every fusion setting on the same two side lists per question; then leave-one-document-out: the best
+        setting on the other documents' questions, scored on the held-out document's (how a setting chosen on one
+        corpus does on another)."""
+        from embeddings.embedders import embedder_spec
+        from embeddings.fusion import FusionWeights
+        from embeddings.hybrid import fuse, fusion_depth, pages_search
+        from embeddings.lexical import LexicalHit
+        from embeddings.query import query_vectors_embed
+        from knowledge.selectors import pages_get
+
+        spec = embedder_spec()
+        depth = fusion_depth(top_k=k)
+        configs = {f"rrf k=60 dense:lexical=1:{w}": {"method": "rrf", "weights": FusionWeights(1, w, 60)}
+                   for w in (0.5, 1, 1.5, 2, 3)}
+        configs |= {f"convex lexical={a}": {"method": "convex", "lexical_weight": a}
+                    for a in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)}
+        scores: dict[str, list[tuple[str, dict]]] = {name: [] for name in configs}
+        for q in questions:
+            common = {"knowledge_base_ids": [kb_id], "query": q["question"], "embedder": spec.name, "dim": spec.dim,
+                      "top_k": depth}
+            dense = pages_search(**common, query_vectors=query_vectors_embed(text=q["question"]), mode="dense")
+            lexical = pages_search(**common, query_vectors=None, mode="lexical")
+            pages = {h["image_id"]: h for h in dense + lexical}
+            names = {i: f.filename for i, (f, _p) in pages_get(user=user, image_ids=list(pages)).items()}
+            relevant = {(q["doc"], int(q["page"]))} | {(q["doc"], int(p)) for p in q.get("also", [])}
+            lexical_hits = [LexicalHit(knowledge_base_id=h["knowledge_base_id"], file_id=h["file_id"],
+                                       image_id=h["image_id"], page_number=h["page_number"], score=h["score"])
+                            for h in lexical]
+            for name, config in configs.items():
+                fused = fuse(dense=dense, lexical=lexical_hits, **config)
+                ranked = sorted(fused, key=lambda i: -fused[i])[:k]
+                metrics = ranking_metrics([(names.get(i), pages[i]["page_number"]) for i in ranked], relevant, k)
+                scores[name].append((q["doc"], metrics))
+
+        def mean(rows: list[dict], metric: str) -> float:
+            return round(statistics.fmean(r[metric] for r in rows), 4) if rows else 0.0
+
+        sweep = {name: {f"{m}@{k}": mean([r for _, r in rows], m) for m in ("recall", "mrr", "ndcg")}
+                 for name, rows in scores.items()}
+        held_out: dict[str, list[dict]] = {"rrf": [], "convex": []}
+        chosen: dict[str, dict[str, str]] = {"rrf": {}, "convex": {}}
+        for doc in sorted({q["doc"] for q in questions}):
+            for family in held_out:
+                names = [n for n in configs if configs[n]["method"] == family]
+                best = max(names, key=lambda n: mean([r for d, r in scores[n] if d != doc], "mrr"))
+                chosen[family][doc] = best
+                held_out[family].extend(r for d, r in scores[best] if d == doc)
+        return {"all_questions": sweep, "leave_one_document_out": {
+            family: {f"{m}@{k}": mean(rows, m) for m in ("recall", "mrr", "ndcg")} | {"chosen": chosen[family]}
+            for family, rows in held_out.items()}}
 
     def _latency_kb(self, user, data: Path, questions: list[dict]) -> dict:
         """Hybrid search timing on a knowledge base of about 50 pages (the two shortest documents)."""
@@ -149,6 +208,7 @@ class Command(BaseCommand):
         sizes = sorted((len(pypdfium2.PdfDocument(str(data / d))), d) for d in {q["doc"] for q in questions})
         chosen = [d for _, d in sizes[:2]]
         kb_id, pages = self._ingest(user, "bench-quality-small", [data / d for d in chosen])
+        time.sleep(settings.SEARCH_STRONG_AFTER_WRITE_S + 1)  # a KB at rest (no Strong reads), as users mostly meet it
         times = []
         for q in questions:  # every question once: distinct queries, so the result cache never answers
             started = time.perf_counter()
