@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 
-from pymilvus import DataType, MilvusClient
+from pymilvus import DataType, MilvusClient, MilvusException
 
 from layra.milvus import client_generation, milvus_client, server_features
 
@@ -87,6 +87,18 @@ def dense_collection_ensure(*, embedder: str, dim: int, client: MilvusClient | N
             client.load_collection(collection_name=name)
             _ready.add(key)
     return name
+
+
+def loaded_call(client: MilvusClient, name: str, call):
+    """`call()`, loading the collection first and trying again when the server has released it (a restarted
+    server comes back with every collection released; the process' record that it was loaded is then stale)."""
+    try:
+        return call()
+    except MilvusException as exc:
+        if "load" not in str(exc).lower() and "released" not in str(exc).lower():
+            raise
+        client.load_collection(collection_name=name)
+        return call()
 
 
 def dense_collections(client: MilvusClient | None = None) -> list[str]:

@@ -9,9 +9,9 @@ import logging
 
 import numpy as np
 from django.conf import settings
-from pymilvus import MilvusClient, MilvusException
+from pymilvus import MilvusClient
 
-from embeddings.collections import dense_collection_ensure, in_filter
+from embeddings.collections import dense_collection_ensure, in_filter, loaded_call
 from embeddings.page_cache import PageVectorCache, generations_get, page_cache, page_key, pages_load, pages_store
 from embeddings.services import page_scope
 from layra.milvus import milvus_client
@@ -72,13 +72,7 @@ def ann_candidates(*, client: MilvusClient, name: str, query_vectors: np.ndarray
         "search_params": {"metric_type": "IP", "params": {"ef": max(ef, limit)}}, "filter": expr,
         "consistency_level": consistency,
     }
-    try:
-        hits = client.search(**kwargs)
-    except MilvusException as exc:
-        if "load" not in str(exc).lower() and "released" not in str(exc).lower():
-            raise
-        client.load_collection(collection_name=name)
-        hits = client.search(**kwargs)
+    hits = loaded_call(client, name, lambda: client.search(**kwargs))
     return Candidates(hits, query_vectors.shape[0])
 
 

@@ -94,17 +94,25 @@ def milvus_lite(port: int, data_dir: Path, log_dir: Path) -> ServiceProcess:
 
 def milvus_standalone(port: int, data_dir: Path, log_dir: Path) -> ServiceProcess:
     """The `milvus` package's standalone 2.3 server (dense search, fast; no BM25) on private ports."""
-    args = [sys.executable, "-m", "layra.milvus_standalone", "--data", str(data_dir), "--port", str(port)]
+    # By path, not `-m`: it needs nothing of the project, and a caller may run from another directory; -P keeps
+    # layra/ off sys.path (layra/logging.py would shadow the standard library's).
+    launcher = Path(__file__).with_name("milvus_standalone.py")
+    args = [sys.executable, "-P", str(launcher), "--data", str(data_dir), "--port", str(port)]  # -P: layra/ not on path
     return ServiceProcess("milvus-standalone", port, args, log_dir / "milvus-standalone.log",
-                          ready=lambda: milvus_answers(port), start_timeout=240, stop_timeout=30)
+                          ready=lambda: milvus_answers(port), start_timeout=240, stop_timeout=10)
 
 
-def milvus_answers(port: int) -> bool:
+def milvus_answers(port: int, *, times: int = 3) -> bool:
+    """The server answers several calls in a row: a 2.3 server that has just opened its port still changes its
+    etcd leader and coordinator sessions for a moment, and a caller's first call then fails."""
     from pymilvus import MilvusClient
 
     try:
         client = MilvusClient(uri=f"http://127.0.0.1:{port}", timeout=2)
-        client.list_collections()
+        for attempt in range(times):
+            if attempt:
+                time.sleep(0.5)
+            client.list_collections()
         client.close()
         return True
     except Exception:  # noqa: BLE001 - not serving yet

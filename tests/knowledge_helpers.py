@@ -21,6 +21,20 @@ def bucket_keys(prefix: str = "") -> list[str]:
     return keys
 
 
+def upload_url(knowledge_base_id: str) -> str:
+    return f"/api/v1/knowledge-bases/{knowledge_base_id}/files/"
+
+
+def assert_nothing_stored(knowledge_base_id: str) -> None:
+    """A refused upload leaves no file record, no job and no object."""
+    from knowledge.documents import File
+    from knowledge.models import IngestionJob
+
+    assert File.objects(knowledge_db_id=knowledge_base_id).count() == 0
+    assert IngestionJob.objects.filter(knowledge_base_id=knowledge_base_id).count() == 0
+    assert bucket_keys() == []
+
+
 def file_vectors(knowledge_base_id: str, file_id: str) -> list[dict]:
     """The file's rows in the current embedder's shared collection (read strongly: right after a write)."""
     from embeddings.collections import dense_collection_name

@@ -5,6 +5,7 @@ from django.test import Client
 
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
+from tests.fake_llm import refused_url
 from tests.operators_helpers import ingest
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +25,7 @@ def test_changelists_search_filter_detail(admin_client, user, django_capture_on_
     from chat.services import model_create
 
     kb, files = ingest(user, django_capture_on_commit_callbacks)
-    model_create(user=user, model_name="gpt-x", model_url="http://127.0.0.1:9/v1", api_key="sk-supersecretkey1234")
+    model_create(user=user, model_name="gpt-x", model_url=refused_url(), api_key="sk-supersecretkey1234")
     assert admin_client.get("/admin/mongo/").status_code == 200
     body = admin_client.get("/admin/mongo/knowledgebase/").content.decode()
     assert kb.knowledge_base_name in body and "1 result" in body

@@ -8,7 +8,7 @@ import threading
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-from embeddings.collections import filter_quote, in_filter, rows_matching
+from embeddings.collections import filter_quote, in_filter, loaded_call, rows_matching
 from embeddings.lexical.base import LexicalHit, LexicalIndex, LexicalPage, query_terms, text_clip
 from layra.milvus import milvus_client
 
@@ -89,11 +89,12 @@ class MilvusLexicalIndex(LexicalIndex):
                consistency: str = "Bounded") -> list[LexicalHit]:
         if not query_terms(query) or not knowledge_base_ids:
             return []
-        hits = self.client.search(
-            collection_name=self._collection(), data=[query], anns_field="sparse", limit=int(limit),
+        name = self._collection()
+        hits = loaded_call(self.client, name, lambda: self.client.search(
+            collection_name=name, data=[query], anns_field="sparse", limit=int(limit),
             filter=in_filter("knowledge_base_id", knowledge_base_ids), search_params={"metric_type": "BM25"},
             output_fields=["knowledge_base_id", "file_id", "image_id", "page_number"], consistency_level=consistency,
-        )
+        ))
         # Best first as returned; Milvus Lite reports the BM25 score negated, a server positive.
         return [LexicalHit(knowledge_base_id=h["entity"]["knowledge_base_id"], file_id=h["entity"]["file_id"],
                            image_id=h["entity"]["image_id"], page_number=int(h["entity"]["page_number"]),

@@ -12,7 +12,7 @@ from knowledge.detect import TEXT_ROWS, text_page_count, text_pages
 from knowledge.documents import File
 from knowledge.models import IngestionJob
 from knowledge.services import files_upload, knowledge_base_create, knowledge_base_delete, knowledge_base_purge
-from tests.knowledge_helpers import bucket_keys, uploaded
+from tests.knowledge_helpers import assert_nothing_stored, bucket_keys, upload_url, uploaded
 
 pytestmark = pytest.mark.django_db
 
@@ -20,16 +20,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def kb(user):
     return knowledge_base_create(user=user, name="Caps")
-
-
-def _url(kb_id: str) -> str:
-    return f"/api/v1/knowledge-bases/{kb_id}/files/"
-
-
-def _assert_nothing_left(kb_id: str):
-    assert File.objects(knowledge_db_id=kb_id).count() == 0
-    assert IngestionJob.objects.filter(knowledge_base_id=kb_id).count() == 0
-    assert bucket_keys() == []
 
 
 def _error(response) -> dict:
@@ -44,28 +34,28 @@ def test_text_over_the_page_limit_is_refused_at_upload_and_nothing_is_written(ap
     assert settings.KNOWLEDGE_MAX_PAGES == 1000
     data = b"x\n" * (TEXT_ROWS * 1005)  # the 110 kB file that became 1,005 pages
     assert len(data) < 111_000
-    response = api_client.post(_url(kb.knowledge_base_id), {"files": [uploaded("lines.txt", data)]},
+    response = api_client.post(upload_url(kb.knowledge_base_id), {"files": [uploaded("lines.txt", data)]},
                                format="multipart")
     assert response.status_code == 413, response.content
     error = _error(response)
     assert error["code"] == "too_many_pages" and "1000" in error["message"]
-    _assert_nothing_left(kb.knowledge_base_id)
+    assert_nothing_stored(kb.knowledge_base_id)
 
 
 def test_text_at_the_page_limit_is_accepted(api_client, kb, settings):
     settings.KNOWLEDGE_MAX_PAGES = 3
     data = b"x\n" * (TEXT_ROWS * 3)
-    response = api_client.post(_url(kb.knowledge_base_id), {"files": [uploaded("three.txt", data)]},
+    response = api_client.post(upload_url(kb.knowledge_base_id), {"files": [uploaded("three.txt", data)]},
                                format="multipart")
     assert response.status_code == 201, response.content
 
 
 def test_text_over_the_byte_limit_is_refused_before_decoding(api_client, kb, settings):
     settings.KNOWLEDGE_MAX_TEXT_BYTES = 1000
-    response = api_client.post(_url(kb.knowledge_base_id), {"files": [uploaded("big.md", b"# notes\n" * 300)]},
+    response = api_client.post(upload_url(kb.knowledge_base_id), {"files": [uploaded("big.md", b"# notes\n" * 300)]},
                                format="multipart")
     assert response.status_code == 413 and _error(response)["code"] == "file_too_large"
-    _assert_nothing_left(kb.knowledge_base_id)
+    assert_nothing_stored(kb.knowledge_base_id)
 
 
 @pytest.mark.parametrize("text", [
@@ -131,11 +121,11 @@ def test_a_large_image_page_is_scaled_down_to_the_cap(user, kb, settings):
 def test_an_upload_request_over_the_total_cap_is_413_and_nothing_is_written(api_client, kb, settings):
     settings.MAX_UPLOAD_REQUEST_BYTES = 4096
     files = [uploaded("a.txt", b"a" * 3000), uploaded("b.txt", b"b" * 3000)]  # each under, together over
-    response = api_client.post(_url(kb.knowledge_base_id), {"files": files}, format="multipart")
+    response = api_client.post(upload_url(kb.knowledge_base_id), {"files": files}, format="multipart")
     assert response.status_code == 413
     error = _error(response)
     assert error["code"] == "payload_too_large" and error["details"]["limit_bytes"] == 4096
-    _assert_nothing_left(kb.knowledge_base_id)
+    assert_nothing_stored(kb.knowledge_base_id)
 
 
 def test_a_json_body_over_its_cap_is_413(api_client, settings):
@@ -180,7 +170,7 @@ def test_users_with_odd_names_upload_and_ingest(username):
 
     client = APIClient()
     client.force_authenticate(user=owner)
-    response = client.post(_url(kb.knowledge_base_id), {"files": [uploaded("a.pdf", samples.make_pdf(["hi"]))]},
+    response = client.post(upload_url(kb.knowledge_base_id), {"files": [uploaded("a.pdf", samples.make_pdf(["hi"]))]},
                            format="multipart")
     assert response.status_code == 201, response.content
     file = File.objects.get(file_id=response.json()[0]["file_id"])

@@ -4,7 +4,7 @@ from knowledge import samples
 from knowledge.documents import File
 from knowledge.models import IngestionJob
 from knowledge.services import files_upload, knowledge_base_create
-from tests.knowledge_helpers import bucket_keys, uploaded
+from tests.knowledge_helpers import assert_nothing_stored, bucket_keys, upload_url, uploaded
 
 pytestmark = pytest.mark.django_db
 
@@ -12,16 +12,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def kb(user):
     return knowledge_base_create(user=user, name="Uploads")
-
-
-def _url(kb_id: str) -> str:
-    return f"/api/v1/knowledge-bases/{kb_id}/files/"
-
-
-def _assert_nothing_left(kb_id: str):
-    assert File.objects(knowledge_db_id=kb_id).count() == 0
-    assert IngestionJob.objects.filter(knowledge_base_id=kb_id).count() == 0
-    assert bucket_keys() == []
 
 
 PDF = samples.make_pdf(["A valid page"])
@@ -37,50 +27,50 @@ BAD_CORPUS = [
 
 @pytest.mark.parametrize(("name", "data", "status", "code"), BAD_CORPUS, ids=[c[0] for c in BAD_CORPUS])
 def test_bad_upload_is_refused_with_a_clear_error_and_nothing_left(api_client, kb, name, data, status, code):
-    response = api_client.post(_url(kb.knowledge_base_id), {"files": [uploaded(name, data)]}, format="multipart")
+    response = api_client.post(upload_url(kb.knowledge_base_id), {"files": [uploaded(name, data)]}, format="multipart")
     assert response.status_code == status, response.content
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["message"]
-    _assert_nothing_left(kb.knowledge_base_id)
+    assert_nothing_stored(kb.knowledge_base_id)
 
 
 def test_over_the_size_limit_is_413_and_nothing_left(api_client, kb, settings):
     settings.KNOWLEDGE_MAX_UPLOAD_BYTES = len(PDF) - 1
-    response = api_client.post(_url(kb.knowledge_base_id), {"files": [uploaded("big.pdf", PDF)]},
+    response = api_client.post(upload_url(kb.knowledge_base_id), {"files": [uploaded("big.pdf", PDF)]},
                                format="multipart")
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "file_too_large"
-    _assert_nothing_left(kb.knowledge_base_id)
+    assert_nothing_stored(kb.knowledge_base_id)
 
 
 def test_over_the_page_limit_is_413(api_client, kb, settings):
     settings.KNOWLEDGE_MAX_PAGES = 2
-    response = api_client.post(_url(kb.knowledge_base_id),
+    response = api_client.post(upload_url(kb.knowledge_base_id),
                                {"files": [uploaded("long.pdf", samples.make_pdf(["1", "2", "3"]))]},
                                format="multipart")
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_many_pages"
-    _assert_nothing_left(kb.knowledge_base_id)
+    assert_nothing_stored(kb.knowledge_base_id)
 
 
 def test_one_bad_file_refuses_the_whole_batch(api_client, kb):
     files = [uploaded("good.pdf", PDF), uploaded("bad.pdf", b"")]
-    response = api_client.post(_url(kb.knowledge_base_id), {"files": files}, format="multipart")
+    response = api_client.post(upload_url(kb.knowledge_base_id), {"files": files}, format="multipart")
     assert response.status_code == 400
-    _assert_nothing_left(kb.knowledge_base_id)
+    assert_nothing_stored(kb.knowledge_base_id)
 
 
 def test_batch_limit(api_client, kb, settings):
     settings.KNOWLEDGE_MAX_BATCH_FILES = 2
     files = [uploaded(f"{i}.txt", f"text {i}".encode()) for i in range(3)]
-    response = api_client.post(_url(kb.knowledge_base_id), {"files": files}, format="multipart")
+    response = api_client.post(upload_url(kb.knowledge_base_id), {"files": files}, format="multipart")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "too_many_files"
-    _assert_nothing_left(kb.knowledge_base_id)
+    assert_nothing_stored(kb.knowledge_base_id)
 
 
 def test_traversal_name_is_sanitised_and_key_is_built_from_ids(api_client, user, kb):
-    response = api_client.post(_url(kb.knowledge_base_id),
+    response = api_client.post(upload_url(kb.knowledge_base_id),
                                {"files": [uploaded("../../etc/pass\x01wd.pdf", PDF)]}, format="multipart")
     assert response.status_code == 201, response.content
     body = response.json()[0]
@@ -98,7 +88,7 @@ def test_name_made_only_of_traversal_is_refused(user, kb):
         files_upload(user=user, knowledge_base_id=kb.knowledge_base_id,
                      uploaded_files=[uploaded("..\\..\\", PDF)])
     assert err.value.code == "invalid_filename"
-    _assert_nothing_left(kb.knowledge_base_id)
+    assert_nothing_stored(kb.knowledge_base_id)
 
 
 def test_type_is_decided_by_content_not_name(user, kb):
