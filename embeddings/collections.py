@@ -66,7 +66,10 @@ def dense_collection_create(*, client: MilvusClient, name: str, dim: int, embedd
     scalar = scalar_index_type(client)
     for field in ("knowledge_base_id", "file_id", "image_id"):
         index_params.add_index(field_name=field, index_type=scalar)
-    client.create_collection(collection_name=name, schema=schema, index_params=index_params)
+    # Strong by default: a delete-by-filter finds its rows with the collection's level, and a file replaced right
+    # after it was written must lose every old row. Searches pass their own level (knowledge/search.py).
+    client.create_collection(collection_name=name, schema=schema, index_params=index_params,
+                             consistency_level="Strong")
 
 
 def dense_collection_ensure(*, embedder: str, dim: int, client: MilvusClient | None = None) -> str:

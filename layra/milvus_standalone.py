@@ -82,7 +82,11 @@ def main() -> None:
     _initialize_data_files(server.config.base_data_dir)
     executable = server.get_milvus_executable_path()
     os.chdir(server.config.base_data_dir)
-    env = {**os.environ, "DEPLOY_MODE": "STANDALONE", "METRICS_PORT": str(ports["metrics_port"]),
+    # Only what the server needs: Milvus reads its settings from the environment too (LOG_LEVEL=WARNING, which the
+    # product's processes use, is no Milvus level and made the server panic seconds after it started).
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "ETCD_CONFIG_PATH")
+    env = {**{k: v for k, v in os.environ.items() if k in keep}, "DEPLOY_MODE": "STANDALONE",
+           "METRICS_PORT": str(ports["metrics_port"]),
            "MILVUS_RUN_DIR": str(Path(server.config.base_data_dir) / "run"),
            "LD_LIBRARY_PATH": ":".join([str(Path(executable).parent), os.environ.get("LD_LIBRARY_PATH", "")])}
     os.execve(executable, [executable, "run", "standalone"], env)

@@ -60,7 +60,8 @@ class MilvusLexicalIndex(LexicalIndex):
         index_params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         for field in ("file_id", "image_id"):
             index_params.add_index(field_name=field, index_type="INVERTED")
-        self.client.create_collection(collection_name=TEXT_COLLECTION, schema=schema, index_params=index_params)
+        self.client.create_collection(collection_name=TEXT_COLLECTION, schema=schema, index_params=index_params,
+                                      consistency_level="Strong")  # see embeddings/collections.py
 
     def forget(self) -> None:
         self._ready = False

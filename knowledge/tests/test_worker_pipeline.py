@@ -38,7 +38,7 @@ def _upload(client, kb_id, files):
 
 
 def test_pdf_office_and_image_are_ingested_and_searchable(celery_worker, api_client, user):
-    from embeddings.retrieval import search
+    from knowledge.search import search
 
     kb = knowledge_base_create(user=user, name="E2E")
     body = _upload(api_client, kb.knowledge_base_id, [

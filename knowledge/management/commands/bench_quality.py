@@ -222,5 +222,6 @@ class Command(BaseCommand):
         from knowledge.services import knowledge_base_purge
 
         for kb in KnowledgeBase.objects(username=user.username):
-            knowledge_base_purge(knowledge_base_id=kb.knowledge_base_id)
+            KnowledgeBase.objects(knowledge_base_id=kb.knowledge_base_id).update_one(set__is_delete=True)
+            knowledge_base_purge(knowledge_base_id=kb.knowledge_base_id)  # purges only what is marked deleted
         user.delete()
