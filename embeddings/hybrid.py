@@ -1,4 +1,4 @@
-"""Hybrid page search: the dense side (late-interaction MaxSim) and the lexical side (BM25) fused by rank.
+"""Hybrid page search: the dense side (late-interaction MaxSim) and the lexical side (BM25), fused (fuse()).
 
 Pages without a text layer have no lexical row and rank by the dense side alone; a page only the lexical side
 finds (an identifier the token vectors miss) still makes the list. Both sides run on the same KB ids.
@@ -45,7 +45,7 @@ def pages_search(*, knowledge_base_ids: list[str], query: str, query_vectors: np
                  strong: bool = False) -> list[dict]:
     """[{knowledge_base_id, file_id, image_id, page_number, score, dense_score, lexical_score}], best first.
 
-    `score` is the fused score in (0, 1] (hybrid) or the side's own score (dense: MaxSim, lexical: BM25).
+    `score` is the fused score in [0, 1] (hybrid) or the side's own score (dense: MaxSim, lexical: BM25).
     `strong`: read every write acknowledged so far (a KB written to moments ago); otherwise Milvus' bounded
     staleness, which does not wait for the server's next time tick (up to 200 ms)."""
     consistency = "Strong" if strong else "Bounded"

@@ -11,7 +11,7 @@ import numpy as np
 from django.conf import settings
 from pymilvus import MilvusClient
 
-from embeddings.collections import dense_collection_ensure, in_filter, loaded_call
+from embeddings.collections import QUERY_LIMIT, dense_collection_ensure, in_filter, loaded_call
 from embeddings.page_cache import PageVectorCache, generations_get, page_cache, page_key, pages_load, pages_store
 from embeddings.services import page_scope
 from layra.milvus import milvus_client
@@ -19,7 +19,6 @@ from layra.milvus import milvus_client
 logger = logging.getLogger(__name__)
 
 QUERY_BATCH_PAGES = 256  # pages per `query` call when fetching the candidates' vectors
-QUERY_LIMIT = 16384  # Milvus caps offset+limit of one query at 16384 rows
 
 
 def candidate_limit(*, top_k: int) -> int:
