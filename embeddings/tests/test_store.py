@@ -1,8 +1,10 @@
+import uuid
+
 import numpy as np
 import pytest
 
 from embeddings import services
-from embeddings.collections import dense_collection_name
+from embeddings.collections import dense_collection_name, in_filter
 from embeddings.embedders import get_embedder
 from embeddings.lexical import lexical_backend, lexical_index
 from embeddings.services import (
@@ -32,20 +34,24 @@ def dim():
 
 
 def test_one_collection_per_embedder_partitioned_by_kb(rng, dim, index_stack):
+    # Fresh KB ids: counts only see this test's rows (Milvus Lite has kept rows of a dropped collection of the same
+    # name once, which a count of the whole collection would take for duplicates).
+    kb1, kb2 = f"kb-{uuid.uuid4().hex}", f"kb-{uuid.uuid4().hex}"
+    mine = in_filter("knowledge_base_id", [kb1, kb2])
     pages = [(f"img-{i}", i + 1, _unit(rng, 3 + i, dim)) for i in range(4)]
-    assert vectors_replace_file(knowledge_base_id="kb-1", username="u1", file_id="f-1", pages=pages) == 18
+    assert vectors_replace_file(knowledge_base_id=kb1, username="u1", file_id="f-1", pages=pages) == 18
     if index_stack == "default":
         # Replaced twice, no duplicates. Not on Milvus Lite: in one full run its delete-by-filter right after the
         # insert missed the new rows (Lite only; a 2.5 server resolves the delete at the collection's Strong level).
-        assert vectors_replace_file(knowledge_base_id="kb-1", username="u1", file_id="f-1", pages=pages) == 18
-    vectors_replace_file(knowledge_base_id="kb-1", username="u1", file_id="f-2",
+        assert vectors_replace_file(knowledge_base_id=kb1, username="u1", file_id="f-1", pages=pages) == 18
+    vectors_replace_file(knowledge_base_id=kb1, username="u1", file_id="f-2",
                          pages=[("img-x", 1, _unit(rng, 2, dim))])
-    vectors_replace_file(knowledge_base_id="kb-2", username="u2", file_id="f-3",
+    vectors_replace_file(knowledge_base_id=kb2, username="u2", file_id="f-3",
                          pages=[("img-y", 1, _unit(rng, 5, dim))])
     name = dense_collection_name(embedder=get_embedder().name, dim=dim)
     assert milvus_client().list_collections().count(name) == 1
-    assert _count(name) == 25
-    assert _count(name, 'knowledge_base_id == "kb-1" and file_id == "f-1"') == 18
+    assert _count(name, mine) == 25
+    assert _count(name, f'knowledge_base_id == "{kb1}" and file_id == "f-1"') == 18
     schema = milvus_client().describe_collection(collection_name=name)
     fields = {f["name"]: f for f in schema["fields"]}
     assert fields["knowledge_base_id"].get("is_partition_key") and "username" in fields
@@ -53,12 +59,12 @@ def test_one_collection_per_embedder_partitioned_by_kb(rng, dim, index_stack):
                for i in milvus_client().list_indexes(collection_name=name)}
     assert {"vector", "file_id", "image_id"} <= indexed
 
-    file_index_delete(knowledge_base_id="kb-1", file_id="f-1")
-    assert _count(name) == 7
-    knowledge_base_index_delete(knowledge_base_id="kb-1")
-    assert _count(name) == 5  # kb-2's rows stay
-    knowledge_base_index_delete(knowledge_base_id="kb-1")  # idempotent
-    file_index_delete(knowledge_base_id="kb-1", file_id="f-1")
+    file_index_delete(knowledge_base_id=kb1, file_id="f-1")
+    assert _count(name, mine) == 7
+    knowledge_base_index_delete(knowledge_base_id=kb1)
+    assert _count(name, mine) == 5  # kb2's rows stay
+    knowledge_base_index_delete(knowledge_base_id=kb1)  # idempotent
+    file_index_delete(knowledge_base_id=kb1, file_id="f-1")
 
 
 def test_lexical_engine_follows_the_server(index_stack):
