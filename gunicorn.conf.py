@@ -17,10 +17,10 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 
 
 def post_worker_init(worker):
-    """Warm the worker up before it takes requests (layra.warmup): imports, store clients and the query embedder
+    """Warm the worker up before it takes requests (operations.warmup): imports, store clients and the query embedder
     (GUNICORN_PRELOAD_EMBEDDER=false skips the model). Loaded lazily, the first searches after a start waited
     seconds behind the model load and held up every request of that worker meanwhile."""
-    from layra.warmup import warm_up
+    from operations.warmup import warm_up
 
     embedder = os.environ.get("GUNICORN_PRELOAD_EMBEDDER", "true").lower() in ("1", "true", "yes")
     worker.log.info("warm-up: %s", warm_up(embedder=embedder))

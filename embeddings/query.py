@@ -22,6 +22,7 @@ from django.conf import settings
 
 from embeddings.embedders import get_embedder
 from embeddings.embedders.base import l2_normalise
+from layra.celery import app as celery_app
 from layra.errors import ServiceUnavailable
 from layra.redis import redis_client
 
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 REMOTE_EMBEDDERS = frozenset({"colqwen"})  # embedders whose queries the GPU worker embeds by default
 QUEUE = "gpu_query"
+EMBED_QUERY_TASK = "embeddings.embed_query"
 REPLY_PREFIX = "query_embed:"
 REPLY_TTL_S = 60  # an answer nobody waits for any more (the caller timed out) goes away by itself
 _WAIT_STEP_S = 2.0  # one BLPOP blocks at most this long: below the Redis client's socket timeout (5 s)
@@ -37,11 +39,9 @@ _WAIT_STEP_S = 2.0  # one BLPOP blocks at most this long: below the Redis client
 def query_embed_remote() -> bool:
     """True where queries go to a GPU worker: QUERY_EMBED_REMOTE (by default, for the GPU embedders), unless
     Celery runs eagerly (no broker, so no worker either: the query is embedded in-process)."""
-    from embeddings.tasks import embed_query
-
     remote = settings.QUERY_EMBED_REMOTE
     remote = settings.EMBEDDER in REMOTE_EMBEDDERS if remote is None else bool(remote)
-    return remote and not embed_query.app.conf.task_always_eager
+    return remote and not celery_app.conf.task_always_eager
 
 
 def query_vectors_embed(*, text: str) -> np.ndarray:
@@ -89,13 +89,12 @@ def _unavailable(message: str, *, timeout: float) -> ServiceUnavailable:
 
 
 def _remote(*, text: str) -> np.ndarray:
-    from embeddings.tasks import embed_query
-
     timeout = float(settings.QUERY_EMBED_TIMEOUT_S)
     reply_key = f"{REPLY_PREFIX}{uuid.uuid4().hex}"
     deadline = time.monotonic() + timeout
     # expires: a query still queued when its caller has given up is dropped by the worker, never embedded.
-    embed_query.apply_async(kwargs={"text": text, "reply_key": reply_key}, expires=timeout)  # routed to QUEUE
+    # By name (embeddings.tasks imports this module); CELERY_TASK_ROUTES sends it to QUEUE.
+    celery_app.send_task(EMBED_QUERY_TASK, kwargs={"text": text, "reply_key": reply_key}, expires=timeout)
     client = redis_client("task")
     while (remaining := deadline - time.monotonic()) > 0:
         item = client.blpop([reply_key], timeout=max(min(remaining, _WAIT_STEP_S), 0.01))

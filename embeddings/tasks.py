@@ -7,7 +7,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
 
-from embeddings.query import query_embed_reply
+from embeddings.query import EMBED_QUERY_TASK, query_embed_reply
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 # not at all. Redelivered after a worker crash it would arrive after its caller's timeout (and be dropped as
 # expired); the caller has already answered 503 and the user can search again. time_limit leaves room for the
 # first query of a fresh worker, which loads the model.
-@shared_task(name="embeddings.embed_query", acks_late=False, ignore_result=True, time_limit=300,
+@shared_task(name=EMBED_QUERY_TASK, acks_late=False, ignore_result=True, time_limit=300,
              soft_time_limit=280)
 def embed_query(*, text: str, reply_key: str) -> None:
     query_embed_reply(text=text, reply_key=reply_key)

@@ -6,6 +6,7 @@ right whichever worker did the work.
 """
 
 import logging
+from collections.abc import Callable, Iterable
 
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -24,6 +25,16 @@ LLM_ERRORS = Counter("layra_llm_errors_total", "LLM calls that failed.", ["sourc
 QUEUES = ("default", "ingest", "gpu", "gpu_query")
 
 
+GaugeSource = Callable[[], Iterable[GaugeMetricFamily]]
+_gauge_sources: list[GaugeSource] = []
+
+
+def gauge_source_add(source: GaugeSource) -> None:
+    """Add gauges read from the stores at scrape time (an app above layra registers its own in ready())."""
+    if source not in _gauge_sources:
+        _gauge_sources.append(source)
+
+
 class StoreCollector:
     """Gauges computed from the stores on each scrape."""
 
@@ -32,23 +43,12 @@ class StoreCollector:
         return []
 
     def collect(self):
-        yield from self._jobs()
-        yield from self._queues()
-
-    def _jobs(self):
-        try:
-            from layra.ops.stats import ingestion_job_stats
-
-            stats = ingestion_job_stats()
-        except Exception as exc:  # noqa: BLE001 - a scrape must never fail because a store is down
-            logger.warning("metrics: job stats unavailable (%s)", type(exc).__name__)
-            return
-        states = GaugeMetricFamily("layra_ingestion_jobs", "Ingestion jobs by state.", labels=["state"])
-        for state, count in sorted(stats["states"].items()):
-            states.add_metric([state], count)
-        yield states
-        yield GaugeMetricFamily("layra_ingestion_pages", "Pages ingested by completed jobs.",
-                                value=stats["pages_done"])
+        for source in (*_gauge_sources, self._queues):
+            try:
+                yield from list(source())
+            except Exception as exc:  # noqa: BLE001 - a scrape must never fail because a store is down
+                logger.warning("metrics: %s unavailable (%s)", getattr(source, "__name__", source),
+                               type(exc).__name__)
 
     def _queues(self):
         try:

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "knowledge.apps.KnowledgeConfig",
     "chat.apps.ChatConfig",
     "workflows.apps.WorkflowsConfig",
+    "operations.apps.OperationsConfig",
+    "operations.mongo_admin",  # operator admin over the Mongo documents (/admin/mongo/)
 ]
 
 MIDDLEWARE = [
@@ -387,15 +389,14 @@ OPS_CLEANUP_HOUR = env.int("OPS_CLEANUP_HOUR", default=3)  # nightly cleanup, UT
 OPS_STUCK_CHECK_EVERY_S = env.int("OPS_STUCK_CHECK_EVERY_S", default=300)
 # Keep LOGGING's JSON handler in workers (Celery would otherwise replace the root logger's handlers).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-INSTALLED_APPS += ["layra.mongo_admin"]  # operator admin over the Mongo documents (/admin/mongo/)
 from celery.schedules import crontab as _crontab  # noqa: E402
 
 CELERY_BEAT_SCHEDULE = {
     **CELERY_BEAT_SCHEDULE,
-    "layra.nightly_cleanup": {"task": "layra.nightly_cleanup",
+    "operations.nightly_cleanup": {"task": "operations.nightly_cleanup",
                               "schedule": _crontab(minute=0, hour=OPS_CLEANUP_HOUR),
                               "options": {"queue": "default"}},
-    "layra.stuck_jobs": {"task": "layra.stuck_jobs", "schedule": float(OPS_STUCK_CHECK_EVERY_S),
+    "operations.stuck_jobs": {"task": "operations.stuck_jobs", "schedule": float(OPS_STUCK_CHECK_EVERY_S),
                          "options": {"queue": "default"}},
 }
 

@@ -7,5 +7,7 @@ python_env
 ensure_mariadb
 ensure_redis
 "$VENV/bin/ruff" check .
+# Dependencies run one way and no app has an import cycle (pyproject.toml [tool.importlinter]).
+"$VENV/bin/lint-imports"
 # The tiny random ColQwen2.5 the tests load through from_pretrained (built offline, cached).
 exec "$PY" -m pytest "$@"

@@ -42,7 +42,7 @@ def _empty_lexical_file() -> None:
 
 def _drop_mongo_database() -> None:
     from layra.mongo import database
-    from layra.ops.indexes import mongo_indexes
+    from operations.indexes import mongo_indexes
 
     db = database()
     db.client.drop_database(db.name)
@@ -72,8 +72,8 @@ def _clean_stores():
 @pytest.fixture(autouse=True, scope="session")
 def _bucket_and_collections():
     """What the deploy step makes before any process serves: the bucket, the Mongo collections and indexes."""
-    from layra.ops.indexes import mongo_indexes
     from layra.storage import ensure_bucket
+    from operations.indexes import mongo_indexes
 
     ensure_bucket()
     mongo_indexes()

@@ -157,7 +157,7 @@ def test_json_logs_redact_secret_fields():
 def test_make_run_demo_password_is_random_kept_private_and_replaces_the_published_one(tmp_path):
     from django.contrib.auth import get_user_model
 
-    from layra.management.commands.serve_embedded import DEMO_USERNAME, Command
+    from operations.management.commands.serve_embedded import DEMO_USERNAME, Command
 
     published = "demo-password-" + "123"  # what older versions printed (and had in the source)
     demo = get_user_model().objects.create_user(DEMO_USERNAME, "demo@example.com", published)

@@ -79,7 +79,7 @@ def test_request_id_is_echoed(anon_client):
 
 @pytest.mark.django_db
 def test_every_response_carries_its_server_time(api_client):
-    from layra.management.commands.bench_api import _server_timing_ms
+    from operations.management.commands.bench_api import _server_timing_ms
 
     for response in (api_client.get("/api/v1/health/live"), api_client.get("/api/v1/knowledge-bases/"),
                      api_client.get("/api/v1/knowledge-bases/nope/")):

@@ -63,7 +63,7 @@ def down(services, name: str, *, how: str = "stop"):
 
                 ensure_bucket()
             if name == "mongo":  # nor has SecantusDB collections: the deploy step makes them and their indexes
-                from layra.ops.indexes import mongo_indexes
+                from operations.indexes import mongo_indexes
 
                 mongo_indexes()
 

@@ -33,7 +33,7 @@ def test_metrics_expose_named_series(user, django_capture_on_commit_callbacks, a
 
 
 def test_job_stats():
-    from layra.ops.stats import ingestion_job_stats
+    from operations.stats import ingestion_job_stats
 
     stats = ingestion_job_stats()
     assert stats["pages_done"] == 0 and set(stats["states"]) >= {"queued", "completed", "failed"}

@@ -8,7 +8,7 @@ from django.utils import timezone
 from knowledge.documents import File
 from knowledge.models import IngestionJob
 from layra.ops.jobs import stuck_jobs_handle
-from layra.tasks import stuck_jobs
+from operations.tasks import stuck_jobs
 from tests.operators_helpers import ingest
 
 pytestmark = pytest.mark.django_db

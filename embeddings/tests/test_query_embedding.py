@@ -171,7 +171,7 @@ def test_eager_celery_embeds_colqwen_queries_in_process(colqwen_web, tiny_colqwe
 
 
 def test_web_warm_up_does_not_load_colqwen_when_the_gpu_worker_embeds_queries(broker, colqwen_web):
-    from layra.warmup import warm_up
+    from operations.warmup import warm_up
 
     assert warm_up(embedder=True)["query_embedder"] == "remote"
     colqwen_web.QUERY_EMBED_REMOTE = False  # in-process by choice: the warm-up loads it (and fails here)

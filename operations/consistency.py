@@ -6,7 +6,7 @@ from embeddings.lexical import lexical_index
 from embeddings.services import dense_page_ids
 from knowledge.documents import File, KnowledgeBase
 from knowledge.pipeline import kb_prefixes
-from layra.ops.stores import object_keys
+from operations.stores import object_keys
 
 
 @dataclass

@@ -7,7 +7,7 @@ from django.apps import apps
 from django.core.management import CommandError, call_command
 
 from knowledge.search import search
-from layra.ops.backup import MYSQL_EXCLUDE, stack_is_empty, store_counts
+from operations.backup import MYSQL_EXCLUDE, stack_is_empty, store_counts
 from tests.fixtures import (
     _drop_milvus_collections,
     _drop_mongo_database,

@@ -238,8 +238,8 @@ def _prepare_stores() -> None:
     """The deploy steps a bench against fresh stores needs (the bucket, Mongo's collections and indexes), after
     checking that every store the settings name answers: a clear message when one does not, not a traceback."""
     from layra.health import readiness
-    from layra.ops.indexes import mongo_indexes
     from layra.storage import ensure_bucket
+    from operations.indexes import mongo_indexes
 
     try:
         ensure_bucket()  # a fresh S3 (moto, MinIO's first start) has none

@@ -7,8 +7,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from knowledge import vector_migration
 from layra.errors import DomainError
+from operations import vector_migration
 
 
 class Command(BaseCommand):

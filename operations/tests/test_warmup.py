@@ -2,7 +2,7 @@
 
 import logging
 
-from layra import warmup
+from operations import warmup
 
 
 def test_warm_up_loads_the_url_conf_and_builds_the_store_clients():
@@ -21,7 +21,7 @@ def test_a_failing_step_is_logged_and_the_rest_still_run(monkeypatch, caplog):
         raise ConnectionError("vector store down")
 
     monkeypatch.setitem(warmup.STEPS, "vector_store", broken)
-    with caplog.at_level(logging.ERROR, logger="layra.warmup"):
+    with caplog.at_level(logging.ERROR, logger="operations.warmup"):
         done = warmup.warm_up(embedder=False)
     assert done["vector_store"] == "failed"
     assert done["url_conf"] == done["object_store"] == "ok"

@@ -3,7 +3,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from layra.ops.consistency import consistency_check
+from operations.consistency import consistency_check
 
 
 class Command(BaseCommand):

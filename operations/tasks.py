@@ -7,16 +7,16 @@ from celery import shared_task
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="layra.nightly_cleanup", acks_late=True, time_limit=3600, soft_time_limit=3540)
+@shared_task(name="operations.nightly_cleanup", acks_late=True, time_limit=3600, soft_time_limit=3540)
 def nightly_cleanup() -> dict:
-    from layra.ops.cleanup import cleanup_run
+    from operations.cleanup import cleanup_run
 
     result = cleanup_run()
     logger.info("nightly cleanup", extra={"cleanup": result})
     return result
 
 
-@shared_task(name="layra.stuck_jobs", acks_late=True, time_limit=300, soft_time_limit=270)
+@shared_task(name="operations.stuck_jobs", acks_late=True, time_limit=300, soft_time_limit=270)
 def stuck_jobs() -> dict:
     from layra.ops.jobs import stuck_jobs_handle
 

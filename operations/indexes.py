@@ -1,11 +1,11 @@
 """Create missing indexes: every registered Mongo document's, every page-vector collection's in Milvus."""
 
 from layra.milvus import milvus_client
-from layra.ops.stores import kb_collections
+from operations.stores import kb_collections
 
 
 def mongo_indexes() -> list[str]:
-    from layra.mongo_admin.registry import documents
+    from operations.mongo_admin.registry import documents
 
     done = []
     for doc_cls in documents():

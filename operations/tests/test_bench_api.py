@@ -54,7 +54,7 @@ def test_bench_api_runs_a_chosen_subset_of_operations(capsys):
 def test_clients_sign_in_every_n_requests_and_work_round_robin_in_between():
     from itertools import islice
 
-    from layra.management.commands.bench_api import OPERATIONS, _schedule
+    from operations.management.commands.bench_api import OPERATIONS, _schedule
 
     ops = list(OPERATIONS)
     sequence = list(islice(_schedule(ops, login_every=4, offset=0), 12))
@@ -102,7 +102,7 @@ def test_bench_http_sends_again_on_a_kept_alive_connection_the_server_closed_but
     import socket
     import threading
 
-    from layra.management.commands.bench_api import BenchHttp
+    from operations.management.commands.bench_api import BenchHttp
 
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]

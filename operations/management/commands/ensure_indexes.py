@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from layra.ops.indexes import ensure_indexes
+from operations.indexes import ensure_indexes
 
 
 class Command(BaseCommand):

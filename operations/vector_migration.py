@@ -94,7 +94,7 @@ def _target_indexes(client: MilvusClient, target: str) -> set[str]:
 
 
 def migrate_one(item: LegacyCollection) -> LegacyCollection:
-    from layra.ops.reindex import lexical_backfill
+    from operations.reindex import lexical_backfill
 
     client = milvus_client()
     if not item.embedder or not item.dim:

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from layra import embedded, keyfiles
-from layra.ops.indexes import mongo_indexes
+from operations.indexes import mongo_indexes
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD_FILE = "demo_password"  # under DATA_DIR/secrets: random on first start, reused after

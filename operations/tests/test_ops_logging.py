@@ -13,7 +13,7 @@ from knowledge.models import IngestionJob
 @pytest.mark.django_db(transaction=True)
 def test_request_id_reaches_task_log_record(celery_worker, user):
     from layra.logging import request_id_var
-    from layra.tasks import stuck_jobs
+    from operations.tasks import stuck_jobs
 
     IngestionJob.objects.create(user=user, knowledge_base_id="kb", file_id="f-missing", filename="x.txt",
                                 state="rendering", stage_seconds={"requeued": 1})

@@ -86,7 +86,7 @@ class KnowledgeBaseAdmin(DocumentAdmin):
                  + f"?knowledge_base_id={obj.knowledge_base_id}")]
 
     def run_action(self, action, obj):
-        from layra.ops.reindex import reindex_knowledge_base
+        from operations.reindex import reindex_knowledge_base
 
         if action == "reindex":
             report = reindex_knowledge_base(knowledge_base_id=obj.knowledge_base_id)
@@ -115,7 +115,7 @@ class FileAdmin(DocumentAdmin):
 
     def run_action(self, action, obj):
         from layra.ops.jobs import job_cancel, job_retry
-        from layra.ops.reindex import reindex_file
+        from operations.reindex import reindex_file
 
         if action == "reindex":
             report = reindex_file(file_id=obj.file_id)

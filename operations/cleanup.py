@@ -14,10 +14,10 @@ from knowledge import pipeline
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
 from knowledge.services import file_purge, kb_version_bump, knowledge_base_purge
-from layra.ops.consistency import expected_keys
-from layra.ops.reindex import reindex_file
-from layra.ops.stores import collection_rows, kb_collections, object_exists, object_keys
 from layra.redis import redis_client
+from operations.consistency import expected_keys
+from operations.reindex import reindex_file
+from operations.stores import collection_rows, kb_collections, object_exists, object_keys
 
 logger = logging.getLogger(__name__)
 STEPS = ("orphan_vectors", "missing_vectors", "orphan_objects", "missing_objects", "soft_deleted",
@@ -59,7 +59,7 @@ def orphan_vectors(*, dry_run: bool) -> int:
 
 def missing_vectors(*, dry_run: bool) -> int:
     """Completed files with a page that has no vectors are re-embedded."""
-    from layra.ops.consistency import knowledge_base_check
+    from operations.consistency import knowledge_base_check
 
     repaired = 0
     for kb in KnowledgeBase.objects(is_delete=False):

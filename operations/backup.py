@@ -20,9 +20,9 @@ from embeddings.services import vectors_insert
 from layra.errors import ValidationError
 from layra.milvus import milvus_client
 from layra.mongo import database
-from layra.ops.stores import VECTOR_FIELDS, collection_rows, kb_collections, object_keys
 from layra.redis import redis_client
 from layra.storage import storage
+from operations.stores import VECTOR_FIELDS, collection_rows, kb_collections, object_keys
 
 MYSQL_EXCLUDE = ["contenttypes", "auth.permission", "sessions", "admin.logentry"]
 FORMAT_VERSION = 1
@@ -148,7 +148,7 @@ def restore_run(*, directory: str, force: bool = False, on_item: Callable[[str],
         if on_item:
             on_item(f"mongo:{path.stem}")
     from layra.mongo import reset_document_collections
-    from layra.ops.indexes import ensure_indexes
+    from operations.indexes import ensure_indexes
 
     reset_document_collections()
     client = milvus_client()
@@ -173,7 +173,7 @@ def restore_run(*, directory: str, force: bool = False, on_item: Callable[[str],
             if on_item:
                 on_item(f"object:{path.relative_to(objects_root)}")
     ensure_indexes()
-    from layra.ops.reindex import lexical_backfill
+    from operations.reindex import lexical_backfill
 
     lexical_backfill()  # the lexical index is derived from the pages' text layer in Mongo
     # The cache db holds only derived values (KB summaries and lists, search results, model configs) of what was

@@ -2,13 +2,13 @@ from django.apps import AppConfig
 
 
 class MongoAdminConfig(AppConfig):
-    name = "layra.mongo_admin"
+    name = "operations.mongo_admin"
     label = "mongo_admin"
 
     def ready(self):
         from django.contrib import admin
 
-        from layra.mongo_admin.views import urls
+        from operations.mongo_admin.views import urls
 
         original = admin.site.get_urls
 
@@ -17,6 +17,6 @@ class MongoAdminConfig(AppConfig):
 
         admin.site.get_urls = get_urls
 
-        from layra.mongo_admin.job_actions import install
+        from operations.mongo_admin.job_actions import install
 
         install()

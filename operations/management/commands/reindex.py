@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from layra.ops import reindex
+from operations import reindex
 
 
 class Command(BaseCommand):

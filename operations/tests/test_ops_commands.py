@@ -9,8 +9,8 @@ from knowledge.documents import File, KnowledgeBase
 from knowledge.pipeline import object_put, objects_delete
 from knowledge.search import search
 from layra.milvus import milvus_client
-from layra.ops.consistency import knowledge_base_check
-from layra.ops.stores import object_keys
+from operations.consistency import knowledge_base_check
+from operations.stores import object_keys
 from tests.operators_helpers import ingest
 
 pytestmark = pytest.mark.django_db

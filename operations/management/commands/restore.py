@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from layra.ops.backup import backup_verify, restore_run
+from operations.backup import backup_verify, restore_run
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from layra.ops.cleanup import STEPS, cleanup_run
+from operations.cleanup import STEPS, cleanup_run
 
 
 class Command(BaseCommand):
