@@ -1,4 +1,9 @@
-"""Domain errors. Services raise these; one DRF exception handler maps them to HTTP."""
+"""Domain errors. Services raise these; one DRF exception handler (layra/exception_handler.py) maps them to HTTP,
+in the one JSON shape every error has."""
+
+
+def error_body(code: str, message: str, details: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
 class DomainError(Exception):

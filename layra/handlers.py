@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
 
-from layra.exceptions import error_body
+from layra.errors import error_body
 
 JSON_PREFIXES = ("/api/", "/mcp")
 

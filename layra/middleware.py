@@ -55,7 +55,7 @@ class RequestSizeLimitMiddleware:
 def payload_too_large(*, length: int, limit: int):
     from django.http import JsonResponse
 
-    from layra.exceptions import error_body
+    from layra.errors import error_body
 
     return JsonResponse(error_body("payload_too_large", f"The request body is {length} bytes; the limit is {limit}.",
                                    {"limit_bytes": limit}), status=413)

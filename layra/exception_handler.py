@@ -10,6 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from layra import errors
+from layra.errors import error_body
+from layra.store_errors import store_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -25,32 +27,6 @@ _DRF_CODES = {
     drf.UnsupportedMediaType: "unsupported_media_type",
     drf.Throttled: "rate_limited",
 }
-
-
-def error_body(code: str, message: str, details: dict | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
-
-
-def _store_unavailable(exc: Exception) -> bool:
-    """Connection failures of our stores become 503, never a 500 traceback."""
-    names = {type(exc).__name__, *(type(e).__name__ for e in _causes(exc))}
-    unavailable = {
-        "ConnectionError", "TimeoutError", "ServerSelectionTimeoutError", "AutoReconnect", "NetworkTimeout",
-        "MilvusUnavailableException", "EndpointConnectionError", "ConnectTimeoutError", "OperationalError",
-        "ConnectionRefusedError", "MilvusException", "ReadTimeoutError", "ConnectionClosedError",
-        "_InactiveRpcError",  # grpc (Milvus): UNAVAILABLE / DEADLINE_EXCEEDED before pymilvus wraps it
-    }
-    return bool(names & unavailable)
-
-
-def _causes(exc: BaseException):
-    seen = 0
-    while exc.__cause__ or exc.__context__:
-        exc = exc.__cause__ or exc.__context__
-        yield exc
-        seen += 1
-        if seen > 5:
-            return
 
 
 def exception_handler(exc, context):
@@ -77,8 +53,9 @@ def exception_handler(exc, context):
             response.data = error_body(code, str(detail))
         return response
 
-    if _store_unavailable(exc):
-        logger.warning("store unavailable: %s", type(exc).__name__)
+    if store_unavailable(exc):
+        # With its traceback: which store, which call. Not an error of ours, so a warning.
+        logger.warning("store unavailable: %s", type(exc).__name__, exc_info=exc)
         return Response(error_body("service_unavailable", errors.ServiceUnavailable.default_message), status=503,
                         headers={"Retry-After": "5"})
     logger.exception("unhandled error")
