@@ -104,42 +104,50 @@ def page_vectors(
 
     The process tier holds float32 (ready for the product: converting a page from fp16 costs about as much as
     scoring it); the Redis tier holds fp16 (half the bytes to move)."""
+
+    def remember(image_id: str, scope: str, matrix: np.ndarray) -> None:
+        found[image_id] = matrix
+        if cache is not None:
+            cache.put((scope, generations.get(scope, "0"), image_id), matrix)
+
     found: dict[str, np.ndarray] = {}
     if cache is not None:
         keys = [(scope, generations.get(scope, "0"), i) for i, _, scope in pages]
         found = {key[2]: value for key, value in cache.get_many(keys).items()}
     missing = [p for p in pages if p[0] not in found]
     if missing and use_redis:
-        try:
-            loaded = pages_load(keys=[page_key(scope, f, i) for i, f, scope in missing], dim=dim, redis=redis)
-        except Exception:  # noqa: BLE001 - the Redis tier is a cache; Milvus has the data
-            logger.warning("page vector cache unavailable", exc_info=True)
-            loaded = [None] * len(missing)
-        for (image_id, _, scope), matrix in zip(missing, loaded, strict=True):
+        for (image_id, _, scope), matrix in zip(missing, _redis_tier(missing, dim=dim, redis=redis), strict=True):
             if matrix is not None:
-                matrix = matrix.astype(np.float32)
-                found[image_id] = matrix
-                if cache is not None:
-                    cache.put((scope, generations.get(scope, "0"), image_id), matrix)
+                remember(image_id, scope, matrix.astype(np.float32))
         missing = [p for p in missing if p[0] not in found]
-    if missing:
-        fetched = page_vectors_fetch(client=client, name=name, image_ids=[i for i, _, _ in missing],
-                                     consistency=consistency)
-        by_file: dict[tuple[str, str], list] = {}
-        for image_id, file_id, scope in missing:
-            if image_id in fetched:
-                matrix = fetched[image_id]
-                found[image_id] = matrix
-                by_file.setdefault((scope, file_id), []).append((image_id, matrix))
-                if cache is not None:
-                    cache.put((scope, generations.get(scope, "0"), image_id), matrix)
-        if use_redis:
-            try:
-                for (scope, file_id), items in by_file.items():
-                    pages_store(name=scope, file_id=file_id, pages=items, redis=redis)
-            except Exception:  # noqa: BLE001
-                logger.warning("page vector cache unavailable", exc_info=True)
+    if not missing:
+        return found
+    fetched = page_vectors_fetch(client=client, name=name, image_ids=[i for i, _, _ in missing],
+                                 consistency=consistency)
+    by_file: dict[tuple[str, str], list] = {}
+    for image_id, file_id, scope in missing:
+        if image_id in fetched:
+            remember(image_id, scope, fetched[image_id])
+            by_file.setdefault((scope, file_id), []).append((image_id, fetched[image_id]))
+    if use_redis:
+        _redis_tier_fill(by_file, redis=redis)
     return found
+
+
+def _redis_tier(pages: list[tuple[str, str, str]], *, dim: int, redis) -> list[np.ndarray | None]:
+    try:
+        return pages_load(keys=[page_key(scope, f, i) for i, f, scope in pages], dim=dim, redis=redis)
+    except Exception:  # noqa: BLE001 - the Redis tier is a cache; Milvus has the data
+        logger.warning("page vector cache unavailable", exc_info=True)
+        return [None] * len(pages)
+
+
+def _redis_tier_fill(by_file: dict[tuple[str, str], list], *, redis) -> None:
+    try:
+        for (scope, file_id), items in by_file.items():
+            pages_store(name=scope, file_id=file_id, pages=items, redis=redis)
+    except Exception:  # noqa: BLE001 - the Redis tier is a cache
+        logger.warning("page vector cache unavailable", exc_info=True)
 
 
 def maxsim_scores(*, query_vectors: np.ndarray, pages: list[np.ndarray]) -> np.ndarray:
@@ -165,36 +173,21 @@ def search_collection(
     """Top pages of these KBs (every row when None) by exact MaxSim over ANN candidates:
     [{knowledge_base_id, file_id, image_id, page_number, score}], best first."""
     limit = limit or candidate_limit(top_k=top_k)
-    ef = ef or settings.MILVUS_SEARCH_EF
     expr = in_filter("knowledge_base_id", knowledge_base_ids) if knowledge_base_ids else ""
-    generations = generations or {}
-    candidates = ann_candidates(client=client, name=name, query_vectors=query_vectors, limit=limit, ef=ef,
-                                expr=expr, consistency=consistency)
+    candidates = ann_candidates(client=client, name=name, query_vectors=query_vectors, limit=limit,
+                                ef=ef or settings.MILVUS_SEARCH_EF, expr=expr, consistency=consistency)
     if not candidates.image_ids:
         return []
-    order = np.argsort(-candidates.bounds, kind="stable")
-    batch = rerank_batch or max(2 * top_k, 8)
-    scored: list[tuple[float, int]] = []
-    position = 0
-    while position < len(order):
-        if len(scored) >= top_k:
-            kth = sorted((s for s, _ in scored), reverse=True)[top_k - 1]
-            if kth >= candidates.bounds[order[position]]:
-                break
-        if score_threshold is not None and candidates.bounds[order[position]] < score_threshold:
-            break
-        chunk = order[position:position + batch]
-        position += len(chunk)
-        ids = [candidates.image_ids[i] for i in chunk]
-        vectors = page_vectors(
-            client=client, name=name, generations=generations, dim=query_vectors.shape[1], cache=cache, redis=redis,
-            use_redis=use_redis, consistency=consistency, pages=[(i, candidates.pages[i][0], page_scope(
+
+    def vectors_of(ids: list[str]) -> dict[str, np.ndarray]:
+        return page_vectors(
+            client=client, name=name, generations=generations or {}, dim=query_vectors.shape[1], cache=cache,
+            redis=redis, use_redis=use_redis, consistency=consistency, pages=[(i, candidates.pages[i][0], page_scope(
                 collection=name, knowledge_base_id=candidates.pages[i][2])) for i in ids],
         )
-        empty = np.zeros((0, query_vectors.shape[1]), dtype=np.float32)
-        scores = maxsim_scores(query_vectors=query_vectors, pages=[vectors.get(i, empty) for i in ids])
-        scored.extend((float(s), int(i)) for s, i in zip(scores, chunk, strict=True) if np.isfinite(s))
-    scored.sort(key=lambda item: -item[0])
+
+    scored = _rerank(candidates, query_vectors=query_vectors, top_k=top_k, score_threshold=score_threshold,
+                     batch=rerank_batch or max(2 * top_k, 8), vectors_of=vectors_of)
     results = []
     for score, i in scored[:top_k]:
         if score_threshold is not None and score < score_threshold:
@@ -204,6 +197,30 @@ def search_collection(
         results.append({"knowledge_base_id": knowledge_base_id, "file_id": file_id, "image_id": image_id,
                         "page_number": page_number, "score": score})
     return results
+
+
+def _rerank(candidates, *, query_vectors: np.ndarray, top_k: int, score_threshold: float | None, batch: int,
+            vectors_of) -> list[tuple[float, int]]:
+    """Exact MaxSim of the candidates in batches, best upper bound first; stops once no remaining bound can beat
+    the k-th score (or reach the threshold). [(score, candidate index)], best first."""
+    order = np.argsort(-candidates.bounds, kind="stable")
+    empty = np.zeros((0, query_vectors.shape[1]), dtype=np.float32)
+    scored: list[tuple[float, int]] = []
+    position = 0
+    while position < len(order):
+        bound = candidates.bounds[order[position]]
+        if len(scored) >= top_k and sorted((s for s, _ in scored), reverse=True)[top_k - 1] >= bound:
+            break
+        if score_threshold is not None and bound < score_threshold:
+            break
+        chunk = order[position:position + batch]
+        position += len(chunk)
+        ids = [candidates.image_ids[i] for i in chunk]
+        vectors = vectors_of(ids)
+        scores = maxsim_scores(query_vectors=query_vectors, pages=[vectors.get(i, empty) for i in ids])
+        scored.extend((float(s), int(i)) for s, i in zip(scores, chunk, strict=True) if np.isfinite(s))
+    scored.sort(key=lambda item: -item[0])
+    return scored
 
 
 def dense_search(*, embedder: str, dim: int, knowledge_base_ids: list[str], query_vectors: np.ndarray,

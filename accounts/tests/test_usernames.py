@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import User
-from accounts.services import users_import
+from accounts.user_import import users_import
 
 pytestmark = pytest.mark.django_db
 

@@ -113,7 +113,7 @@ def test_colqwen_queries_are_embedded_by_the_gpu_worker(gpu_query_worker, colqwe
 
 
 def test_no_gpu_worker_is_a_503_within_the_timeout(broker, colqwen_web):
-    from layra.exceptions import exception_handler
+    from layra.exception_handler import exception_handler
 
     colqwen_web.QUERY_EMBED_TIMEOUT_S = 1.5
     started = time.monotonic()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services import users_import
+from accounts.user_import import users_import
 
 
 def read_rows(path: Path) -> list[dict]:
