@@ -93,3 +93,8 @@ def login_session_for_access(*, session_id: str, user_id: str) -> LoginSession |
 
 def login_session_list(*, user: User) -> QuerySet[LoginSession]:
     return LoginSession.objects.filter(user=user, revoked_at__isnull=True)
+
+
+def user_get_by_username(*, username: str) -> User | None:
+    """The user with this username, active or not (None: no such user); for work that names its owner, a run."""
+    return User.objects.filter(username=username).first()

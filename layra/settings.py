@@ -380,6 +380,8 @@ WORKFLOW_MAX_OUTPUT_BYTES = env.int("WORKFLOW_MAX_OUTPUT_BYTES", default=2_000_0
 WORKFLOW_LOOP_MAX_ITERATIONS = env.int("WORKFLOW_LOOP_MAX_ITERATIONS", default=1000)
 WORKFLOW_STUCK_AFTER_S = env.int("WORKFLOW_STUCK_AFTER_S", default=300)
 WORKFLOW_MAX_RESUMES = env.int("WORKFLOW_MAX_RESUMES", default=3)
+# A chatflow message waits this long for its run's answer, then answers 202 with the run id (turn recorded later).
+CHATFLOW_REPLY_TIMEOUT_S = env.float("CHATFLOW_REPLY_TIMEOUT_S", default=60.0)
 CELERY_BEAT_SCHEDULE["workflows-runs-check-stuck"] = {"task": "workflows.runs_check_stuck", "schedule": 60.0}
 
 # --- operators ---

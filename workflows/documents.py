@@ -1,6 +1,7 @@
 """Workflows, runs, custom nodes and chatflows in MongoDB (DESIGN field names)."""
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import mongoengine as me
 
@@ -9,6 +10,25 @@ from layra.mongo import Document
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"  # queued for a worker (new, resumed, or recovered from a dead worker)
+    RUNNING = "running"
+    PAUSED = "paused"  # at a breakpoint
+    WAITING_INPUT = "waiting_input"  # at a human_input node
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+RUN_TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+RUN_WAITING = frozenset({RunStatus.PAUSED, RunStatus.WAITING_INPUT})  # stopped until a person acts
+
+
+class TurnStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class Workflow(Document):
@@ -43,8 +63,7 @@ class WorkflowRun(Document):
     run_id = me.StringField(required=True, unique=True)
     workflow_id = me.StringField(required=True)
     username = me.StringField(required=True)
-    # pending | running | paused | waiting_input | succeeded | failed | cancelled
-    status = me.StringField(default="pending")
+    status = me.StringField(default=RunStatus.PENDING)
     snapshot = me.DictField()  # nodes/edges/start_node/global_variables/workflow_config at start
     variables = me.DictField()
     queue = me.ListField(me.StringField())  # node ids still to execute, front first
@@ -60,6 +79,8 @@ class WorkflowRun(Document):
     error = me.DictField()
     outputs = me.DictField()
     task_id = me.StringField(null=True)
+    # A chatflow message's run: {"chatflow_id", "message_id", "user_message"}, the turn recorded when it ends.
+    chatflow_turn = me.DictField()
     created_at = me.DateTimeField(default=utcnow)
     started_at = me.DateTimeField(null=True)
     heartbeat_at = me.DateTimeField(null=True)
@@ -75,7 +96,7 @@ class ChatflowTurn(me.EmbeddedDocument):
     user_message = me.StringField()
     reply = me.StringField()
     run_id = me.StringField()
-    status = me.StringField()
+    status = me.StringField()  # a TurnStatus
     error = me.StringField(null=True)
     created_at = me.DateTimeField(default=utcnow)
 

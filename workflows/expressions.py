@@ -1,6 +1,7 @@
 """A small safe expression evaluator over variables (parsed with `ast`, never `eval`)."""
 
 import ast
+import json
 import operator
 import re
 
@@ -225,7 +226,6 @@ def render(template: str, variables: dict) -> str:
     def _sub(match):
         value = evaluate(match.group(1), variables)
         if isinstance(value, dict | list):
-            import json
             return json.dumps(value, default=str)
         return "" if value is None else str(value)
 

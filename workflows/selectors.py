@@ -1,8 +1,11 @@
 """Reads; ownership is part of every query (another user's object is NotFound)."""
 
+import time
+
 from layra.errors import NotFound
 
 from .documents import Chatflow, CustomNodes, Workflow, WorkflowRun
+from .events import FINAL_EVENTS, events_read
 
 
 def workflow_get(*, user, workflow_id: str) -> Workflow:
@@ -62,10 +65,6 @@ def run_to_dict(run: WorkflowRun) -> dict:
 
 def run_events(*, user, run_id: str, start: int = 0, poll_s: float = 0.3, max_s: float = 600):
     """Yield (index, event, data) until a final event for the current segment or max_s elapses."""
-    import time
-
-    from .events import FINAL_EVENTS, events_read
-
     run_get(user=user, run_id=run_id)
     deadline = time.monotonic() + max_s
     while time.monotonic() < deadline:

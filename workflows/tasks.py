@@ -5,22 +5,20 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from . import engine, services
+from .documents import RunStatus
+from .enqueue import RUN_EXECUTE_TASK
 
 
-@shared_task(name="workflows.run_execute", acks_late=True,
+@shared_task(name=RUN_EXECUTE_TASK, acks_late=True,
              time_limit=settings.WORKFLOW_MAX_RUN_SECONDS + 120, soft_time_limit=settings.WORKFLOW_MAX_RUN_SECONDS + 60)
 def workflow_run_execute(run_id: str) -> str | None:
     try:
         return engine.run_execute(run_id=run_id)
     except SoftTimeLimitExceeded:
-        from .documents import WorkflowRun
-        from .events import event_emit
-
-        WorkflowRun.objects(run_id=run_id, status="running").update_one(
-            set__status="failed", set__error={"message": "Run exceeded its time limit."})
-        event_emit(run_id=run_id, event="run_finished",
-                   data={"status": "failed", "error": {"message": "Run exceeded its time limit."}})
-        return "failed"
+        services.run_fail_over_time_limit(run_id=run_id)
+        return RunStatus.FAILED
+    finally:
+        services.chatflow_turn_record(run_id=run_id)  # a chatflow message's run: its turn, once
 
 
 @shared_task(name="workflows.runs_check_stuck", acks_late=True, time_limit=300)

@@ -283,10 +283,19 @@ class ChatflowMessageApi(APIView):
     class ChatflowMessageInputSerializer(serializers.Serializer):
         message = serializers.CharField(max_length=50_000)
 
-    @extend_schema(request=ChatflowMessageInputSerializer, responses={201: TurnSerializer})
+    class ChatflowPendingSerializer(serializers.Serializer):
+        run_id = serializers.CharField()
+        status = serializers.CharField()
+
+    @extend_schema(request=ChatflowMessageInputSerializer,
+                   responses={201: TurnSerializer, 202: ChatflowPendingSerializer},
+                   description="201 with the turn when the run answers within CHATFLOW_REPLY_TIMEOUT_S; else 202 with "
+                               "the run to follow (runs/{run_id}/events); the turn is recorded when the run ends.")
     def post(self, request, chatflow_id: str):
         rate_limit(request=request, scope="chatflow_message")
         ser = self.ChatflowMessageInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        turn = services.chatflow_message(user=request.user, chatflow_id=chatflow_id, **ser.validated_data)
-        return Response(TurnSerializer(turn).data, status=status.HTTP_201_CREATED)
+        reply = services.chatflow_message(user=request.user, chatflow_id=chatflow_id, **ser.validated_data)
+        if reply.turn is None:
+            return Response(self.ChatflowPendingSerializer(reply).data, status=status.HTTP_202_ACCEPTED)
+        return Response(TurnSerializer(reply.turn).data, status=status.HTTP_201_CREATED)
