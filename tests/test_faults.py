@@ -20,6 +20,7 @@ from django.urls import Resolver404, resolve
 from knowledge import samples
 from tests.fake_llm import FakeLLM
 from tests.knowledge_helpers import file_vectors, uploaded, wait_job
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,14 +89,7 @@ def _assert_503(response, elapsed: float, what: str) -> None:
 
 def _eventually(call, *, ok=lambda r: r.status_code < 400, timeout: float = 60):
     """The product recovers by itself: the same request succeeds again without any restart of ours."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = call()
-        if ok(response):
-            return response
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no recovery in {timeout}s: {response.status_code} {response.content[:300]!r}")
-        time.sleep(0.5)
+    return eventually(call, until=ok, timeout=timeout, interval=0.5)
 
 
 def _jwt_client(user):
@@ -230,14 +224,6 @@ def test_milvus_down_answers_503_on_search_and_chat_and_recovers(services, api_c
 # --- worker crashes ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def restartable_worker(monkeypatch, request):
-    """A real worker whose broker redelivers an unacked task a few seconds after a crash."""
-    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "6")
-    monkeypatch.setenv("CELERY_UNACKED_RESTORE_INTERVAL", "2")
-    return request.getfixturevalue("celery_worker")
-
-
 def _upload(api_client, kb_id: str, pages: int) -> dict:
     texts = [f"Page {i}: a long report on fault injection and recovery, section {i}" for i in range(1, pages + 1)]
     response = api_client.post(f"/api/v1/knowledge-bases/{kb_id}/files/",
@@ -329,20 +315,9 @@ def test_redis_stopped_during_ingestion_job_completes_or_fails_clean(services, r
         assert file.status == "failed" and file.error
 
 
-@pytest.fixture
-def workflow_worker(monkeypatch, request):
-    """Redelivery after 6 s (swept for every 2 s), and a run whose heartbeat is 2 s old counts as abandoned
-    (production: visibility 1 h, abandoned after 300 s), so the redelivered task may claim it."""
-    monkeypatch.setenv("CELERY_VISIBILITY_TIMEOUT", "6")
-    monkeypatch.setenv("CELERY_UNACKED_RESTORE_INTERVAL", "2")
-    monkeypatch.setenv("WORKFLOW_STUCK_AFTER_S", "2")
-    return request.getfixturevalue("celery_worker")
-
-
 @pytest.mark.slow
-def test_worker_killed_during_workflow_run_finishes_once_by_redelivery(workflow_worker, api_client):
+def test_worker_killed_during_workflow_run_finishes_once_by_redelivery(restartable_worker, api_client):
     """No operator step: the broker redelivers the unacked run and it finishes with every node run once."""
-    restartable_worker = workflow_worker
     from tests.workflows_helpers import chain, node
 
     nodes, edges = chain(node("start", "start"), node("before", "variable", assignments={"a": "1"}),
@@ -354,18 +329,14 @@ def test_worker_killed_during_workflow_run_finishes_once_by_redelivery(workflow_
     started = api_client.post(f"/api/v1/workflows/{created.json()['workflow_id']}/runs", {}, format="json")
     assert started.status_code == 202, started.content
     run_id = started.json()["run_id"]
-    deadline = time.monotonic() + 60
-    while api_client.get(f"/api/v1/runs/{run_id}/").json()["current_node"] != "slow":
-        assert time.monotonic() < deadline, restartable_worker.log()[-3000:]
-        time.sleep(0.1)
+    eventually(lambda: api_client.get(f"/api/v1/runs/{run_id}/").json()["current_node"] == "slow", interval=0.1,
+               context=lambda: restartable_worker.log()[-3000:])
     INJECTED.append("worker:kill@workflow-run")
     restartable_worker.kill()
     restartable_worker.start()
-    deadline = time.monotonic() + 90
-    while (run := api_client.get(f"/api/v1/runs/{run_id}/").json())["status"] not in ("succeeded", "failed",
-                                                                                       "cancelled"):
-        assert time.monotonic() < deadline, f"run stuck in {run['status']}\n{restartable_worker.log()[-3000:]}"
-        time.sleep(0.3)
+    run = eventually(lambda: api_client.get(f"/api/v1/runs/{run_id}/").json(), timeout=90, interval=0.3,
+                     until=lambda r: r["status"] in ("succeeded", "failed", "cancelled"),
+                     context=lambda: restartable_worker.log()[-3000:])
     assert run["status"] == "succeeded", run.get("error")
     assert run["outputs"] == {"b": 2}
     assert run["completed_nodes"] == ["start", "before", "slow", "end"], "every node ran to completion once"

@@ -17,6 +17,7 @@ from embeddings import embedders
 from embeddings.query import query_embed_remote, query_vectors_embed, vectors_pack, vectors_unpack
 from layra.errors import ServiceUnavailable
 from tests.fixtures import Worker
+from tests.waiting import eventually
 
 QUERIES = ["what was the revenue in 2023", "invoice", "photosynthesis in plants", "quarterly report growth"]
 FP16_ATOL = 2e-3  # float16 keeps ~3 decimal digits of a unit vector's components
@@ -64,10 +65,7 @@ def _reply_keys() -> list[str]:
 
 
 def _wait_for_log(worker: Worker, text: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in worker.log():
-        assert time.monotonic() < deadline, worker.log()[-3000:]
-        time.sleep(0.2)
+    eventually(lambda: text in worker.log(), timeout=timeout, context=lambda: worker.log()[-3000:])
 
 
 def test_embed_query_is_routed_to_the_gpu_query_queue():

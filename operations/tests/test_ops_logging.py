@@ -1,13 +1,13 @@
 """The request id of a web request follows it into the tasks it enqueues (JSON log records of the worker)."""
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from knowledge.models import IngestionJob
+from tests.waiting import eventually
 
 
 @pytest.mark.django_db(transaction=True)
@@ -23,13 +23,7 @@ def test_request_id_reaches_task_log_record(celery_worker, user):
         stuck_jobs.delay()
     finally:
         request_id_var.reset(token)
-    deadline = time.monotonic() + 60
-    records = []
-    while time.monotonic() < deadline:
-        records = [json.loads(line) for line in celery_worker.log().splitlines()
-                   if line.startswith("{") and "stuck job" in line]
-        if records:
-            break
-        time.sleep(0.3)
-    assert records, celery_worker.log()[-3000:]
+    records = eventually(lambda: [json.loads(line) for line in celery_worker.log().splitlines()
+                                  if line.startswith("{") and "stuck job" in line],
+                         interval=0.3, context=lambda: celery_worker.log()[-3000:])
     assert records[0]["request_id"] == "req-ops-4242"

@@ -1,7 +1,7 @@
 """Chatflow messages run on the Celery path: answered within the wait, or 202 and the turn recorded later."""
 
-import time
 
+from tests.waiting import eventually
 from tests.workflows_helpers import chain, node
 from workflows import selectors, services
 from workflows.documents import Chatflow, WorkflowRun
@@ -70,10 +70,8 @@ def test_messages_through_a_worker_answer_in_time_or_202_then_record_the_turn(ce
     assert set(body) == {"run_id", "status"} and body["status"] in ("pending", "running")
     assert [t["user_message"] for t in _turns(api_client, chatflow_id)] == ["hello there"]
 
-    deadline = time.monotonic() + 60
-    while len(turns := _turns(api_client, chatflow_id)) < 2:
-        assert time.monotonic() < deadline, celery_worker.log()[-3000:]
-        time.sleep(0.2)
+    turns = eventually(lambda: _turns(api_client, chatflow_id), until=lambda t: len(t) >= 2,
+                       context=lambda: celery_worker.log()[-3000:])
     assert turns[1]["run_id"] == body["run_id"] and turns[1]["reply"] == "Echo: slow one"
     assert turns[1]["status"] == "succeeded"
     assert api_client.get(f"/api/v1/runs/{body['run_id']}/").json()["status"] == "succeeded"

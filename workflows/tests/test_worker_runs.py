@@ -2,6 +2,7 @@
 
 import time
 
+from tests.waiting import eventually
 from tests.workflows_helpers import chain, node
 
 
@@ -18,13 +19,13 @@ def _start(client, workflow_id, **body):
 
 
 def _wait(client, run_id, statuses, worker, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = client.get(f"/api/v1/runs/{run_id}/").json()
-        if run["status"] in statuses:
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run stuck in {run['status']}\n{worker.log()[-3000:]}")
+    return eventually(lambda: client.get(f"/api/v1/runs/{run_id}/").json(), until=lambda r: r["status"] in statuses,
+                      timeout=timeout, context=lambda: worker.log()[-3000:])
+
+
+def _wait_node(client, run_id, node_id, timeout=30):
+    eventually(lambda: client.get(f"/api/v1/runs/{run_id}/").json()["current_node"] == node_id, timeout=timeout,
+               interval=0.1)
 
 
 def _sse(client, run_id, start=0):
@@ -118,10 +119,7 @@ def test_run_survives_a_worker_crash(celery_worker, api_client, settings):
                          node("slow", "code", code="import time\ntime.sleep(3)\nresult = inputs['a'] + 1"),
                          node("end", "end", outputs={"b": "slow"}))
     run_id = _start(api_client, _create(api_client, nodes, edges))
-    deadline = time.monotonic() + 30
-    while api_client.get(f"/api/v1/runs/{run_id}/").json()["current_node"] != "slow":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    _wait_node(api_client, run_id, "slow")
     celery_worker.kill()
     time.sleep(1.5)
     celery_worker.start()
@@ -135,10 +133,7 @@ def test_cancel_a_running_run_stops_before_the_next_node(celery_worker, api_clie
     nodes, edges = chain(node("start", "start"), node("slow", "code", code="import time\ntime.sleep(2)\nresult = 1"),
                          node("after", "variable", assignments={"x": "1"}), node("end", "end"))
     run_id = _start(api_client, _create(api_client, nodes, edges))
-    deadline = time.monotonic() + 30
-    while api_client.get(f"/api/v1/runs/{run_id}/").json()["current_node"] != "slow":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    _wait_node(api_client, run_id, "slow")
     assert api_client.post(f"/api/v1/runs/{run_id}/cancel").status_code == 200
     run = _wait(api_client, run_id, {"cancelled", "succeeded", "failed"}, celery_worker)
     assert run["status"] == "cancelled" and "after" not in run["completed_nodes"]
