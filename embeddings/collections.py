@@ -9,6 +9,7 @@ own guidance), which is why the layout changed (see `migrate_vectors`).
 import json
 import logging
 import threading
+import time
 
 from pymilvus import DataType, MilvusClient, MilvusException
 
@@ -20,6 +21,7 @@ DENSE_PREFIX = "layra_pages_"
 HNSW_PARAMS = {"M": 32, "efConstruction": 500}
 SCHEMA_VERSION = 3  # 1-2: per-KB collections (`colqwen{kb}`); 3: shared, partition key knowledge_base_id
 DENSE_FIELDS = ["pk", "vector", "knowledge_base_id", "username", "file_id", "image_id", "page_number"]
+SCALAR_INDEXED = ("knowledge_base_id", "file_id", "image_id")
 _ready: set[tuple[int, str]] = set()  # (client generation, name): made and loaded on that server
 _ready_lock = threading.Lock()
 
@@ -64,7 +66,7 @@ def dense_collection_create(*, client: MilvusClient, name: str, dim: int, embedd
     index_params = client.prepare_index_params()
     index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=dict(HNSW_PARAMS))
     scalar = scalar_index_type(client)
-    for field in ("knowledge_base_id", "file_id", "image_id"):
+    for field in SCALAR_INDEXED:
         index_params.add_index(field_name=field, index_type=scalar)
     # Strong by default: a delete-by-filter finds its rows with the collection's level, and a file replaced right
     # after it was written must lose every old row. Searches pass their own level (knowledge/search.py).
@@ -81,15 +83,41 @@ def dense_collection_ensure(*, embedder: str, dim: int, client: MilvusClient | N
         return name
     with _ready_lock:
         if key not in _ready:
-            if not client.has_collection(collection_name=name):
-                try:
-                    dense_collection_create(client=client, name=name, dim=dim, embedder=embedder)
-                except Exception:  # noqa: BLE001 - another process may have created it first
-                    if not client.has_collection(collection_name=name):
-                        raise
-            client.load_collection(collection_name=name)
+            collection_ready(client, name, indexed={"vector", *SCALAR_INDEXED},
+                             create=lambda: dense_collection_create(client=client, name=name, dim=dim,
+                                                                    embedder=embedder))
             _ready.add(key)
     return name
+
+
+def collection_ready(client: MilvusClient, name: str, *, indexed: set[str], create, wait_s: float = 60) -> None:
+    """Create the collection unless it exists, then load it once every index is there.
+
+    Processes race here (the worker's processes, the web's): one creates the collection, then adds its indexes one
+    call after another. Another process that loaded it in between would pin its index set, and a 2.3 server then
+    refuses every later load ("can't change the index for loaded collection"), so nobody loads before the last
+    index exists."""
+    if not client.has_collection(collection_name=name):
+        try:
+            create()
+        except Exception:  # noqa: BLE001 - another process may have created it first
+            if not client.has_collection(collection_name=name):
+                raise
+    deadline = time.monotonic() + wait_s
+    while (missing := {f for f in indexed if not has_index(client, name, f)}) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if missing:
+        raise RuntimeError(f"collection {name} still has no index on {sorted(missing)} after {wait_s:g} s")
+    client.load_collection(collection_name=name)
+
+
+def has_index(client: MilvusClient, name: str, field: str) -> bool:
+    """Whether `field` has its index (named after the field). Asked by name: list_indexes() can answer [] for a
+    collection that is not loaded."""
+    try:
+        return bool(client.describe_index(collection_name=name, index_name=field))
+    except MilvusException:  # pymilvus raises when the index does not exist
+        return False
 
 
 def loaded_call(client: MilvusClient, name: str, call):

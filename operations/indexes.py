@@ -1,5 +1,6 @@
 """Create missing indexes: every registered Mongo document's, every page-vector collection's in Milvus."""
 
+from embeddings.collections import HNSW_PARAMS, has_index, scalar_index_type
 from layra.milvus import milvus_client
 from operations.stores import kb_collections
 
@@ -14,21 +15,12 @@ def mongo_indexes() -> list[str]:
     return done
 
 
-def _has_index(client, name: str, field: str) -> bool:
-    # list_indexes() can answer [] for a released collection; ask for each index by its (field) name.
-    try:
-        return bool(client.describe_index(collection_name=name, index_name=field))
-    except Exception:  # noqa: BLE001 - pymilvus raises when the index does not exist
-        return False
-
-
 def milvus_indexes() -> dict[str, list[str]]:
-    from embeddings.collections import HNSW_PARAMS, scalar_index_type
 
     client = milvus_client()
     created: dict[str, list[str]] = {}
     for name in kb_collections():
-        existing = {field for field in ("vector", "file_id", "image_id") if _has_index(client, name, field)}
+        existing = {field for field in ("vector", "file_id", "image_id") if has_index(client, name, field)}
         params = client.prepare_index_params()
         wanted = []
         if "vector" not in existing:

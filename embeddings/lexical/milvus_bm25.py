@@ -8,11 +8,12 @@ import threading
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-from embeddings.collections import filter_quote, in_filter, loaded_call, rows_matching
+from embeddings.collections import collection_ready, filter_quote, in_filter, loaded_call, rows_matching
 from embeddings.lexical.base import LexicalHit, LexicalIndex, LexicalPage, query_terms, text_clip
 from layra.milvus import milvus_client
 
 TEXT_COLLECTION = "layra_page_text"
+TEXT_SCALAR_INDEXED = ("file_id", "image_id")
 # Stemming where the server has it (Milvus 2.5); Milvus Lite accepts the parameters and tokenises only.
 ANALYZER = {"tokenizer": "standard", "filter": ["lowercase", {"type": "stemmer", "language": "english"}]}
 INSERT_BATCH = 500
@@ -34,13 +35,8 @@ class MilvusLexicalIndex(LexicalIndex):
         if not self._ready:
             with self._lock:
                 if not self._ready:
-                    if not self.client.has_collection(collection_name=TEXT_COLLECTION):
-                        try:
-                            self._create()
-                        except Exception:  # noqa: BLE001 - another process may have created it first
-                            if not self.client.has_collection(collection_name=TEXT_COLLECTION):
-                                raise
-                    self.client.load_collection(collection_name=TEXT_COLLECTION)
+                    collection_ready(self.client, TEXT_COLLECTION, indexed={"sparse", *TEXT_SCALAR_INDEXED},
+                                     create=self._create)
                     self._ready = True
         return TEXT_COLLECTION
 
@@ -58,7 +54,7 @@ class MilvusLexicalIndex(LexicalIndex):
                                      input_field_names=["text"], output_field_names=["sparse"]))
         index_params = self.client.prepare_index_params()
         index_params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        for field in ("file_id", "image_id"):
+        for field in TEXT_SCALAR_INDEXED:
             index_params.add_index(field_name=field, index_type="INVERTED")
         self.client.create_collection(collection_name=TEXT_COLLECTION, schema=schema, index_params=index_params,
                                       consistency_level="Strong")  # see embeddings/collections.py

@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 import uuid
 
 import numpy as np
@@ -152,3 +155,27 @@ def test_a_bad_batch_mid_stream_stops_the_writes(rng, dim):
     assert _count(name, 'image_id == "bad"') == 0
     file_index_delete(knowledge_base_id="kb-t", file_id="f")  # what the pipeline's failure path does
     assert _count(name, 'file_id == "f"') == 0
+
+
+_ENSURE = """
+import django, sys
+django.setup()
+from embeddings.collections import dense_collection_ensure
+from embeddings.services import vectors_insert
+import numpy as np
+name = dense_collection_ensure(embedder="race", dim=8)
+print(vectors_insert(name=name, knowledge_base_id="kb-race", username="u", file_id=sys.argv[1],
+                     pages=[("img-" + sys.argv[1], 1, np.ones((2, 8), dtype=np.float32))]))
+"""
+
+
+def test_processes_racing_to_create_a_collection_all_load_it(index_stack, settings):
+    # Every worker process meets a new embedder's collection at once: whoever loads it must wait for its last
+    # index (a 2.3 server refused every load afterwards when one process loaded it between two index calls).
+    env = {**os.environ, "MILVUS_URI": settings.MILVUS_URI}
+    procs = [subprocess.Popen([sys.executable, "-c", _ENSURE, f"f{i}"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(3)]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
+    assert [out.strip().splitlines()[-1] for out, _ in outputs] == ["2", "2", "2"]
+    assert _count("layra_pages_race_8", 'knowledge_base_id == "kb-race"') == 6
