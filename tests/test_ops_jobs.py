@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 
 from knowledge.documents import File
+from knowledge.jobs import job_cancel, job_retry, stuck_jobs_handle
 from knowledge.models import IngestionJob
-from layra.ops.jobs import stuck_jobs_handle
+from layra.errors import Conflict
 from layra.tasks import stuck_jobs
 from tests.operators_helpers import ingest
 
@@ -42,9 +43,6 @@ def test_stuck_job_is_requeued_once_then_failed(user, django_capture_on_commit_c
 
 
 def test_retry_and_cancel(user, django_capture_on_commit_callbacks):
-    from layra.errors import Conflict
-    from layra.ops.jobs import job_cancel, job_retry
-
     kb, files = ingest(user, django_capture_on_commit_callbacks, docs={"a.txt": b"retry me"})
     job = IngestionJob.objects.get(file_id=files[0].file_id)
     with pytest.raises(Conflict):

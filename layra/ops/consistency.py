@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 from embeddings.lexical import lexical_index
 from embeddings.services import dense_page_ids
 from knowledge.documents import File, KnowledgeBase
-from knowledge.pipeline import kb_prefixes
+from knowledge.keys import kb_prefixes
 from layra.ops.stores import object_keys
 
 

@@ -219,7 +219,7 @@ class Command(BaseCommand):
 
     def _clean(self, user) -> None:
         from knowledge.documents import KnowledgeBase
-        from knowledge.services import knowledge_base_purge
+        from knowledge.purge import knowledge_base_purge
 
         for kb in KnowledgeBase.objects(username=user.username):
             KnowledgeBase.objects(knowledge_base_id=kb.knowledge_base_id).update_one(set__is_delete=True)
