@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from PIL import Image
 
+from knowledge.documents import FileKind
 from layra.errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -34,7 +35,7 @@ IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp",
 
 @dataclass(frozen=True)
 class Detected:
-    kind: str  # pdf, office, image, text
+    kind: FileKind
     ext: str  # pdf, docx, png, txt, ...
     content_type: str
     pages: int | None = None  # known now for PDFs and images
@@ -112,7 +113,7 @@ def open_image(data: bytes) -> Image.Image:
 
 
 def pdf_page_count(data: bytes) -> int:
-    import pypdfium2 as pdfium
+    import pypdfium2 as pdfium  # the PDF engine loads on the first PDF, not with every process
 
     if b"%%EOF" not in data[-2048:]:
         raise ValidationError("The PDF is truncated (no end-of-file marker).", code="unreadable_file")
@@ -142,10 +143,10 @@ def _zip_type(data: bytes) -> Detected:
                 mimetype = zf.read("mimetype")[:100].decode("ascii", "replace").strip()
                 if mimetype in ODF_TYPES:
                     ext, content_type = ODF_TYPES[mimetype]
-                    return Detected("office", ext, content_type)
+                    return Detected(FileKind.OFFICE, ext, content_type)
             for marker, ext, content_type in OOXML_TYPES:
                 if marker in names:
-                    return Detected("office", ext, content_type)
+                    return Detected(FileKind.OFFICE, ext, content_type)
     except zipfile.BadZipFile as exc:
         raise ValidationError("The archive is truncated or unreadable.", code="unreadable_file") from exc
     raise UnsupportedMediaType("A zip archive that is not an office document is not supported.",
@@ -155,7 +156,7 @@ def _zip_type(data: bytes) -> Detected:
 def _ole_type(data: bytes) -> Detected:
     for stream, ext, content_type in OLE_TYPES:
         if data.find(stream.encode("utf-16-le")) != -1:
-            return Detected("office", ext, content_type)
+            return Detected(FileKind.OFFICE, ext, content_type)
     raise UnsupportedMediaType("This OLE document type is not supported.", code="unsupported_type")
 
 
@@ -242,7 +243,7 @@ def _text_type(data: bytes, name: str) -> Detected | None:
         return None
     pages = text_page_count(text, stop_after=settings.KNOWLEDGE_MAX_PAGES)
     _check_pages(pages, name, at_least=True)
-    return Detected("text", "txt", "text/plain", pages)
+    return Detected(FileKind.TEXT, "txt", "text/plain", pages)
 
 
 def _is_utf8_head(data) -> bool:
@@ -267,7 +268,7 @@ def detect(data: bytes, *, name: str) -> Detected:
     if data[:1024].lstrip().startswith(b"%PDF-") or head.startswith(b"%PDF-"):
         pages = pdf_page_count(data)
         _check_pages(pages, name)
-        return Detected("pdf", "pdf", "application/pdf", pages)
+        return Detected(FileKind.PDF, "pdf", "application/pdf", pages)
     if head.startswith(b"PK\x03\x04"):
         return _zip_type(data)
     if head.startswith(OLE_MAGIC):
@@ -277,7 +278,7 @@ def detect(data: bytes, *, name: str) -> Detected:
         img = open_image(data)
         if img.format not in IMAGE_FORMATS:
             raise UnsupportedMediaType(f"Image format {img.format} is not supported.", code="unsupported_type")
-        return Detected("image", img.format.lower().replace("jpeg", "jpg"), IMAGE_FORMATS[img.format], 1)
+        return Detected(FileKind.IMAGE, img.format.lower().replace("jpeg", "jpg"), IMAGE_FORMATS[img.format], 1)
     text = _text_type(data, name)
     if text is not None:
         return text

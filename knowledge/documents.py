@@ -1,6 +1,7 @@
 """Knowledge bases and files in MongoDB (field names of the original schema)."""
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import mongoengine as me
 
@@ -9,6 +10,25 @@ from layra.mongo import Document
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class FileStatus(StrEnum):
+    """A file's ingestion status as stored in `File.status` (its job's finer state is IngestionJob.State)."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class FileKind(StrEnum):
+    """What an upload was detected as (`File.kind`); office documents are converted to PDF first."""
+
+    PDF = "pdf"
+    OFFICE = "office"
+    IMAGE = "image"
+    TEXT = "text"
 
 
 class KnowledgeBase(Document):
@@ -56,10 +76,10 @@ class File(Document):
     filename = me.StringField(required=True)  # sanitised display name
     minio_filename = me.StringField(required=True)  # object key of the original
     content_type = me.StringField()
-    kind = me.StringField()  # pdf, office, image, text
+    kind = me.StringField()  # a FileKind
     size = me.IntField()
     sha256 = me.StringField()
-    status = me.StringField(default="queued")  # queued/processing/completed/failed/cancelled
+    status = me.StringField(default=FileStatus.QUEUED.value)  # a FileStatus
     error = me.StringField(null=True)
     task_id = me.StringField(null=True)
     page_count = me.IntField(default=0)

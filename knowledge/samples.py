@@ -5,6 +5,9 @@ import os
 import struct
 import zipfile
 import zlib
+from xml.sax.saxutils import escape
+
+from PIL import Image, ImageDraw
 
 
 def _pdf_escape(text: str) -> str:
@@ -54,8 +57,6 @@ def make_pdf(pages: list[str], *, encrypt: bool = False, media_box: tuple[float,
 
 def make_docx(paragraphs: list[str]) -> bytes:
     """A minimal WordprocessingML document, written by hand."""
-    from xml.sax.saxutils import escape
-
     body = "".join(f"<w:p><w:r><w:t>{escape(p)}</w:t></w:r></w:p>" for p in paragraphs)
     files = {
         "[Content_Types].xml": (
@@ -95,8 +96,6 @@ def make_pixel_bomb_png(width: int = 30000, height: int = 30000) -> bytes:
 
 
 def make_png(text: str = "", size: tuple[int, int] = (320, 240)) -> bytes:
-    from PIL import Image, ImageDraw
-
     img = Image.new("RGB", size, (250, 250, 240))
     ImageDraw.Draw(img).text((10, 10), text or "layra", fill=(0, 0, 0))
     buf = io.BytesIO()

@@ -1,20 +1,24 @@
 """Reads for knowledge bases and files. Ownership is part of every query."""
 
+import io
 import json
 import time
 from collections.abc import Iterator
 
 from django.conf import settings
+from PIL import Image
 
 from accounts.models import User
 from knowledge import cache
 from knowledge.documents import File, KnowledgeBase, PageImage
 from knowledge.models import IngestionJob
 from knowledge.progress import progress_get
+from knowledge.signing import page_image_url as signed_url
 from layra.errors import NotFound
 from layra.lru import SizedLRU
 from layra.pagination import CountedQuery
 from layra.process_local import ProcessLocal
+from layra.storage import object_get
 
 
 def knowledge_base_get(*, user: User, knowledge_base_id: str) -> KnowledgeBase:
@@ -152,10 +156,8 @@ def file_get(*, user: User, file_id: str) -> File:
 
 
 def file_content(*, user: User, file_id: str) -> tuple[File, bytes]:
-    from knowledge.pipeline import object_get
-
     file = file_get(user=user, file_id=file_id)
-    return file, object_get(file.minio_filename)
+    return file, object_get(key=file.minio_filename)
 
 
 def file_page(*, user: User, file_id: str, page_number: int) -> tuple[File, PageImage]:
@@ -195,13 +197,11 @@ def page_image_data(page: PageImage) -> bytes:
     to the model, the same few pages again and again. The key holds the page's size, so a page rendered again
     at another resolution (reindex) is read afresh; the original file under a file id never changes.
     """
-    from knowledge.pipeline import object_get
-
     cache = page_image_cache()
     key = (page.minio_filename, page.width, page.height)
     data = cache.get(key)
     if data is None:
-        data = object_get(page.minio_filename)
+        data = object_get(key=page.minio_filename)
         cache.put(key, data)
     return data
 
@@ -212,17 +212,11 @@ page_image_cache = ProcessLocal(
 
 def page_image_url(*, user: User, file_id: str, page_number: int, size: str = "full") -> str:
     """A same-origin URL of the page image, signed for this user, valid PAGE_IMAGE_URL_TTL_S seconds."""
-    from knowledge.signing import page_image_url as signed_url
-
     return signed_url(user=user, file_id=file_id, page_number=page_number, size=size)
 
 
 def page_thumbnail_data(page: PageImage) -> bytes:
     """The page image scaled to PAGE_THUMBNAIL_PX on its long side (JPEG), cached like the full image."""
-    import io
-
-    from PIL import Image
-
     cache = page_image_cache()
     key = ("thumb", page.minio_filename, page.width, page.height)
     data = cache.get(key)

@@ -4,44 +4,24 @@ import hashlib
 import mmap
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from accounts.models import User
 from accounts.services import audit_log_record
-from knowledge import cache, pipeline, progress
+from knowledge import progress
 from knowledge.detect import detect, sanitize_filename
-from knowledge.documents import File, KnowledgeBase, utcnow
+from knowledge.documents import File, FileStatus, KnowledgeBase
+from knowledge.invalidation import kb_cache_invalidate, kb_version_bump, knowledge_base_list_invalidate
+from knowledge.job_finish import CANCELLED_REASON, ingestion_job_finish, ingestion_jobs_cancel
+from knowledge.keys import original_key
 from knowledge.models import IngestionJob
-from knowledge.selectors import (
-    counts_cache_key,
-    file_get,
-    ingestion_job_get,
-    knowledge_base_get,
-    own_ids_cache_key,
-    summary_cache_key,
-)
+from knowledge.selectors import file_get, ingestion_job_get, knowledge_base_get
+from knowledge.tasks import ingest_file, purge_file, purge_knowledge_base
 from layra.errors import PayloadTooLarge, ValidationError
 from layra.ids import new_id
-
-
-def kb_cache_invalidate(*, knowledge_base_id: str) -> None:
-    """After any write to a KB, its version or its files: its cached summary and counts are stale."""
-    cache.drop(summary_cache_key(knowledge_base_id), counts_cache_key(knowledge_base_id))
-
-
-def knowledge_base_list_invalidate(*, user: User) -> None:
-    """After a KB of the user's is created or deleted: their cached list of KB ids is stale."""
-    cache.drop(own_ids_cache_key(user.username))
-
-
-def kb_version_bump(*, knowledge_base_id: str, **also_set) -> None:
-    """A change to what a search of the KB finds: bump its version (the search cache key holds it), set
-    `also_set` fields in the same write, and drop its cached summary, which carries the version."""
-    also_set.setdefault("last_modify_at", utcnow())  # search reads strongly for a while after (knowledge.search)
-    KnowledgeBase.objects(knowledge_base_id=knowledge_base_id).update_one(
-        inc__version=1, **{f"set__{name}": value for name, value in also_set.items()})
-    kb_cache_invalidate(knowledge_base_id=knowledge_base_id)
+from layra.storage import object_put_file, objects_delete
 
 
 def _clean_name(name: str) -> str:
@@ -74,44 +54,17 @@ def knowledge_base_rename(*, user: User, knowledge_base_id: str, name: str) -> K
 
 def knowledge_base_delete(*, user: User, knowledge_base_id: str) -> None:
     """Invisible at once (KB and its files soft-deleted, jobs cancelled); the purge runs in a task."""
-    from knowledge.tasks import purge_knowledge_base
-
     kb = knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
     kb_version_bump(knowledge_base_id=kb.knowledge_base_id, is_delete=True)
     knowledge_base_list_invalidate(user=user)
     File.objects(knowledge_db_id=kb.knowledge_base_id).update(set__is_delete=True)
-    _jobs_cancel(IngestionJob.objects.filter(knowledge_base_id=kb.knowledge_base_id))
+    ingestion_jobs_cancel(jobs=IngestionJob.objects.filter(knowledge_base_id=kb.knowledge_base_id))
     audit_log_record(user=user, action="kb.delete", resource_type="knowledge_base",
                      resource_id=kb.knowledge_base_id)
     transaction.on_commit(lambda: purge_knowledge_base.delay(kb.knowledge_base_id))
 
 
-def knowledge_base_purge(*, knowledge_base_id: str) -> None:
-    """Remove a deleted KB everywhere: collection, objects, file records, jobs. Safe to repeat."""
-    from embeddings.services import knowledge_base_index_delete
-
-    kb = KnowledgeBase.objects(knowledge_base_id=knowledge_base_id).first()
-    if kb is None or not kb.is_delete:
-        return
-    knowledge_base_index_delete(knowledge_base_id=knowledge_base_id)
-    for prefix in pipeline.kb_prefixes(kb):
-        pipeline.objects_delete_prefix(prefix)
-    for job in IngestionJob.objects.filter(knowledge_base_id=knowledge_base_id):
-        progress.progress_delete(task_id=job.task_id)
-    IngestionJob.objects.filter(knowledge_base_id=knowledge_base_id).delete()
-    File.objects(knowledge_db_id=knowledge_base_id).delete()
-    kb.delete()
-    kb_cache_invalidate(knowledge_base_id=knowledge_base_id)
-
-
-def _jobs_cancel(jobs) -> int:
-    return jobs.exclude(state__in=IngestionJob.TERMINAL).update(state=IngestionJob.State.CANCELLED,
-                                                                error="Cancelled.")
-
-
 def _check_size(uploaded: UploadedFile) -> None:
-    from django.conf import settings
-
     if uploaded.size is not None and uploaded.size > settings.KNOWLEDGE_MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"'{uploaded.name}' is larger than {settings.KNOWLEDGE_MAX_UPLOAD_BYTES} bytes.",
                               code="file_too_large")
@@ -139,10 +92,6 @@ def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[Upl
 
     Content already in the KB (same sha256) returns the existing file instead of ingesting it again.
     """
-    from django.conf import settings
-
-    from knowledge.tasks import ingest_file
-
     kb = knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
     if not uploaded_files:
         raise ValidationError("No files were uploaded.", code="no_files")
@@ -164,16 +113,16 @@ def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[Upl
         for name, uploaded, size, detected, digest in checked:
             existing = seen.get(digest) or File.objects(
                 knowledge_db_id=kb.knowledge_base_id, sha256=digest, is_delete=False,
-                status__nin=["failed", "cancelled"]).first()
+                status__nin=[FileStatus.FAILED, FileStatus.CANCELLED]).first()
             if existing is not None:
                 results.append(existing)
                 continue
             file_id = new_id()
-            key = pipeline.original_key(knowledge_base_id=kb.knowledge_base_id, file_id=file_id)
-            pipeline.object_put_file(key, uploaded)  # copied in chunks
+            key = original_key(knowledge_base_id=kb.knowledge_base_id, file_id=file_id)
+            object_put_file(key=key, fileobj=uploaded)  # copied in chunks
             file = File(file_id=file_id, knowledge_db_id=kb.knowledge_base_id, username=user.username,
                         filename=name, minio_filename=key, content_type=detected.content_type, kind=detected.kind,
-                        size=size, sha256=digest, status="queued", page_count=0)
+                        size=size, sha256=digest, status=FileStatus.QUEUED, page_count=0)
             new_files.append(file)
             file.save()
             seen[digest] = file
@@ -189,7 +138,7 @@ def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[Upl
                 transaction.on_commit(lambda pk=job.pk: ingest_file.delay(pk))
     except Exception:
         for file in new_files:  # nothing left behind when storing or recording fails
-            pipeline.objects_delete([file.minio_filename])
+            objects_delete(keys=[file.minio_filename])
             File.objects(file_id=file.file_id).delete()
         raise
     if new_files:
@@ -202,36 +151,18 @@ def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[Upl
 
 
 def file_delete(*, user: User, file_id: str, ip: str | None = None) -> None:
-    from knowledge.tasks import purge_file
-
     file = file_get(user=user, file_id=file_id)
     File.objects(file_id=file.file_id).update_one(set__is_delete=True)
-    _jobs_cancel(IngestionJob.objects.filter(file_id=file.file_id))
+    ingestion_jobs_cancel(jobs=IngestionJob.objects.filter(file_id=file.file_id))
     kb_version_bump(knowledge_base_id=file.knowledge_db_id)
     audit_log_record(user=user, action="file.delete", resource_type="file", resource_id=file.file_id,
                      details={"knowledge_base_id": file.knowledge_db_id, "filename": file.filename}, ip=ip)
     transaction.on_commit(lambda: purge_file.delay(file.file_id))
 
 
-def file_purge(*, file_id: str) -> None:
-    """Remove a deleted file's vectors, objects, record and jobs. Safe to repeat."""
-    file = File.objects(file_id=file_id).first()
-    if file is None or not file.is_delete:
-        return
-    pipeline.file_outputs_remove(file)
-    pipeline.objects_delete_prefix(pipeline.file_prefix_of(file))
-    for job in IngestionJob.objects.filter(file_id=file_id):
-        progress.progress_delete(task_id=job.task_id)
-    IngestionJob.objects.filter(file_id=file_id).delete()
-    file.delete()
-
-
 def ingestion_job_cancel(*, user: User, task_id: str) -> IngestionJob:
+    """The user's cancel: a job still running ends as cancelled, its file with it; a finished one is unchanged."""
     job = ingestion_job_get(user=user, task_id=task_id)
-    if _jobs_cancel(IngestionJob.objects.filter(pk=job.pk)):
-        File.objects(file_id=job.file_id, status__in=["queued", "processing"]).update_one(set__status="cancelled",
-                                                                                          set__error="Cancelled.")
-        progress.progress_set(task_id=job.task_id, status=IngestionJob.State.CANCELLED, message="Cancelled.")
-        kb_cache_invalidate(knowledge_base_id=job.knowledge_base_id)
-    job.refresh_from_db()
+    if not job.is_terminal:
+        ingestion_job_finish(job=job, state=IngestionJob.State.CANCELLED, reason=CANCELLED_REASON)
     return job

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from knowledge import pipeline, services
+from knowledge import pipeline, purge
 
 _LIMITS = {"acks_late": True, "reject_on_worker_lost": True, "time_limit": settings.KNOWLEDGE_TASK_TIME_LIMIT,
            "soft_time_limit": settings.KNOWLEDGE_TASK_TIME_LIMIT - 60}
@@ -30,10 +30,10 @@ def embed_file(self, job_id: int) -> None:
 
 @shared_task(name="knowledge.purge_file", acks_late=True, time_limit=600, soft_time_limit=540)
 def purge_file(file_id: str) -> None:
-    services.file_purge(file_id=file_id)
+    purge.file_purge(file_id=file_id)
 
 
 @shared_task(name="knowledge.purge_knowledge_base", acks_late=True, time_limit=1800,
              soft_time_limit=1740)
 def purge_knowledge_base(knowledge_base_id: str) -> None:
-    services.knowledge_base_purge(knowledge_base_id=knowledge_base_id)
+    purge.knowledge_base_purge(knowledge_base_id=knowledge_base_id)

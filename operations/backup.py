@@ -21,8 +21,8 @@ from layra.errors import ValidationError
 from layra.milvus import milvus_client
 from layra.mongo import database
 from layra.redis import redis_client
-from layra.storage import storage
-from operations.stores import VECTOR_FIELDS, collection_rows, kb_collections, object_keys
+from layra.storage import object_keys, storage
+from operations.stores import VECTOR_FIELDS, collection_rows, kb_collections
 
 MYSQL_EXCLUDE = ["contenttypes", "auth.permission", "sessions", "admin.logentry"]
 FORMAT_VERSION = 1

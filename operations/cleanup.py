@@ -10,14 +10,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.documents import Conversation
-from knowledge import pipeline
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
-from knowledge.services import file_purge, kb_version_bump, knowledge_base_purge
+from knowledge.outputs import file_outputs_remove
+from knowledge.purge import file_purge, knowledge_base_purge
+from knowledge.services import kb_version_bump
 from layra.redis import redis_client
+from layra.storage import object_keys, objects_delete, storage
 from operations.consistency import expected_keys
 from operations.reindex import reindex_file
-from operations.stores import collection_rows, kb_collections, object_exists, object_keys
+from operations.stores import collection_rows, kb_collections
 
 logger = logging.getLogger(__name__)
 STEPS = ("orphan_vectors", "missing_vectors", "orphan_objects", "missing_objects", "soft_deleted",
@@ -95,17 +97,17 @@ def orphan_objects(*, dry_run: bool) -> int:
         if file is None or (not file.is_delete and key not in expected_keys(file)):
             orphans.append(key)  # a deleted file's objects are the purge's (soft_deleted step)
     if orphans and not dry_run:
-        pipeline.objects_delete(orphans)
+        objects_delete(keys=orphans)
     return len(orphans)
 
 
 def missing_objects(*, dry_run: bool) -> int:
     """Records whose objects are gone: re-ingest from the original when it exists, else fail the file."""
-    from layra.ops.jobs import job_fail, job_requeue
+    from knowledge.jobs import job_fail, job_requeue
 
     repaired = 0
     for file in File.objects(is_delete=False, status__in=["completed", "failed"]):
-        missing = [k for k in expected_keys(file) if not object_exists(k)]
+        missing = [k for k in expected_keys(file) if not storage().exists(k)]
         if not missing:
             continue
         repaired += 1
@@ -121,7 +123,7 @@ def missing_objects(*, dry_run: bool) -> int:
         if file.minio_filename in missing:
             job_fail(job=job, reason="The stored original is missing.")
         else:
-            pipeline.file_outputs_remove(file)
+            file_outputs_remove(file)
             File.objects(file_id=file.file_id).update_one(set__images=[], set__page_count=0)
             job_requeue(job=job, reason="Re-ingesting: page images were missing.")
         kb_version_bump(knowledge_base_id=file.knowledge_db_id)

@@ -5,8 +5,8 @@ from dataclasses import asdict, dataclass, field
 from embeddings.lexical import lexical_index
 from embeddings.services import dense_page_ids
 from knowledge.documents import File, KnowledgeBase
-from knowledge.pipeline import kb_prefixes
-from operations.stores import object_keys
+from knowledge.keys import kb_prefixes
+from layra.storage import object_keys
 
 
 @dataclass
@@ -53,7 +53,7 @@ def knowledge_base_check(*, knowledge_base_id: str) -> KnowledgeBaseReport:
     expected = set().union(*(expected_keys(f) for f in files)) if files else set()
     present: set[str] = set()
     if kb is not None:
-        present = {key for prefix in kb_prefixes(kb) for key in object_keys(prefix)}
+        present = {key for prefix in kb_prefixes(kb) for key in object_keys(prefix=prefix)}
     report.objects = len(present)
     report.missing_objects = sorted(expected - present)
     report.orphan_objects = sorted(present - expected)

@@ -17,7 +17,7 @@ from embeddings.services import (
     vectors_replace_file,
 )
 from knowledge.documents import File, KnowledgeBase
-from knowledge.pipeline import page_images
+from knowledge.outputs import page_images
 from knowledge.services import kb_version_bump
 
 logger = logging.getLogger(__name__)

@@ -18,6 +18,6 @@ def nightly_cleanup() -> dict:
 
 @shared_task(name="operations.stuck_jobs", acks_late=True, time_limit=300, soft_time_limit=270)
 def stuck_jobs() -> dict:
-    from layra.ops.jobs import stuck_jobs_handle
+    from knowledge.jobs import stuck_jobs_handle
 
     return stuck_jobs_handle()

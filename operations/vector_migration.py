@@ -10,6 +10,7 @@ starts that KB again from an empty copy.
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from pymilvus import MilvusClient
@@ -17,12 +18,19 @@ from pymilvus import MilvusClient
 from embeddings.collections import dense_collection_ensure, filter_quote
 from embeddings.services import embedder_tag, vectors_delete_knowledge_base
 from knowledge.documents import KnowledgeBase
-from knowledge.services import kb_version_bump
+from knowledge.invalidation import kb_version_bump
 from layra.errors import Conflict
 from layra.milvus import milvus_client
 
 LEGACY_PREFIX = "colqwen"
 COPY_BATCH = 4000
+
+
+class MigrationState(StrEnum):
+    PENDING = "pending"
+    MIGRATED = "migrated"
+    ORPHAN = "orphan"  # no KB
+    FAILED = "failed"
 
 
 @dataclass
@@ -36,7 +44,7 @@ class LegacyCollection:
     indexes: list[str] = field(default_factory=list)
     target: str | None = None
     copied: int = 0
-    state: str = "pending"  # pending, migrated, orphan (no KB), failed
+    state: MigrationState = MigrationState.PENDING
 
 
 def _legacy_names(client: MilvusClient) -> list[str]:
@@ -63,7 +71,7 @@ def _describe(client: MilvusClient, name: str) -> LegacyCollection:
     return LegacyCollection(collection=name, knowledge_base_id=kb_id, username=kb.username if kb else None,
                             embedder=embedder, dim=dim, count=_count(client, name),
                             indexes=list(client.list_indexes(collection_name=name)),
-                            state="pending" if kb else "orphan")
+                            state=MigrationState.PENDING if kb else MigrationState.ORPHAN)
 
 
 def migration_plan() -> list[LegacyCollection]:
@@ -98,7 +106,7 @@ def migrate_one(item: LegacyCollection) -> LegacyCollection:
 
     client = milvus_client()
     if not item.embedder or not item.dim:
-        item.state = "failed"
+        item.state = MigrationState.FAILED
         raise Conflict(f"{item.collection}: no embedder recorded; re-index this knowledge base instead.")
     # A rerun after a failure starts the KB's copy afresh (no duplicate rows).
     vectors_delete_knowledge_base(knowledge_base_id=item.knowledge_base_id, embedder=item.embedder, dim=item.dim)
@@ -108,14 +116,14 @@ def migrate_one(item: LegacyCollection) -> LegacyCollection:
     in_target = _count(client, target, f"knowledge_base_id == {filter_quote(item.knowledge_base_id)}")
     missing = {"vector", "file_id", "image_id"} - _target_indexes(client, target)
     if item.copied != item.count or in_target != item.count or missing:
-        item.state = "failed"
+        item.state = MigrationState.FAILED
         raise Conflict(f"{item.collection}: {item.count} rows, {item.copied} copied, {in_target} in {target}; "
                        f"missing indexes: {sorted(missing)}. The old collection is kept.")
     kb_version_bump(knowledge_base_id=item.knowledge_base_id,
                     embedder=embedder_tag(embedder=item.embedder, dim=item.dim))
     lexical_backfill(knowledge_base_ids=[item.knowledge_base_id])
     client.drop_collection(collection_name=item.collection)
-    item.state = "migrated"
+    item.state = MigrationState.MIGRATED
     return item
 
 

@@ -5,10 +5,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from knowledge import samples
 from knowledge.documents import File
+from knowledge.jobs import job_cancel, job_fail, job_retry, stuck_jobs_handle
 from knowledge.models import IngestionJob
-from layra.ops.jobs import stuck_jobs_handle
+from knowledge.selectors import counts_cache_key, knowledge_base_detail, summary_cache_key
+from layra.errors import Conflict
+from layra.redis import redis_client
 from operations.tasks import stuck_jobs
+from tests.knowledge_helpers import bucket_keys
 from tests.operators_helpers import ingest
 
 pytestmark = pytest.mark.django_db
@@ -42,9 +47,6 @@ def test_stuck_job_is_requeued_once_then_failed(user, django_capture_on_commit_c
 
 
 def test_retry_and_cancel(user, django_capture_on_commit_callbacks):
-    from layra.errors import Conflict
-    from layra.ops.jobs import job_cancel, job_retry
-
     kb, files = ingest(user, django_capture_on_commit_callbacks, docs={"a.txt": b"retry me"})
     job = IngestionJob.objects.get(file_id=files[0].file_id)
     with pytest.raises(Conflict):
@@ -61,3 +63,31 @@ def test_retry_and_cancel(user, django_capture_on_commit_callbacks):
     assert job.state == "cancelled"
     with pytest.raises(Conflict):
         job_cancel(job=job)
+
+
+def test_failing_a_job_drops_the_cached_counts_of_its_knowledge_base(user, django_capture_on_commit_callbacks):
+    kb, files = ingest(user, django_capture_on_commit_callbacks, docs={"a.pdf": samples.make_pdf(["one", "two"])})
+    kb_id = kb.knowledge_base_id
+    redis_client("cache").delete(summary_cache_key(kb_id), counts_cache_key(kb_id))  # the ingest's tombstones
+    assert knowledge_base_detail(user=user, knowledge_base_id=kb_id)["page_count"] == 2
+    assert redis_client("cache").ttl(summary_cache_key(kb_id)) > 60  # filled now (a drop's tombstone lives seconds)
+    job = IngestionJob.objects.get(file_id=files[0].file_id)
+    job_fail(job=job, reason="The stored original is missing.")
+    job.refresh_from_db()
+    assert job.state == "failed" and job.finished_at is not None
+    assert File.objects.get(file_id=job.file_id).page_count == 0
+    assert knowledge_base_detail(user=user, knowledge_base_id=kb_id)["page_count"] == 0
+
+
+def test_an_operator_cancel_ends_the_job_and_its_file_without_outputs(user, django_capture_on_commit_callbacks):
+    kb, files = ingest(user, django_capture_on_commit_callbacks, docs={"a.txt": b"cancel me"})
+    job = IngestionJob.objects.get(file_id=files[0].file_id)
+    IngestionJob.objects.filter(pk=job.pk).update(state="embedding", finished_at=None)  # its worker died
+    File.objects(file_id=job.file_id).update_one(set__status="processing")
+    job.refresh_from_db()
+    job_cancel(job=job)
+    assert job.state == "cancelled" and job.error == "Cancelled by an operator." and job.finished_at is not None
+    file = File.objects.get(file_id=job.file_id)
+    assert file.status == "cancelled" and file.error == "Cancelled by an operator." and file.images == []
+    assert bucket_keys(f"kb/{kb.knowledge_base_id}/{file.file_id}/pages/") == []
+    assert knowledge_base_detail(user=user, knowledge_base_id=kb.knowledge_base_id)["page_count"] == 0

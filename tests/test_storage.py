@@ -2,8 +2,8 @@
 
 import threading
 
-from knowledge.pipeline import object_get, object_put
 from layra import storage
+from layra.storage import object_get, object_put
 
 
 def test_threads_share_one_client_and_a_reset_builds_a_new_one():
@@ -23,12 +23,12 @@ def test_object_put_stores_bytes_with_their_content_type_and_object_parameters(s
     settings.AWS_S3_OBJECT_PARAMETERS = {"CacheControl": "max-age=86400"}
     storage.reset()  # the storage reads its settings when built
     try:
-        object_put("tests/pages/00001.jpg", b"\xff\xd8jpeg-bytes")
-        object_put("tests/pages/00001.jpg", b"\xff\xd8rewritten")  # a retried task overwrites its own object
+        object_put(key="tests/pages/00001.jpg", data=b"\xff\xd8jpeg-bytes")
+        object_put(key="tests/pages/00001.jpg", data=b"\xff\xd8rewritten")  # a retried task overwrites its own object
         head = storage.s3_client().head_object(Bucket=settings.AWS_STORAGE_BUCKET_NAME, Key="tests/pages/00001.jpg")
         assert head["ContentType"] == "image/jpeg"
         assert head["CacheControl"] == "max-age=86400"
-        assert object_get("tests/pages/00001.jpg") == b"\xff\xd8rewritten"
+        assert object_get(key="tests/pages/00001.jpg") == b"\xff\xd8rewritten"
     finally:
         settings.AWS_S3_OBJECT_PARAMETERS = {}
         storage.reset()

@@ -188,14 +188,14 @@ def test_pages_get_reads_many_pages_in_one_query_with_the_owner_checked(user, ot
 
 
 def test_page_images_are_read_from_storage_once_per_rendering(user):
-    from knowledge import pipeline
     from knowledge.selectors import page_image_cache, page_image_data
+    from layra.storage import object_put
 
     page = PageImage(images_id="img-c", page_number=1, minio_filename=f"{user.username}/cache-test/1.png",
                      width=10, height=10)
-    pipeline.object_put(page.minio_filename, samples.make_png("first"))
+    object_put(key=page.minio_filename, data=samples.make_png("first"))
     assert page_image_data(page) == samples.make_png("first")
-    pipeline.object_put(page.minio_filename, samples.make_png("second"))
+    object_put(key=page.minio_filename, data=samples.make_png("second"))
     hits = page_image_cache().hits
     assert page_image_data(page) == samples.make_png("first")  # served from the process cache
     assert page_image_cache().hits == hits + 1

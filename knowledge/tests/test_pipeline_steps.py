@@ -5,8 +5,10 @@ import pytest
 from knowledge import pipeline, samples
 from knowledge.documents import File
 from knowledge.models import IngestionJob
+from knowledge.outputs import page_images
 from knowledge.progress import progress_get
 from knowledge.services import files_upload, knowledge_base_create
+from layra.storage import objects_delete_prefix
 from tests.knowledge_helpers import bucket_keys, uploaded
 
 pytestmark = pytest.mark.django_db
@@ -93,9 +95,9 @@ def test_embedders_that_read_images_get_the_stored_pages_and_text_only_ones_none
     class ImageReader:
         uses_images = True
 
-    images = pipeline.page_images(file.images, embedder=ImageReader())
+    images = page_images(file.images, embedder=ImageReader())
     assert [(i.width, i.height) for i in images] == [(p.width, p.height) for p in file.images]
     assert get_embedder().uses_images is False  # the CPU default reads the text layer only
-    pipeline.objects_delete_prefix(f"kb/{kb.knowledge_base_id}/{file.file_id}/pages/")
-    placeholders = pipeline.page_images(file.images, embedder=get_embedder())  # nothing is read from storage
+    objects_delete_prefix(prefix=f"kb/{kb.knowledge_base_id}/{file.file_id}/pages/")
+    placeholders = page_images(file.images, embedder=get_embedder())  # nothing is read from storage
     assert len(placeholders) == 2 and placeholders[0].size == (1, 1)

@@ -11,7 +11,10 @@ from knowledge import pipeline, samples
 from knowledge.detect import TEXT_ROWS, text_page_count, text_pages
 from knowledge.documents import File
 from knowledge.models import IngestionJob
-from knowledge.services import files_upload, knowledge_base_create, knowledge_base_delete, knowledge_base_purge
+from knowledge.purge import knowledge_base_purge
+from knowledge.rendering import render_scale
+from knowledge.services import files_upload, knowledge_base_create, knowledge_base_delete
+from layra.storage import object_get, object_put, objects_delete
 from tests.knowledge_helpers import assert_nothing_stored, bucket_keys, upload_url, uploaded
 
 pytestmark = pytest.mark.django_db
@@ -101,7 +104,7 @@ def test_render_scale_never_exceeds_the_cap(settings, size):
     import math
 
     settings.MAX_PAGE_PIXELS = 1_000_000
-    scale = pipeline.render_scale(*size)
+    scale = render_scale(*size)
     assert math.ceil(size[0] * scale) * math.ceil(size[1] * scale) <= 1_000_000
     assert scale <= settings.KNOWLEDGE_RENDER_DPI / 72
 
@@ -156,7 +159,7 @@ def test_a_large_upload_is_streamed_to_storage_not_read_into_memory(user, kb):
         tracemalloc.stop()
     assert peak < 24 * 1024 * 1024, peak  # the whole file would be 40 MB, twice over with the old read()
     assert file.size == len(body) and file.kind == "pdf"
-    assert pipeline.object_get(file.minio_filename) == body
+    assert object_get(key=file.minio_filename) == body
 
 
 # --- storage keys from ids ---------------------------------------------------------------------------------
@@ -189,8 +192,8 @@ def test_files_stored_under_the_old_owner_named_keys_are_still_read_and_purged(u
     file = files_upload(user=user, knowledge_base_id=kb.knowledge_base_id,
                         uploaded_files=[uploaded("old.pdf", samples.make_pdf(["old"]))])[0]
     legacy = f"{user.username}/{kb.knowledge_base_id}/{file.file_id}/original"
-    pipeline.object_put(legacy, pipeline.object_get(file.minio_filename))
-    pipeline.objects_delete([file.minio_filename])
+    object_put(key=legacy, data=object_get(key=file.minio_filename))
+    objects_delete(keys=[file.minio_filename])
     File.objects(file_id=file.file_id).update_one(set__minio_filename=legacy)
     assert pipeline.ingest_run(job_id=IngestionJob.objects.get(task_id=file.task_id).pk) is True
     file.reload()

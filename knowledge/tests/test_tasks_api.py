@@ -1,10 +1,11 @@
 import pytest
+from django.utils import timezone
 
 from knowledge import pipeline, samples
 from knowledge.documents import File
 from knowledge.models import IngestionJob
 from knowledge.progress import progress_get, progress_set
-from knowledge.services import files_upload, knowledge_base_create
+from knowledge.services import file_delete, files_upload, knowledge_base_create
 from layra.redis import redis_client
 from tests.knowledge_helpers import bucket_keys, uploaded
 
@@ -45,6 +46,26 @@ def test_cancel_before_the_worker_runs_leaves_nothing_rendered(api_client, user,
     assert '"state": "cancelled"' in events
     # cancelling twice is harmless
     assert api_client.post(f"/api/v1/tasks/{queued_file.task_id}/cancel").json()["state"] == "cancelled"
+
+
+def test_a_job_cancelled_while_queued_gets_its_finished_at(api_client, user, queued_file):
+    before = timezone.now()
+    assert api_client.post(f"/api/v1/tasks/{queued_file.task_id}/cancel").status_code == 200
+    job = IngestionJob.objects.get(task_id=queued_file.task_id)
+    assert job.state == "cancelled" and job.error == "Cancelled."
+    assert job.finished_at is not None and before <= job.finished_at <= timezone.now()
+    assert api_client.get(f"/api/v1/tasks/{queued_file.task_id}/").json()["finished_at"] is not None
+    finished_at = job.finished_at
+    assert pipeline.ingest_run(job_id=job.pk) is False  # the queued message arrives afterwards: a no-op
+    api_client.post(f"/api/v1/tasks/{queued_file.task_id}/cancel")  # and so is a second cancel
+    job.refresh_from_db()
+    assert job.state == "cancelled" and job.finished_at == finished_at
+
+
+def test_deleting_a_file_ends_its_queued_job(user, queued_file):
+    file_delete(user=user, file_id=queued_file.file_id)
+    job = IngestionJob.objects.get(task_id=queued_file.task_id)
+    assert job.state == "cancelled" and job.finished_at is not None
 
 
 def test_cancel_while_rendering_stops_and_removes_page_images(user, queued_file, settings, monkeypatch):

@@ -10,6 +10,7 @@ from knowledge import samples
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
 from knowledge.services import knowledge_base_create
+from layra.storage import objects_delete
 from tests.knowledge_helpers import bucket_keys, file_vectors, uploaded, wait_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,9 +19,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _expected_rows(file: File) -> int:
     """Rows the configured embedder produces for the stored pages (one set of vectors, no duplicates)."""
     from embeddings.embedders import get_embedder
-    from knowledge.pipeline import object_get
+    from layra.storage import object_get
 
-    images = [Image.open(io.BytesIO(object_get(p.minio_filename))) for p in file.images]
+    images = [Image.open(io.BytesIO(object_get(key=p.minio_filename))) for p in file.images]
     vectors = get_embedder().embed_images(images, texts=[p.text for p in file.images])
     return sum(v.shape[0] for v in vectors)
 
@@ -139,7 +140,7 @@ def test_failed_file_keeps_no_page_images_or_vectors(celery_worker, api_client, 
     assert job.state == "completed"
     file = File.objects.get(file_id=item["file_id"])
     # Re-run the pipeline on a file whose original has vanished: it fails and cleans everything up.
-    pipeline.objects_delete([file.minio_filename])
+    objects_delete(keys=[file.minio_filename])
     IngestionJob.objects.filter(pk=job.pk).update(state="queued")
     assert pipeline.ingest_run(job_id=job.pk) is False
     job.refresh_from_db()

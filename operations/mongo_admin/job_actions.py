@@ -19,14 +19,14 @@ def _each_job(modeladmin, request, queryset, action, verb: str) -> None:
 
 @admin.action(description="Retry selected failed/cancelled jobs")
 def retry_jobs(modeladmin, request, queryset):
-    from layra.ops.jobs import job_retry
+    from knowledge.jobs import job_retry
 
     _each_job(modeladmin, request, queryset, job_retry, "requeued")
 
 
 @admin.action(description="Cancel selected jobs")
 def cancel_jobs(modeladmin, request, queryset):
-    from layra.ops.jobs import job_cancel
+    from knowledge.jobs import job_cancel
 
     _each_job(modeladmin, request, queryset, job_cancel, "cancelled")
 

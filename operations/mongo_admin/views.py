@@ -114,7 +114,7 @@ class FileAdmin(DocumentAdmin):
         return out
 
     def run_action(self, action, obj):
-        from layra.ops.jobs import job_cancel, job_retry
+        from knowledge.jobs import job_cancel, job_retry
         from operations.reindex import reindex_file
 
         if action == "reindex":

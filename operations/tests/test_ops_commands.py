@@ -6,11 +6,10 @@ from django.core.management import call_command
 from embeddings.collections import dense_collection_name
 from embeddings.embedders import embedder_spec
 from knowledge.documents import File, KnowledgeBase
-from knowledge.pipeline import object_put, objects_delete
 from knowledge.search import search
 from layra.milvus import milvus_client
+from layra.storage import object_keys, object_put, objects_delete
 from operations.consistency import knowledge_base_check
-from operations.stores import object_keys
 from tests.operators_helpers import ingest
 
 pytestmark = pytest.mark.django_db
@@ -46,9 +45,9 @@ def test_broken_state_is_reported_and_repaired(user, django_capture_on_commit_ca
     client = milvus_client()
     name = _name()
     client.delete(collection_name=name, filter=f'image_id == "{pdf.images[0].images_id}"')
-    objects_delete([txt.images[0].minio_filename])
+    objects_delete(keys=[txt.images[0].minio_filename])
     orphan = f"{user.username}/{kb_id}/{'0' * 8}-0000-0000-0000-000000000000/original"
-    object_put(orphan, b"junk")
+    object_put(key=orphan, data=b"junk")
     client.insert(collection_name=name, data=[{"vector": list(_rows_vector(kb_id)), "knowledge_base_id": kb_id,
                                                "username": user.username, "image_id": "ghost", "page_number": 1,
                                                "file_id": "ghost-file"}])
@@ -134,7 +133,7 @@ def test_cleanup_purges_soft_deleted_temp_kbs_and_progress_keys(user, django_cap
     assert "progress_keys: fixed 1" in out
     assert not KnowledgeBase.objects(knowledge_base_id__in=[kb.knowledge_base_id, temp.knowledge_base_id]).count()
     assert not File.objects(knowledge_db_id=kb.knowledge_base_id).count()
-    assert not list(object_keys(f"kb/{kb.knowledge_base_id}/"))
+    assert not list(object_keys(prefix=f"kb/{kb.knowledge_base_id}/"))
     assert _rows(kb.knowledge_base_id) == []
     assert not redis.exists("task:no-such-job") and redis.exists("other:0")
 

@@ -99,7 +99,7 @@ class Command(BaseCommand):
     def _ingest(self, user, name: str, pdfs: list[Path]) -> tuple[str, int]:
         from django.core.files.uploadedfile import SimpleUploadedFile
 
-        from knowledge.documents import File
+        from knowledge.documents import File, FileStatus
         from knowledge.services import files_upload, knowledge_base_create
 
         kb = knowledge_base_create(user=user, name=name)
@@ -107,7 +107,7 @@ class Command(BaseCommand):
         uploads = [SimpleUploadedFile(p.name, p.read_bytes(), content_type="application/pdf") for p in pdfs]
         files_upload(user=user, knowledge_base_id=kb.knowledge_base_id, uploaded_files=uploads)  # eager tasks
         files = list(File.objects(knowledge_db_id=kb.knowledge_base_id))
-        failed = [f.filename for f in files if f.status != "completed"]
+        failed = [f.filename for f in files if f.status != FileStatus.COMPLETED]
         if failed:
             raise CommandError(f"Ingestion failed for {failed}")
         pages = sum(f.page_count for f in files)
@@ -219,7 +219,7 @@ class Command(BaseCommand):
 
     def _clean(self, user) -> None:
         from knowledge.documents import KnowledgeBase
-        from knowledge.services import knowledge_base_purge
+        from knowledge.purge import knowledge_base_purge
 
         for kb in KnowledgeBase.objects(username=user.username):
             KnowledgeBase.objects(knowledge_base_id=kb.knowledge_base_id).update_one(set__is_delete=True)

@@ -21,9 +21,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         plan = vector_migration.migration_plan()
-        todo = [p for p in plan if p.state == "pending"]
+        todo = [p for p in plan if p.state == vector_migration.MigrationState.PENDING]
         summary = {"collections": len(plan), "to_migrate": len(todo), "dry_run": options["dry_run"],
-                   "orphans": [p.collection for p in plan if p.state == "orphan"],
+                   "orphans": [p.collection for p in plan if p.state == vector_migration.MigrationState.ORPHAN],
                    "plan": [{k: v for k, v in asdict(p).items() if k != "indexes"} for p in plan]}
         if options["dry_run"] or not todo:
             self.stdout.write(json.dumps(summary, default=str))
@@ -37,7 +37,7 @@ class Command(BaseCommand):
             except DomainError as exc:
                 failures.append(exc.message)
         summary["migrated"] = [{"collection": p.collection, "target": p.target, "rows": p.copied}
-                               for p in todo if p.state == "migrated"]
+                               for p in todo if p.state == vector_migration.MigrationState.MIGRATED]
         summary["failed"] = failures
         self.stdout.write(json.dumps(summary, default=str))
         if failures:

@@ -1,4 +1,4 @@
-"""Ingestion job operations: retry, cancel, stuck-job detection."""
+"""Operator actions on ingestion jobs: retry, requeue, cancel, fail, and stuck-job detection."""
 
 import logging
 from datetime import timedelta
@@ -8,9 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from knowledge import progress
-from knowledge.documents import File
+from knowledge.documents import File, FileStatus
+from knowledge.job_finish import ingestion_job_finish
 from knowledge.models import IngestionJob
-from knowledge.services import kb_cache_invalidate
+from knowledge.tasks import ingest_file
 from layra.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -20,13 +21,11 @@ REQUEUED_KEY = "requeued"  # recorded in stage_seconds: a stuck job is requeued 
 
 def job_requeue(*, job: IngestionJob, reason: str = "") -> IngestionJob:
     """Run the job again from the start (ingest, then embed). Enqueued on commit."""
-    from knowledge.tasks import ingest_file
-
     with transaction.atomic():
         IngestionJob.objects.filter(pk=job.pk).update(state=State.QUEUED, error=reason, pages_done=0,
                                                       finished_at=None, updated_at=timezone.now())
-        File.objects(file_id=job.file_id, is_delete=False).update_one(set__status="queued", set__error=None,
-                                                                     set__task_id=job.task_id)
+        File.objects(file_id=job.file_id, is_delete=False).update_one(set__status=FileStatus.QUEUED,
+                                                                     set__error=None, set__task_id=job.task_id)
         progress.progress_set(task_id=job.task_id, status=State.QUEUED, processed=0, total=0, message="Requeued")
         transaction.on_commit(lambda: ingest_file.delay(job.pk))
     job.refresh_from_db()
@@ -43,28 +42,16 @@ def job_retry(*, job: IngestionJob) -> IngestionJob:
 
 
 def job_cancel(*, job: IngestionJob, reason: str = "Cancelled by an operator.") -> IngestionJob:
+    """Cancel a job that has not ended (Conflict otherwise); its file ends with it."""
     if job.is_terminal:
         raise Conflict(f"The job is already {job.state}.")
-    IngestionJob.objects.filter(pk=job.pk).exclude(state__in=IngestionJob.TERMINAL).update(
-        state=State.CANCELLED, error=reason, finished_at=timezone.now())
-    File.objects(file_id=job.file_id, status__in=["queued", "processing"]).update_one(
-        set__status="cancelled", set__error=reason)
-    progress.progress_set(task_id=job.task_id, status=State.CANCELLED, message=reason)
-    kb_cache_invalidate(knowledge_base_id=job.knowledge_base_id)
-    job.refresh_from_db()
+    ingestion_job_finish(job=job, state=State.CANCELLED, reason=reason)
     return job
 
 
 def job_fail(*, job: IngestionJob, reason: str) -> None:
-    from knowledge.pipeline import file_outputs_remove
-
-    IngestionJob.objects.filter(pk=job.pk).update(state=State.FAILED, error=reason, finished_at=timezone.now())
-    file = File.objects(file_id=job.file_id).first()
-    if file is not None:
-        file_outputs_remove(file)
-        File.objects(file_id=file.file_id).update_one(set__status="failed", set__error=reason, set__images=[],
-                                                      set__page_count=0)
-    progress.progress_set(task_id=job.task_id, status=State.FAILED, message=reason)
+    """Fail a job whatever its state (stuck, or its stored original is gone); its file ends with it."""
+    ingestion_job_finish(job=job, state=State.FAILED, reason=reason)
 
 
 def stuck_jobs_handle(*, stuck_after_s: int | None = None, dry_run: bool = False) -> dict:
