@@ -108,7 +108,16 @@ def collection_ready(client: MilvusClient, name: str, *, indexed: set[str], crea
         time.sleep(0.2)
     if missing:
         raise RuntimeError(f"collection {name} still has no index on {sorted(missing)} after {wait_s:g} s")
-    client.load_collection(collection_name=name)
+    try:
+        client.load_collection(collection_name=name)
+    except MilvusException as exc:
+        if "change the index" not in str(exc):
+            raise
+        # Loaded earlier with fewer indexes (the race above, before it was closed): load it again with all of them.
+        # Searches meanwhile meet a released collection and load it themselves (loaded_call).
+        logger.warning("collection %s was loaded with an older index set; loading it again", name)
+        client.release_collection(collection_name=name)
+        client.load_collection(collection_name=name)
 
 
 def has_index(client: MilvusClient, name: str, field: str) -> bool:
