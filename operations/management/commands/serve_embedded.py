@@ -79,11 +79,7 @@ class Command(BaseCommand):
             call_command("runserver", f"{host}:{port}", use_reloader=False, insecure_serving=True)
         finally:
             for child in reversed(children):
-                if isinstance(child, subprocess.Popen):
-                    child.terminate()
-                    child.wait(30)
-                else:
-                    child.stop()
+                _child_stop(child)
 
     def _ensure_demo_user(self, data_dir: Path) -> str:
         """The demo user's password: random on first start, kept in DATA_DIR/secrets (0600). A demo user made by
@@ -109,3 +105,17 @@ def _port_of(uri: str, default: int) -> int:
     from urllib.parse import urlsplit
 
     return urlsplit(uri).port or default
+
+
+def _child_stop(child) -> None:
+    """Stop one child, never leaving the next one running: a worker finishing a long task (warm shutdown) gets
+    30 s and is then killed (its unacked task is redelivered at the next start)."""
+    if not isinstance(child, subprocess.Popen):
+        child.stop()
+        return
+    child.terminate()
+    try:
+        child.wait(30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(5)

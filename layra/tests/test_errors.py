@@ -45,7 +45,7 @@ def test_unauthenticated_request_is_401_in_error_shape(anon_client):
     _assert_shape(response.json())
 
 
-@pytest.mark.urls("tests.test_errors")
+@pytest.mark.urls("layra.tests.test_errors")
 @pytest.mark.parametrize(
     ("kind", "status", "code"),
     [
