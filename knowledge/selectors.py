@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from django.conf import settings
 
 from accounts.models import User
-from knowledge import cache
 from knowledge.documents import File, KnowledgeBase, PageImage
 from knowledge.models import IngestionJob
 from knowledge.progress import progress_get
+from layra import cache
 from layra.errors import NotFound
 from layra.lru import SizedLRU
 from layra.pagination import CountedQuery
@@ -64,7 +64,7 @@ def _own_knowledge_base_ids(*, user: User) -> list[str]:
         return json.loads(value)
     ids = list(KnowledgeBase.objects(username=user.username, is_delete=False, is_temp__ne=True)
                .order_by("-created_at").scalar("knowledge_base_id"))
-    cache.fill(own_ids_cache_key, {user.username: json.dumps(ids)})
+    cache.fill(own_ids_cache_key, {user.username: json.dumps(ids)}, ttl=settings.KNOWLEDGE_KB_CACHE_TTL)
     return ids
 
 
@@ -88,7 +88,8 @@ def knowledge_base_counts(*, knowledge_base_ids: list[str]) -> dict[str, tuple[i
     ])
     fresh = dict.fromkeys(missing, (0, 0))
     fresh.update({row["_id"]: (int(row["files"]), int(row["pages"] or 0)) for row in rows})
-    cache.fill(counts_cache_key, {i: f"{files},{pages}" for i, (files, pages) in fresh.items()})
+    cache.fill(counts_cache_key, {i: f"{files},{pages}" for i, (files, pages) in fresh.items()},
+               ttl=settings.KNOWLEDGE_KB_CACHE_TTL)
     return counts | fresh
 
 
@@ -114,7 +115,8 @@ def knowledge_base_summaries(*, user: User, knowledge_base_ids: list[str]) -> di
         for kb in kbs:
             files, pages = counts.get(kb.knowledge_base_id, (0, 0))
             fresh[kb.knowledge_base_id] = knowledge_base_to_dict(kb, files=files, pages=pages)
-        cache.fill(summary_cache_key, {i: json.dumps(data) for i, data in fresh.items()})
+        cache.fill(summary_cache_key, {i: json.dumps(data) for i, data in fresh.items()},
+                   ttl=settings.KNOWLEDGE_KB_CACHE_TTL)
         summaries.update(fresh)
     return {i: data for i, data in summaries.items() if data.get("username") == user.username}
 

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.services import audit_log_record
-from knowledge import cache, pipeline, progress
+from knowledge import pipeline, progress
 from knowledge.detect import detect, sanitize_filename
 from knowledge.documents import File, KnowledgeBase, utcnow
 from knowledge.models import IngestionJob
@@ -21,6 +21,7 @@ from knowledge.selectors import (
     own_ids_cache_key,
     summary_cache_key,
 )
+from layra import cache
 from layra.errors import PayloadTooLarge, ValidationError
 from layra.ids import new_id
 
