@@ -28,11 +28,10 @@ from chat.selectors import (
 from knowledge import selectors as knowledge_selectors
 from knowledge import services as knowledge_services
 from knowledge.search import search as knowledge_search
-from layra import netguard
+from layra import cache, netguard
 from layra.errors import DomainError, NotFound, ValidationError
 from layra.ids import new_id
 from layra.metrics import LLM_ERRORS, LLM_LATENCY
-from layra.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +40,10 @@ _MODEL_FIELDS = ("model_name", "model_url", "base_used", "system_prompt", "tempe
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
-def _model_config_invalidate(*, username: str) -> None:
-    redis_client("cache").delete(model_config_cache_key(username))
+def model_config_invalidate(*, username: str) -> None:
+    """Drop the cached config after a write: a tombstone, so a read that raced with the write cannot put the old
+    config back (layra.cache)."""
+    cache.drop(model_config_cache_key(username))
 
 
 def _model_configs(*, user: User):
@@ -115,7 +116,7 @@ def model_create(*, user: User, model_name: str, model_url: str, api_key: str = 
     else:  # the first model becomes the selected one
         ModelConfig.objects(username=user.username, selected_model=None).update_one(
             set__selected_model=entry.model_id)
-    _model_config_invalidate(username=user.username)
+    model_config_invalidate(username=user.username)
     audit_log_record(user=user, action="model.create", resource_type="model", resource_id=entry.model_id,
                      details={"model_name": entry.model_name})
     return entry
@@ -132,7 +133,7 @@ def model_update(*, user: User, model_id: str, api_key: str | None = None, **fie
     changes["set__models__S__last_modify_at"] = utcnow()
     ModelConfig.objects(username=user.username, models__model_id=model_id).update_one(
         set__last_modify_at=utcnow(), **changes)
-    _model_config_invalidate(username=user.username)
+    model_config_invalidate(username=user.username)
     audit_log_record(user=user, action="model.update", resource_type="model", resource_id=model_id,
                      details={"fields": sorted([*fields, *(["api_key"] if api_key is not None else [])])})
     return _model_entry(user=user, model_id=model_id)
@@ -143,7 +144,7 @@ def model_delete(*, user: User, model_id: str) -> None:
     ModelConfig.objects(username=user.username).update_one(pull__models__model_id=model_id,
                                                            set__last_modify_at=utcnow())
     ModelConfig.objects(username=user.username, selected_model=model_id).update_one(set__selected_model=None)
-    _model_config_invalidate(username=user.username)
+    model_config_invalidate(username=user.username)
     audit_log_record(user=user, action="model.delete", resource_type="model", resource_id=model_id)
 
 
@@ -151,7 +152,7 @@ def model_select(*, user: User, model_id: str) -> ModelEntry:
     if not ModelConfig.objects(username=user.username, models__model_id=model_id).update_one(
             set__selected_model=model_id, set__last_modify_at=utcnow()):
         raise NotFound("Model not found.")
-    _model_config_invalidate(username=user.username)
+    model_config_invalidate(username=user.username)
     return _model_entry(user=user, model_id=model_id)
 
 
