@@ -1,7 +1,6 @@
 """Reads for knowledge bases and files. Ownership is part of every query."""
 
 import json
-import time
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -15,6 +14,7 @@ from layra.errors import NotFound
 from layra.lru import SizedLRU
 from layra.pagination import CountedQuery
 from layra.process_local import ProcessLocal
+from layra.sse import polling
 
 
 def knowledge_base_get(*, user: User, knowledge_base_id: str) -> KnowledgeBase:
@@ -263,9 +263,8 @@ def ingestion_job_to_dict(job: IngestionJob) -> dict:
 def ingestion_job_events(*, user: User, task_id: str) -> Iterator[tuple[str, dict]]:
     """(event, data) pairs: progress whenever it changes, then one `end` when the job is over."""
     job = ingestion_job_get(user=user, task_id=task_id)
-    deadline = time.monotonic() + settings.KNOWLEDGE_SSE_MAX_SECONDS
     last = None
-    while True:
+    for _ in polling(interval=settings.KNOWLEDGE_SSE_POLL_SECONDS, max_seconds=settings.KNOWLEDGE_SSE_MAX_SECONDS):
         job.refresh_from_db()
         data = ingestion_job_to_dict(job)
         snapshot = (data["state"], data["processed"], data["total"], data["message"])
@@ -275,7 +274,4 @@ def ingestion_job_events(*, user: User, task_id: str) -> Iterator[tuple[str, dic
         if job.is_terminal:
             yield "end", data
             return
-        if time.monotonic() > deadline:
-            yield "timeout", data
-            return
-        time.sleep(settings.KNOWLEDGE_SSE_POLL_SECONDS)
+    yield "timeout", data

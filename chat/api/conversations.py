@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,20 +13,7 @@ from chat import selectors, services
 from layra.client_ip import client_ip
 from layra.errors import ValidationError
 from layra.pagination import PagePagination, paginated
-from layra.sse import sse_event, sse_response
-
-
-class EventStreamRenderer(BaseRenderer):
-    """Lets clients send `Accept: text/event-stream`; a JSON body becomes one event (`error` for a 4xx/5xx)."""
-
-    media_type = "text/event-stream"
-    format = "sse"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        response = (renderer_context or {}).get("response")
-        failed = response is None or response.status_code >= 400
-        return sse_event("error" if failed else "message", data or {}).encode()
+from layra.sse import EventStreamRenderer, sse_event, sse_response
 
 
 class TurnOutputSerializer(serializers.Serializer):
