@@ -121,7 +121,7 @@ def conversation_path(*, conversation: Conversation, message_id: str | None) -> 
 
 
 LATEST_TURN = "latest"
-# What a history sent to the model reads of each turn (chat.services._messages).
+# What a history sent to the model reads of each turn (chat.prompt.messages_build).
 HISTORY_FIELDS = ("message_id", "parent_message_id", "user_message", "ai_message", "file_used")
 
 

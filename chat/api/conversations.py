@@ -10,6 +10,8 @@ from rest_framework.views import APIView
 
 from accounts.ratelimit import rate_limit
 from chat import selectors, services
+from chat.answer import answer_collect, message_ask
+from chat.documents import TurnStatus
 from layra.client_ip import client_ip
 from layra.errors import ValidationError
 from layra.pagination import PagePagination, paginated
@@ -25,7 +27,7 @@ class TurnOutputSerializer(serializers.Serializer):
     model_name = serializers.CharField()
     temp_db = serializers.CharField(allow_null=True)
     file_used = serializers.ListField(child=serializers.DictField())
-    status = serializers.ChoiceField(choices=["streaming", "completed", "failed", "cancelled"])
+    status = serializers.ChoiceField(choices=[status.value for status in TurnStatus])
     error = serializers.CharField(allow_null=True)
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
@@ -148,11 +150,11 @@ class MessageApi(APIView):
         data = self.MessageInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         stream = request.query_params.get("stream", "true").lower() not in ("false", "0", "no")
-        answer = services.message_ask(user=request.user, conversation_id=conversation_id, stream=stream,
-                                      **data.validated_data)
+        answer = message_ask(user=request.user, conversation_id=conversation_id, stream=stream,
+                             **data.validated_data)
         if stream:
             return sse_response(_sse(answer.events))
-        result = services.answer_collect(answer=answer)
+        result = answer_collect(answer=answer)
         return Response(self.AnswerOutputSerializer(result).data)
 
 
