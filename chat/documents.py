@@ -1,6 +1,7 @@
 """Model configs and conversations in MongoDB (field names of the original schema)."""
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import mongoengine as me
 
@@ -9,6 +10,15 @@ from layra.mongo import Document
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class TurnStatus(StrEnum):
+    """A turn's answer: streaming until it ends one of the other three ways (values as stored)."""
+
+    STREAMING = "streaming"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class ModelEntry(me.EmbeddedDocument):
@@ -52,7 +62,7 @@ class Turn(me.EmbeddedDocument):
     model_name = me.StringField(default="")
     temp_db = me.StringField(null=True)  # the conversation's temporary KB searched for this turn
     file_used = me.ListField(me.DictField())  # citations: file_id, filename, page_number, score, image_id, ...
-    status = me.StringField(default="streaming")  # streaming/completed/failed/cancelled
+    status = me.StringField(default=TurnStatus.STREAMING.value)  # TurnStatus
     error = me.StringField(null=True)
     prompt_tokens = me.IntField(default=0)
     completion_tokens = me.IntField(default=0)

@@ -9,8 +9,8 @@ from accounts.models import User
 from chat import crypto
 from chat.documents import Conversation, ModelConfig, ModelEntry, Turn
 from chat.llm import ResolvedModel
+from layra import cache
 from layra.errors import NotFound, ValidationError
-from layra.redis import redis_client
 
 
 def model_config_cache_key(username: str) -> str:
@@ -18,16 +18,16 @@ def model_config_cache_key(username: str) -> str:
 
 
 def model_config_get(*, user: User) -> ModelConfig:
-    """The user's model config (cached in Redis db3 for CHAT_MODEL_CONFIG_CACHE_TTL; an empty one if none)."""
-    cache = redis_client("cache")
-    key = model_config_cache_key(user.username)
-    cached = cache.get(key)
+    """The user's model config (an empty one if none), cached for CHAT_MODEL_CONFIG_CACHE_TTL (layra.cache: a
+    Redis outage reads Mongo; a write drops the entry with a tombstone: chat.services.model_config_invalidate)."""
+    cached = cache.cached(model_config_cache_key, [user.username]).get(user.username)
     if cached is not None:
         return ModelConfig.from_json(cached, json_options=json_util.RELAXED_JSON_OPTIONS)
     config = ModelConfig.objects(username=user.username).first()
     if config is None:
         return ModelConfig(username=user.username, models=[])
-    cache.set(key, config.to_json(json_options=json_util.RELAXED_JSON_OPTIONS), ex=settings.CHAT_MODEL_CONFIG_CACHE_TTL)
+    cache.fill(model_config_cache_key, {user.username: config.to_json(json_options=json_util.RELAXED_JSON_OPTIONS)},
+               ttl=settings.CHAT_MODEL_CONFIG_CACHE_TTL)
     return config
 
 
@@ -121,7 +121,7 @@ def conversation_path(*, conversation: Conversation, message_id: str | None) -> 
 
 
 LATEST_TURN = "latest"
-# What a history sent to the model reads of each turn (chat.services._messages).
+# What a history sent to the model reads of each turn (chat.prompt.messages_build).
 HISTORY_FIELDS = ("message_id", "parent_message_id", "user_message", "ai_message", "file_used")
 
 

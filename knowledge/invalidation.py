@@ -2,9 +2,9 @@
 bump a KB's version (part of the search cache key) when what a search finds changes."""
 
 from accounts.models import User
-from knowledge import cache
 from knowledge.documents import KnowledgeBase, utcnow
 from knowledge.selectors import counts_cache_key, own_ids_cache_key, summary_cache_key
+from layra import cache
 
 
 def kb_cache_invalidate(*, knowledge_base_id: str) -> None:

@@ -2,22 +2,22 @@
 
 import io
 import json
-import time
 from collections.abc import Iterator
 
 from django.conf import settings
 from PIL import Image
 
 from accounts.models import User
-from knowledge import cache
 from knowledge.documents import File, KnowledgeBase, PageImage
 from knowledge.models import IngestionJob
 from knowledge.progress import progress_get
 from knowledge.signing import page_image_url as signed_url
+from layra import cache
 from layra.errors import NotFound
 from layra.lru import SizedLRU
 from layra.pagination import CountedQuery
 from layra.process_local import ProcessLocal
+from layra.sse import polling
 from layra.storage import object_get
 
 
@@ -68,7 +68,7 @@ def _own_knowledge_base_ids(*, user: User) -> list[str]:
         return json.loads(value)
     ids = list(KnowledgeBase.objects(username=user.username, is_delete=False, is_temp__ne=True)
                .order_by("-created_at").scalar("knowledge_base_id"))
-    cache.fill(own_ids_cache_key, {user.username: json.dumps(ids)})
+    cache.fill(own_ids_cache_key, {user.username: json.dumps(ids)}, ttl=settings.KNOWLEDGE_KB_CACHE_TTL)
     return ids
 
 
@@ -92,7 +92,8 @@ def knowledge_base_counts(*, knowledge_base_ids: list[str]) -> dict[str, tuple[i
     ])
     fresh = dict.fromkeys(missing, (0, 0))
     fresh.update({row["_id"]: (int(row["files"]), int(row["pages"] or 0)) for row in rows})
-    cache.fill(counts_cache_key, {i: f"{files},{pages}" for i, (files, pages) in fresh.items()})
+    cache.fill(counts_cache_key, {i: f"{files},{pages}" for i, (files, pages) in fresh.items()},
+               ttl=settings.KNOWLEDGE_KB_CACHE_TTL)
     return counts | fresh
 
 
@@ -118,7 +119,8 @@ def knowledge_base_summaries(*, user: User, knowledge_base_ids: list[str]) -> di
         for kb in kbs:
             files, pages = counts.get(kb.knowledge_base_id, (0, 0))
             fresh[kb.knowledge_base_id] = knowledge_base_to_dict(kb, files=files, pages=pages)
-        cache.fill(summary_cache_key, {i: json.dumps(data) for i, data in fresh.items()})
+        cache.fill(summary_cache_key, {i: json.dumps(data) for i, data in fresh.items()},
+                   ttl=settings.KNOWLEDGE_KB_CACHE_TTL)
         summaries.update(fresh)
     return {i: data for i, data in summaries.items() if data.get("username") == user.username}
 
@@ -255,9 +257,8 @@ def ingestion_job_to_dict(job: IngestionJob) -> dict:
 def ingestion_job_events(*, user: User, task_id: str) -> Iterator[tuple[str, dict]]:
     """(event, data) pairs: progress whenever it changes, then one `end` when the job is over."""
     job = ingestion_job_get(user=user, task_id=task_id)
-    deadline = time.monotonic() + settings.KNOWLEDGE_SSE_MAX_SECONDS
     last = None
-    while True:
+    for _ in polling(interval=settings.KNOWLEDGE_SSE_POLL_SECONDS, max_seconds=settings.KNOWLEDGE_SSE_MAX_SECONDS):
         job.refresh_from_db()
         data = ingestion_job_to_dict(job)
         snapshot = (data["state"], data["processed"], data["total"], data["message"])
@@ -267,7 +268,4 @@ def ingestion_job_events(*, user: User, task_id: str) -> Iterator[tuple[str, dic
         if job.is_terminal:
             yield "end", data
             return
-        if time.monotonic() > deadline:
-            yield "timeout", data
-            return
-        time.sleep(settings.KNOWLEDGE_SSE_POLL_SECONDS)
+    yield "timeout", data

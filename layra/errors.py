@@ -75,3 +75,11 @@ class ServiceUnavailable(DomainError):
     status_code = 503
     code = "service_unavailable"
     default_message = "A backing service is unavailable; try again shortly."
+
+
+class ModelProviderError(DomainError):
+    """The model endpoint failed (non-streaming answers); the turn is stored as failed."""
+
+    status_code = 502
+    code = "model_error"
+    default_message = "The model endpoint failed."

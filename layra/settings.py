@@ -375,6 +375,8 @@ SANDBOX_PYTHON = env.str("SANDBOX_PYTHON", default="")  # "": /usr/bin/python3, 
 SANDBOX_UID = env.int("SANDBOX_UID", default=65534)  # the host uid a root worker switches to (nobody)
 SANDBOX_GID = env.int("SANDBOX_GID", default=65534)
 WORKFLOW_MAX_STEPS = env.int("WORKFLOW_MAX_STEPS", default=500)
+WORKFLOW_SSE_POLL_SECONDS = env.float("WORKFLOW_SSE_POLL_SECONDS", default=0.3)  # a run's event stream
+WORKFLOW_SSE_MAX_SECONDS = env.int("WORKFLOW_SSE_MAX_SECONDS", default=600)
 WORKFLOW_MAX_RUN_SECONDS = env.int("WORKFLOW_MAX_RUN_SECONDS", default=600)
 WORKFLOW_MAX_OUTPUT_BYTES = env.int("WORKFLOW_MAX_OUTPUT_BYTES", default=2_000_000)
 WORKFLOW_LOOP_MAX_ITERATIONS = env.int("WORKFLOW_LOOP_MAX_ITERATIONS", default=1000)

@@ -1,8 +1,9 @@
 """Reads; ownership is part of every query (another user's object is NotFound)."""
 
-import time
+from django.conf import settings
 
 from layra.errors import NotFound
+from layra.sse import polling
 
 from .documents import Chatflow, CustomNodes, Workflow, WorkflowRun
 from .events import FINAL_EVENTS, events_read
@@ -63,18 +64,17 @@ def run_to_dict(run: WorkflowRun) -> dict:
     }
 
 
-def run_events(*, user, run_id: str, start: int = 0, poll_s: float = 0.3, max_s: float = 600):
-    """Yield (index, event, data) until a final event for the current segment or max_s elapses."""
+def run_events(*, user, run_id: str, start: int = 0):
+    """Yield (index, event, data) until a final event for the current segment or WORKFLOW_SSE_MAX_SECONDS
+    elapse (polled every WORKFLOW_SSE_POLL_SECONDS)."""
     run_get(user=user, run_id=run_id)
-    deadline = time.monotonic() + max_s
-    while time.monotonic() < deadline:
+    for _ in polling(interval=settings.WORKFLOW_SSE_POLL_SECONDS, max_seconds=settings.WORKFLOW_SSE_MAX_SECONDS):
         batch = events_read(run_id=run_id, start=start)
         for index, event, data in batch:
             yield index, event, data
             if event in FINAL_EVENTS:
                 return
         start += len(batch)
-        time.sleep(poll_s)
 
 
 def chatflow_get(*, user, chatflow_id: str) -> Chatflow:

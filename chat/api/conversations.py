@@ -4,29 +4,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.ratelimit import rate_limit
 from chat import selectors, services
+from chat.answer import answer_collect, message_ask
+from chat.documents import TurnStatus
 from layra.client_ip import client_ip
 from layra.errors import ValidationError
 from layra.pagination import PagePagination, paginated
-from layra.sse import sse_event, sse_response
-
-
-class EventStreamRenderer(BaseRenderer):
-    """Lets clients send `Accept: text/event-stream`; a JSON body becomes one event (`error` for a 4xx/5xx)."""
-
-    media_type = "text/event-stream"
-    format = "sse"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        response = (renderer_context or {}).get("response")
-        failed = response is None or response.status_code >= 400
-        return sse_event("error" if failed else "message", data or {}).encode()
+from layra.sse import EventStreamRenderer, sse_event, sse_response
 
 
 class TurnOutputSerializer(serializers.Serializer):
@@ -38,7 +27,7 @@ class TurnOutputSerializer(serializers.Serializer):
     model_name = serializers.CharField()
     temp_db = serializers.CharField(allow_null=True)
     file_used = serializers.ListField(child=serializers.DictField())
-    status = serializers.ChoiceField(choices=["streaming", "completed", "failed", "cancelled"])
+    status = serializers.ChoiceField(choices=[status.value for status in TurnStatus])
     error = serializers.CharField(allow_null=True)
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
@@ -161,11 +150,11 @@ class MessageApi(APIView):
         data = self.MessageInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         stream = request.query_params.get("stream", "true").lower() not in ("false", "0", "no")
-        answer = services.message_ask(user=request.user, conversation_id=conversation_id, stream=stream,
-                                      **data.validated_data)
+        answer = message_ask(user=request.user, conversation_id=conversation_id, stream=stream,
+                             **data.validated_data)
         if stream:
             return sse_response(_sse(answer.events))
-        result = services.answer_collect(answer=answer)
+        result = answer_collect(answer=answer)
         return Response(self.AnswerOutputSerializer(result).data)
 
 

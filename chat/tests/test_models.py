@@ -2,6 +2,7 @@ import pytest
 
 from chat import selectors
 from chat.documents import ModelConfig
+from layra.cache import TOMBSTONE
 from layra.errors import NotFound, ValidationError
 from layra.mongo import database
 from layra.redis import redis_client
@@ -54,10 +55,13 @@ def test_no_selected_model_is_a_validation_error_saying_what_to_do(user):
 
 def test_update_keeps_key_unless_given_and_invalidates_cache(api_client, user):
     model = _create(api_client)
-    assert redis_client("cache").get(f"model_config:{user.username}")  # the list above filled it
+    key = f"model_config:{user.username}"
+    redis_client("cache").delete(key)  # the create's tombstone expires
+    api_client.get("/api/v1/models/")
+    assert '"temperature": 0.2' in redis_client("cache").get(key)  # the list filled it
     response = api_client.patch(f"/api/v1/models/{model['model_id']}/", {"temperature": 1.5}, format="json")
-    assert response.status_code == 200
-    assert '"temperature": 1.5' in redis_client("cache").get(f"model_config:{user.username}")
+    assert response.status_code == 200 and response.json()["temperature"] == 1.5
+    assert redis_client("cache").get(key) == TOMBSTONE  # dropped; reads go to Mongo until the tombstone expires
     assert api_client.get(f"/api/v1/models/{model['model_id']}/").json()["temperature"] == 1.5
     assert selectors.model_resolve(user=user).api_key == SECRET
     api_client.patch(f"/api/v1/models/{model['model_id']}/", {"api_key": "sk-other-key-000000009999"},
@@ -68,6 +72,7 @@ def test_update_keeps_key_unless_given_and_invalidates_cache(api_client, user):
 
 def test_cached_config_is_served_from_redis(api_client, user):
     model = _create(api_client)
+    redis_client("cache").delete(f"model_config:{user.username}")  # the create's tombstone expires
     api_client.get("/api/v1/models/")
     # a change behind the service's back is not seen until the cache expires or a service writes
     ModelConfig.objects(username=user.username).update_one(set__selected_model=None)

@@ -2,7 +2,7 @@
 
 from chat.documents import Turn
 from chat.llm import ResolvedModel
-from chat.services import _image_mime, _messages
+from chat.prompt import image_mime, messages_build
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 8
 
@@ -16,7 +16,7 @@ def test_pages_go_as_image_parts_with_their_text_layer_after_the_history():
     model = ResolvedModel(model_name="m", model_url="http://x/v1", system_prompt="Be exact.")
     history = [Turn(message_id="1", user_message="Q1", ai_message="A1"),
                Turn(message_id="2", user_message="Q-failed", ai_message="", status="failed")]
-    messages = _messages(model=model, history=history, question="What grew?",
+    messages = messages_build(model=model, history=history, question="What grew?",
                          pages=[_page(1, "Revenue grew 12%."), _page(2, "")])
     assert messages[0] == {"role": "system", "content": "Be exact."}
     assert messages[1:3] == [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"}]
@@ -31,7 +31,7 @@ def test_pages_go_as_image_parts_with_their_text_layer_after_the_history():
 
 def test_default_system_prompt_and_plain_question_without_pages(settings):
     settings.CHAT_DEFAULT_SYSTEM_PROMPT = "Default prompt."
-    messages = _messages(model=ResolvedModel(model_name="m", model_url="http://x/v1"), history=[],
+    messages = messages_build(model=ResolvedModel(model_name="m", model_url="http://x/v1"), history=[],
                          question="Hi", pages=[])
     assert messages == [{"role": "system", "content": "Default prompt."}, {"role": "user", "content": "Hi"}]
 
@@ -39,11 +39,11 @@ def test_default_system_prompt_and_plain_question_without_pages(settings):
 def test_history_is_capped(settings):
     settings.CHAT_HISTORY_TURNS = 2
     history = [Turn(message_id=str(i), user_message=f"Q{i}", ai_message=f"A{i}") for i in range(5)]
-    messages = _messages(model=ResolvedModel(model_name="m", model_url="http://x/v1", system_prompt="s"),
+    messages = messages_build(model=ResolvedModel(model_name="m", model_url="http://x/v1", system_prompt="s"),
                          history=history, question="Q", pages=[])
     assert [m["content"] for m in messages[1:]] == ["Q3", "A3", "Q4", "A4", "Q"]
 
 
 def test_image_mime_by_content():
-    assert _image_mime(PNG) == "image/png"
-    assert _image_mime(b"\xff\xd8\xff\xe0rest") == "image/jpeg"
+    assert image_mime(PNG) == "image/png"
+    assert image_mime(b"\xff\xd8\xff\xe0rest") == "image/jpeg"

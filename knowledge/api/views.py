@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,7 +18,7 @@ from knowledge.signing import SIZES, signed_user_id
 from layra.client_ip import client_ip
 from layra.errors import NotFound
 from layra.pagination import PagePagination, paginated
-from layra.sse import sse_event, sse_response
+from layra.sse import EventStreamRenderer, sse_event, sse_response
 from layra.storage import presigned_url
 
 
@@ -202,16 +202,6 @@ class TaskDetailApi(APIView):
     @extend_schema(responses={200: TaskOutputSerializer})
     def get(self, request, task_id: str):
         return Response(TaskOutputSerializer(selectors.ingestion_job_status(user=request.user, task_id=task_id)).data)
-
-
-class EventStreamRenderer(BaseRenderer):
-    """Lets clients send `Accept: text/event-stream`; errors before the stream opens still render as JSON."""
-
-    media_type = "text/event-stream"
-    format = "sse"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return JSONRenderer().render(data)
 
 
 class TaskEventsApi(APIView):

@@ -205,9 +205,9 @@ def test_page_images_are_read_from_storage_once_per_rendering(user):
 
 def test_kb_list_is_read_from_the_cache_and_follows_creates_renames_and_deletes_at_once(api_client, user,
                                                                                        other_user):
-    from knowledge.cache import TOMBSTONE
     from knowledge.selectors import own_ids_cache_key
     from knowledge.services import kb_version_bump
+    from layra.cache import TOMBSTONE
 
     def names(query: str = "") -> list[str]:
         return [r["knowledge_base_name"] for r in api_client.get(f"/api/v1/knowledge-bases/{query}").json()["results"]]
@@ -235,14 +235,14 @@ def test_kb_list_is_read_from_the_cache_and_follows_creates_renames_and_deletes_
 
 
 def test_a_fill_that_read_mongo_before_a_write_does_not_outlive_the_write(user):
-    from knowledge import cache
     from knowledge.selectors import knowledge_base_detail, knowledge_base_to_dict, summary_cache_key
     from knowledge.services import knowledge_base_rename
+    from layra import cache
 
     kb = knowledge_base_create(user=user, name="Old")
     stale = knowledge_base_to_dict(kb, files=0, pages=0)  # a reader read the KB from Mongo ...
     knowledge_base_rename(user=user, knowledge_base_id=kb.knowledge_base_id, name="New")  # ... a rename drops it ...
-    cache.fill(summary_cache_key, {kb.knowledge_base_id: json.dumps(stale)})  # ... and the reader fills late
+    cache.fill(summary_cache_key, {kb.knowledge_base_id: json.dumps(stale)}, ttl=60)  # ... and the reader fills late
     assert knowledge_base_detail(user=user, knowledge_base_id=kb.knowledge_base_id)["knowledge_base_name"] == "New"
 
 

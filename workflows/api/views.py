@@ -3,12 +3,12 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.ratelimit import rate_limit
-from layra.sse import sse_event, sse_response
+from layra.sse import EventStreamRenderer, sse_event, sse_response
 from workflows import selectors, services
 
 
@@ -149,14 +149,6 @@ class RunDetailApi(APIView):
     def get(self, request, run_id: str):
         run = selectors.run_get(user=request.user, run_id=run_id)
         return Response(RunOutputSerializer(selectors.run_to_dict(run)).data)
-
-
-class EventStreamRenderer(BaseRenderer):
-    media_type = "text/event-stream"
-    format = "sse"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data
 
 
 class RunEventsApi(APIView):

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from chat.services import turns_fail_stale
+from chat.answer import turns_fail_stale
 
 
 class Command(BaseCommand):

@@ -13,8 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from chat import crypto
 from chat.documents import ModelConfig
-from chat.selectors import model_config_cache_key
-from layra.redis import redis_client
+from chat.services import model_config_invalidate
 
 
 def legacy_fernet(secret_key: str) -> Fernet:
@@ -56,7 +55,7 @@ class Command(BaseCommand):
                 if not dry_run:
                     ModelConfig.objects(username=config.username, models__model_id=entry.model_id).update_one(
                         set__models__S__api_key=current.encrypt(plain).decode())
-                    redis_client("cache").delete(model_config_cache_key(config.username))
+                    model_config_invalidate(username=config.username)
         verb = "would re-encrypt" if dry_run else "re-encrypted"
         self.stdout.write(f"{verb} {rotated} API key(s); {unreadable} could not be decrypted")
         if unreadable:
