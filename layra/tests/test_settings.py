@@ -171,7 +171,8 @@ def test_compose_has_every_service_and_env_name_the_settings_read():
                  "flower"):
         assert name in services, name
     # gunicorn.conf.py reads the web server's own variables (GUNICORN_*)
-    settings_source = (ROOT / "layra" / "settings.py").read_text() + (ROOT / "gunicorn.conf.py").read_text()
+    sources = [*sorted((ROOT / "layra" / "settings").glob("*.py")), ROOT / "gunicorn.conf.py"]
+    settings_source = "".join(p.read_text() for p in sources)
     for name in ("web", "worker", "gpu-worker", "beat"):
         env = services[name].get("environment") or {}
         keys = env if isinstance(env, dict) else [e.split("=", 1)[0] for e in env]
@@ -207,3 +208,11 @@ def test_the_compose_worker_can_start_the_code_sandbox_as_a_non_root_user():
             "no-new-privileges:true"} <= set(worker["security_opt"])
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "bubblewrap" in dockerfile and f"--home-dir /home/{worker['user']} {worker['user']}\n" in dockerfile
+
+
+def test_app_settings_extend_the_core_ones(settings):
+    # layra/settings/__init__.py reads core.py, then apps.py, which extends core's schedule, routes and middleware.
+    assert {"workflows-runs-check-stuck", "operations.nightly_cleanup", "operations.stuck_jobs"} <= set(
+        settings.CELERY_BEAT_SCHEDULE)
+    assert settings.CELERY_TASK_ROUTES["embeddings.embed_query"] == {"queue": "gpu_query"}
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == ["accounts.throttling.UserRateThrottle"]

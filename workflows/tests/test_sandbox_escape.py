@@ -31,7 +31,7 @@ SANDBOX_TOP = {"bin", "dev", "lib", "lib32", "lib64", "libx32", "proc", "sbin", 
 
 
 def _settings_path() -> str:
-    return str(settings.BASE_DIR / "layra" / "settings.py")
+    return str(settings.BASE_DIR / "layra" / "settings" / "core.py")
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +41,8 @@ def _worker_stays_healthy():
 
 
 @pytest.mark.parametrize("template", [
-    "/etc/passwd", "/etc/os-release", "{base}/layra/settings.py", "{base}/manage.py", "/proc/{pid}/environ",
-    "/proc/{pid}/cwd/layra/settings.py", "/proc/{pid}/root/etc/passwd",
+    "/etc/passwd", "/etc/os-release", "{base}/layra/settings/core.py", "{base}/manage.py", "/proc/{pid}/environ",
+    "/proc/{pid}/cwd/layra/settings/core.py", "/proc/{pid}/root/etc/passwd",
 ])
 def test_host_files_cannot_be_read(code_node, template):
     path = template.format(base=settings.BASE_DIR, pid=os.getpid())
@@ -57,7 +57,7 @@ def test_project_settings_are_not_reachable_through_proc(code_node):
 import os
 import platform
 pids = sorted(p for p in os.listdir("/proc") if p.isdigit())
-paths = [f"/proc/{p}/cwd/layra/settings.py" for p in pids + [str(os.getppid()), inputs["pid"]]]
+paths = [f"/proc/{p}/cwd/layra/settings/core.py" for p in pids + [str(os.getppid()), inputs["pid"]]]
 paths += [f"/proc/{p}/root" + inputs["settings"] for p in pids] + [inputs["settings"]]
 result = {"pids": pids, "reads": {p: attempt(lambda p=p: open(p).read()) for p in paths}}
 '''

@@ -183,7 +183,7 @@ print(json.dumps({"argv0": argv[0], "out": proc.stdout.decode(), "err": proc.std
 @pytest.mark.skipif(os.geteuid() != 0, reason="switches to another uid to play the non-root worker")
 def test_a_non_root_worker_runs_the_same_sandbox_without_switching_uid():
     """The compose worker runs as an unprivileged user: bwrap then starts directly, with no setpriv."""
-    settings_file = str(settings.BASE_DIR / "layra" / "settings.py")
+    settings_file = str(settings.BASE_DIR / "layra" / "settings" / "core.py")
     proc = subprocess.run(["setpriv", "--reuid=4242", "--regid=4242", "--clear-groups", "/usr/bin/python3", "-I",
                            "-c", _UNPRIVILEGED, str(settings.BASE_DIR), settings_file], capture_output=True,
                           timeout=60)

@@ -89,7 +89,7 @@ def test_escape_attempts_fail_the_node_and_the_worker_keeps_serving(celery_worke
         "import os\nwhile True:\n    os.fork()": "process limit",
         "import socket\nsocket.socket().connect(('10.0.0.1', 80))": "Network is unreachable",
         "import socket\nsocket.create_connection(('127.0.0.1', 6379))": "Connection refused",
-        "open('/proc/%d/cwd/layra/settings.py' % __import__('os').getppid())": "FileNotFoundError",
+        "open('/proc/%d/cwd/layra/settings/core.py' % __import__('os').getppid())": "FileNotFoundError",
     }
     run_ids = {}
     for code in attempts:
