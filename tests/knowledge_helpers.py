@@ -51,6 +51,23 @@ def file_vectors(knowledge_base_id: str, file_id: str) -> list[dict]:
                         output_fields=["image_id", "page_number"], limit=16384, consistency_level="Strong")
 
 
+def assert_one_set_of_vectors(file) -> None:
+    """The file has exactly one set of vectors: every stored page, and as many rows (read strongly) as the
+    configured embedder makes of the stored page images again; a duplicate row or a missing page fails."""
+    import io
+
+    from PIL import Image
+
+    from embeddings.embedders import get_embedder
+    from layra.storage import object_get
+
+    rows = file_vectors(file.knowledge_db_id, file.file_id)
+    assert {r["image_id"] for r in rows} == {p.images_id for p in file.images}
+    images = [Image.open(io.BytesIO(object_get(key=p.minio_filename))) for p in file.images]
+    expected = sum(v.shape[0] for v in get_embedder().embed_images(images, texts=[p.text for p in file.images]))
+    assert len(rows) == expected, f"{len(rows)} vector rows, {expected} expected (duplicates?)"
+
+
 def index_pages(*, user, knowledge_base_id: str, texts: list[str], filename: str = "doc.pdf",
                 with_text: list[bool] | None = None, noise_pages: frozenset[int] = frozenset()) -> str:
     """A completed file whose pages are indexed as the pipeline would: Mongo pages (a stored JPEG each), dense

@@ -19,7 +19,7 @@ from django.urls import Resolver404, resolve
 
 from knowledge import samples
 from tests.fake_llm import FakeLLM
-from tests.knowledge_helpers import file_vectors, uploaded, wait_job
+from tests.knowledge_helpers import assert_one_set_of_vectors, file_vectors, uploaded, wait_job
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -232,18 +232,13 @@ def _upload(api_client, kb_id: str, pages: int) -> dict:
     return response.json()[0]
 
 
-def _assert_one_set_of_vectors(kb_id: str, file_id: str, pages: int) -> None:
+def _assert_one_set_of_vectors(file_id: str, pages: int) -> None:
     from knowledge.documents import File
 
     file = File.objects.get(file_id=file_id)
     assert file.status == "completed" and file.page_count == pages
-    rows = file_vectors(kb_id, file_id)
-    assert {r["image_id"] for r in rows} == {p.images_id for p in file.images}
-    per_page: dict[str, int] = {}
-    for row in rows:
-        per_page[row["image_id"]] = per_page.get(row["image_id"], 0) + 1
-    assert len(set(per_page.values())) <= 2, f"uneven rows per page (duplicates?): {per_page}"
     assert len(file.images) == pages and len({p.page_number for p in file.images}) == pages
+    assert_one_set_of_vectors(file)
 
 
 @pytest.mark.slow
@@ -266,7 +261,7 @@ def test_worker_killed_mid_job_completes_once_after_restart(restartable_worker, 
     restartable_worker.start()
     job = wait_job(item["task_id"], worker=restartable_worker, timeout=240)
     assert job.state == "completed", job.error
-    _assert_one_set_of_vectors(kb.knowledge_base_id, item["file_id"], pages)
+    _assert_one_set_of_vectors(item["file_id"], pages)
     progress = api_client.get(f"/api/v1/tasks/{item['task_id']}/").json()
     assert progress["state"] == "completed"
 
@@ -287,7 +282,7 @@ def test_mongo_paused_during_ingestion_job_completes_or_fails_clean(services, re
     assert job.state in ("completed", "failed")
     file = File.objects.get(file_id=item["file_id"])
     if job.state == "completed":
-        _assert_one_set_of_vectors(kb.knowledge_base_id, item["file_id"], 6)
+        _assert_one_set_of_vectors(item["file_id"], 6)
     else:  # failed clean: the error is recorded and nothing half-written stays
         assert file.status == "failed" and file.error
         assert file_vectors(kb.knowledge_base_id, item["file_id"]) == []
@@ -310,7 +305,7 @@ def test_redis_stopped_during_ingestion_job_completes_or_fails_clean(services, r
     assert job.state in ("completed", "failed"), job.state
     file = File.objects.get(file_id=item["file_id"])
     if job.state == "completed":
-        _assert_one_set_of_vectors(kb.knowledge_base_id, item["file_id"], 6)
+        _assert_one_set_of_vectors(item["file_id"], 6)
     else:
         assert file.status == "failed" and file.error
 

@@ -1,35 +1,17 @@
 """End to end through a real Celery worker: upload -> convert -> render -> embed -> index -> search."""
 
-import io
 import time
 
 import pytest
-from PIL import Image
 
 from knowledge import samples
 from knowledge.documents import File, KnowledgeBase
 from knowledge.models import IngestionJob
 from knowledge.services import knowledge_base_create
 from layra.storage import objects_delete
-from tests.knowledge_helpers import bucket_keys, file_vectors, uploaded, wait_job
+from tests.knowledge_helpers import assert_one_set_of_vectors, bucket_keys, file_vectors, uploaded, wait_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _expected_rows(file: File) -> int:
-    """Rows the configured embedder produces for the stored pages (one set of vectors, no duplicates)."""
-    from embeddings.embedders import get_embedder
-    from layra.storage import object_get
-
-    images = [Image.open(io.BytesIO(object_get(key=p.minio_filename))) for p in file.images]
-    vectors = get_embedder().embed_images(images, texts=[p.text for p in file.images])
-    return sum(v.shape[0] for v in vectors)
-
-
-def _assert_one_set_of_vectors(file: File) -> None:
-    rows = file_vectors(file.knowledge_db_id, file.file_id)
-    assert {r["image_id"] for r in rows} == {p.images_id for p in file.images}
-    assert len(rows) == _expected_rows(file)
 
 
 def _upload(client, kb_id, files):
@@ -55,7 +37,7 @@ def test_pdf_office_and_image_are_ingested_and_searchable(celery_worker, api_cli
     assert [files[n].page_count for n in ("spices.pdf", "penguins.docx", "chart.png")] == [2, 1, 1]
     assert all(f.status == "completed" for f in files.values())
     for file in files.values():
-        _assert_one_set_of_vectors(file)
+        assert_one_set_of_vectors(file)
     kb.reload()
     assert kb.version == 1 + 3 and kb.embedder
 
@@ -86,7 +68,7 @@ def test_killed_worker_mid_file_completes_once_with_no_duplicate_vectors(restart
     assert job.state == "completed", job.error
     file = File.objects.get(task_id=task_id)
     assert file.status == "completed" and file.page_count == 12
-    _assert_one_set_of_vectors(file)
+    assert_one_set_of_vectors(file)
 
 
 def _wait_gone(predicate, timeout=60):
