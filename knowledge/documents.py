@@ -1,15 +1,11 @@
 """Knowledge bases and files in MongoDB (field names of the original schema)."""
 
-from datetime import UTC, datetime
 from enum import StrEnum
 
 import mongoengine as me
 
+from layra.ids import utcnow
 from layra.mongo import Document
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class FileStatus(StrEnum):

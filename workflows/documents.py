@@ -1,15 +1,11 @@
 """Workflows, runs, custom nodes and chatflows in MongoDB (DESIGN field names)."""
 
-from datetime import UTC, datetime
 from enum import StrEnum
 
 import mongoengine as me
 
+from layra.ids import utcnow
 from layra.mongo import Document
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class RunStatus(StrEnum):
