@@ -11,9 +11,12 @@ still exist in Milvus.
 """
 
 import numpy as np
+import redis
+from django.conf import settings
 
 from layra.lru import SizedLRU
 from layra.process_local import ProcessLocal
+from layra.redis import redis_client, scan_delete
 
 
 class PageVectorCache(SizedLRU):
@@ -22,8 +25,6 @@ class PageVectorCache(SizedLRU):
 
 
 def _new_page_cache() -> PageVectorCache:
-    from django.conf import settings
-
     return PageVectorCache(max_bytes=settings.SEARCH_PAGE_CACHE_MB * 1024 * 1024)
 
 
@@ -37,9 +38,6 @@ def binary_redis():
     """A client of the cache db that returns bytes (layra.redis clients decode to str)."""
     global _binary_redis
     if _binary_redis is None:
-        import redis
-        from django.conf import settings
-
         _binary_redis = redis.Redis.from_url(
             settings.REDIS_URL, db=settings.REDIS_DBS["cache"], decode_responses=False, socket_timeout=5,
             socket_connect_timeout=2, health_check_interval=30,
@@ -53,8 +51,6 @@ def page_key(name: str, file_id: str, image_id: str) -> str:
 
 def pages_store(*, name: str, file_id: str, pages: list[tuple[str, np.ndarray]], redis=None) -> None:
     """Write pages' vectors (fp16 bytes) to the Redis tier in one pipeline."""
-    from django.conf import settings
-
     redis = redis or binary_redis()
     pipe = redis.pipeline(transaction=False)
     for image_id, matrix in pages:
@@ -71,8 +67,6 @@ def pages_load(*, keys: list[str], dim: int, redis=None) -> list[np.ndarray | No
 
 def pages_forget(*, name: str, file_id: str | None = None) -> int:
     """Drop the Redis tier's pages of a file (or of the whole collection)."""
-    from layra.redis import scan_delete
-
     return scan_delete("cache", f"pagevec:{name}:{file_id}:*" if file_id else f"pagevec:{name}:*")
 
 
@@ -82,8 +76,6 @@ def generation_key(name: str) -> str:
 
 def generations_get(names: list[str]) -> dict[str, str]:
     """Current write generation of each collection (from the cache Redis db; "0" when never bumped)."""
-    from layra.redis import redis_client
-
     if not names:
         return {}
     values = redis_client("cache").mget([generation_key(n) for n in names])
@@ -91,6 +83,4 @@ def generations_get(names: list[str]) -> dict[str, str]:
 
 
 def generation_bump(name: str) -> None:
-    from layra.redis import redis_client
-
     redis_client("cache").incr(generation_key(name))

@@ -18,6 +18,7 @@ from embeddings.collections import (
     filter_quote,
     rows_matching,
 )
+from embeddings.embedders import get_embedder
 from embeddings.lexical import LexicalPage, lexical_index
 from embeddings.page_cache import generation_bump, pages_forget, pages_store
 from layra.errors import ValidationError
@@ -94,8 +95,6 @@ def vectors_replace_file(*, knowledge_base_id: str, username: str, file_id: str,
     so indexing overlaps embedding. A failure part way leaves some rows of the file, which the caller removes
     (a failed file keeps no vectors) or a rerun replaces.
     """
-    from embeddings.embedders import get_embedder
-
     embedder = embedder or get_embedder()
     if pages is not None:
         _pages_validate(pages, dim=embedder.dim)

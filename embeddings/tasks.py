@@ -7,6 +7,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
 
+from embeddings.embedders import get_embedder
 from embeddings.query import EMBED_QUERY_TASK, query_embed_reply
 
 logger = logging.getLogger(__name__)
@@ -23,8 +24,6 @@ def embed_query(*, text: str, reply_key: str) -> None:
 
 
 def _embedder_load() -> None:
-    from embeddings.embedders import get_embedder
-
     try:
         logger.info("embedder %s loaded at worker start", get_embedder().name)
     except Exception:  # noqa: BLE001 - the first task loads it again and reports the error

@@ -14,6 +14,8 @@ app.conf.task_queues = (Queue("default"), Queue("ingest"), Queue("gpu"), Queue("
 app.autodiscover_tasks()
 
 
+# The handlers import at call time: this module is imported by layra/__init__.py before Django's settings are
+# set up, and the modules they use read the settings at import.
 @worker_process_init.connect
 def _reconnect_after_fork(**_kwargs):
     # Clients made before the fork must not be shared with the parent.

@@ -12,6 +12,8 @@ def _check_database() -> None:
         cursor.execute("SELECT 1")
 
 
+# Each check imports its store's client when it runs: a check of a store this deployment does not use (a broker
+# when Celery runs eagerly) never loads that client library.
 def _check_mongo() -> None:
     from layra.mongo import database
 

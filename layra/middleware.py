@@ -2,6 +2,10 @@ import re
 import time
 import uuid
 
+from django.conf import settings
+from django.http import JsonResponse
+
+from layra.errors import error_body
 from layra.logging import request_id_var
 
 _VALID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -39,8 +43,6 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from django.conf import settings
-
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -53,9 +55,6 @@ class RequestSizeLimitMiddleware:
 
 
 def payload_too_large(*, length: int, limit: int):
-    from django.http import JsonResponse
-
-    from layra.errors import error_body
 
     return JsonResponse(error_body("payload_too_large", f"The request body is {length} bytes; the limit is {limit}.",
                                    {"limit_bytes": limit}), status=413)

@@ -12,16 +12,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bson import json_util
+from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 
 from embeddings.collections import dense_collection_ensure, embedder_of
 from embeddings.services import vectors_insert
+from knowledge.search import search
 from layra.errors import ValidationError
 from layra.milvus import milvus_client
-from layra.mongo import database
+from layra.mongo import database, reset_document_collections
 from layra.redis import redis_client
 from layra.storage import object_keys, storage
+from operations.indexes import ensure_indexes
+from operations.reindex import lexical_backfill
 from operations.stores import VECTOR_FIELDS, collection_rows, kb_collections
 
 MYSQL_EXCLUDE = ["contenttypes", "auth.permission", "sessions", "admin.logentry"]
@@ -38,8 +43,6 @@ def _sha256(path: Path) -> str:
 
 def store_counts() -> dict:
     """Rows per store (MySQL per model, Mongo per collection, Milvus per collection, objects)."""
-    from django.apps import apps
-
     mysql = {}
     for model in apps.get_models():
         label = model._meta.label_lower
@@ -63,9 +66,7 @@ def _sample(sample_query: dict | None) -> dict | None:
     """A search to repeat after restore: {"username", "knowledge_base_ids", "query", "results"}."""
     if not sample_query:
         return None
-    from django.contrib.auth import get_user_model
 
-    from knowledge.search import search
 
     user = get_user_model().objects.get(username=sample_query["username"])
     results = search(user=user, knowledge_base_ids=sample_query["knowledge_base_ids"],
@@ -147,9 +148,6 @@ def restore_run(*, directory: str, force: bool = False, on_item: Callable[[str],
             db[path.stem].insert_many(docs)
         if on_item:
             on_item(f"mongo:{path.stem}")
-    from layra.mongo import reset_document_collections
-    from operations.indexes import ensure_indexes
-
     reset_document_collections()
     client = milvus_client()
     for path in sorted((root / "milvus").glob("*.jsonl")):
@@ -173,7 +171,6 @@ def restore_run(*, directory: str, force: bool = False, on_item: Callable[[str],
             if on_item:
                 on_item(f"object:{path.relative_to(objects_root)}")
     ensure_indexes()
-    from operations.reindex import lexical_backfill
 
     lexical_backfill()  # the lexical index is derived from the pages' text layer in Mongo
     # The cache db holds only derived values (KB summaries and lists, search results, model configs) of what was

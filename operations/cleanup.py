@@ -10,14 +10,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.documents import Conversation
+from embeddings.lexical import lexical_index
+from embeddings.services import file_index_delete, knowledge_base_index_delete
 from knowledge.documents import File, KnowledgeBase
+from knowledge.jobs import job_fail, job_requeue
 from knowledge.models import IngestionJob
 from knowledge.outputs import file_outputs_remove
 from knowledge.purge import file_purge, knowledge_base_purge
 from knowledge.services import kb_version_bump
 from layra.redis import redis_client
 from layra.storage import object_keys, objects_delete, storage
-from operations.consistency import expected_keys
+from operations.consistency import expected_keys, knowledge_base_check
 from operations.reindex import reindex_file
 from operations.stores import collection_rows, kb_collections
 
@@ -28,9 +31,6 @@ STEPS = ("orphan_vectors", "missing_vectors", "orphan_objects", "missing_objects
 
 def orphan_vectors(*, dry_run: bool) -> int:
     """Vector and text rows whose file is not a live completed file, or whose KB is gone (every index)."""
-    from embeddings.lexical import lexical_index
-    from embeddings.services import file_index_delete, knowledge_base_index_delete
-
     by_kb: dict[str, dict[str, int]] = {}  # kb id → {file id: rows}
     for name in kb_collections():
         for row in collection_rows(name, fields=["knowledge_base_id", "file_id"]):
@@ -61,8 +61,6 @@ def orphan_vectors(*, dry_run: bool) -> int:
 
 def missing_vectors(*, dry_run: bool) -> int:
     """Completed files with a page that has no vectors are re-embedded."""
-    from operations.consistency import knowledge_base_check
-
     repaired = 0
     for kb in KnowledgeBase.objects(is_delete=False):
         report = knowledge_base_check(knowledge_base_id=kb.knowledge_base_id)
@@ -103,8 +101,6 @@ def orphan_objects(*, dry_run: bool) -> int:
 
 def missing_objects(*, dry_run: bool) -> int:
     """Records whose objects are gone: re-ingest from the original when it exists, else fail the file."""
-    from knowledge.jobs import job_fail, job_requeue
-
     repaired = 0
     for file in File.objects(is_delete=False, status__in=["completed", "failed"]):
         missing = [k for k in expected_keys(file) if not storage().exists(k)]

@@ -2,12 +2,11 @@
 
 from embeddings.collections import HNSW_PARAMS, has_index, scalar_index_type
 from layra.milvus import milvus_client
+from operations.mongo_admin.registry import documents
 from operations.stores import kb_collections
 
 
 def mongo_indexes() -> list[str]:
-    from operations.mongo_admin.registry import documents
-
     done = []
     for doc_cls in documents():
         doc_cls.ensure_indexes()

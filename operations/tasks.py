@@ -4,13 +4,14 @@ import logging
 
 from celery import shared_task
 
+from knowledge.jobs import stuck_jobs_handle
+from operations.cleanup import cleanup_run
+
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="operations.nightly_cleanup", acks_late=True, time_limit=3600, soft_time_limit=3540)
 def nightly_cleanup() -> dict:
-    from operations.cleanup import cleanup_run
-
     result = cleanup_run()
     logger.info("nightly cleanup", extra={"cleanup": result})
     return result
@@ -18,6 +19,4 @@ def nightly_cleanup() -> dict:
 
 @shared_task(name="operations.stuck_jobs", acks_late=True, time_limit=300, soft_time_limit=270)
 def stuck_jobs() -> dict:
-    from knowledge.jobs import stuck_jobs_handle
-
     return stuck_jobs_handle()

@@ -21,6 +21,7 @@ from knowledge.documents import KnowledgeBase
 from knowledge.invalidation import kb_version_bump
 from layra.errors import Conflict
 from layra.milvus import milvus_client
+from operations.reindex import lexical_backfill
 
 LEGACY_PREFIX = "colqwen"
 COPY_BATCH = 4000
@@ -102,8 +103,6 @@ def _target_indexes(client: MilvusClient, target: str) -> set[str]:
 
 
 def migrate_one(item: LegacyCollection) -> LegacyCollection:
-    from operations.reindex import lexical_backfill
-
     client = milvus_client()
     if not item.embedder or not item.dim:
         item.state = MigrationState.FAILED

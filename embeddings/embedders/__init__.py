@@ -14,6 +14,8 @@ _lock = threading.Lock()
 
 def embedder_build(*, name: str) -> Embedder:
     """A new embedder of this backend (no caching): "minilm" (CPU, text layer) or "colqwen"."""
+    # Imported on demand: each backend imports torch and transformers (seconds, hundreds of MB), which a web
+    # process that embeds queries on a GPU worker never needs.
     if name == "minilm":
         from embeddings.embedders.minilm import MiniLMEmbedder
 

@@ -29,6 +29,7 @@ def lexical_index() -> LexicalIndex:
         with _lock:
             index = _indexes.get(key)
             if index is None:
+                # Only the chosen engine is imported (pymilvus' BM25 function types need a 2.5 client).
                 if backend == "milvus":
                     from embeddings.lexical.milvus_bm25 import MilvusLexicalIndex
 

@@ -2,6 +2,8 @@
 
 from django.contrib import admin, messages
 
+from knowledge.jobs import job_cancel, job_retry
+from knowledge.models import IngestionJob
 from layra.errors import DomainError
 
 
@@ -19,21 +21,15 @@ def _each_job(modeladmin, request, queryset, action, verb: str) -> None:
 
 @admin.action(description="Retry selected failed/cancelled jobs")
 def retry_jobs(modeladmin, request, queryset):
-    from knowledge.jobs import job_retry
-
     _each_job(modeladmin, request, queryset, job_retry, "requeued")
 
 
 @admin.action(description="Cancel selected jobs")
 def cancel_jobs(modeladmin, request, queryset):
-    from knowledge.jobs import job_cancel
-
     _each_job(modeladmin, request, queryset, job_cancel, "cancelled")
 
 
 def install() -> None:
-    from knowledge.models import IngestionJob
-
     model_admin = admin.site._registry.get(IngestionJob)
     if model_admin is not None:
         model_admin.actions = [*(model_admin.actions or []), retry_jobs, cancel_jobs]

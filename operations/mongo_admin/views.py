@@ -4,6 +4,7 @@ Served under /admin/mongo/<name>/ by the default admin site (staff only). Secret
 """
 
 import json
+from importlib import import_module
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -11,8 +12,14 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from mongoengine.queryset.visitor import Q
 
+from knowledge.documents import File
+from knowledge.jobs import job_cancel, job_retry
+from knowledge.models import IngestionJob
+from knowledge.services import kb_version_bump
 from layra.errors import DomainError
+from operations.reindex import reindex_file, reindex_knowledge_base
 
 SECRET_WORDS = ("api_key", "password", "secret", "token")
 
@@ -39,14 +46,10 @@ class DocumentAdmin:
 
     @property
     def document(self):
-        from importlib import import_module
-
         module, attr = self.document_path.rsplit(".", 1)
         return getattr(import_module(module), attr)
 
     def queryset(self, request):
-        from mongoengine.queryset.visitor import Q
-
         qs = self.document.objects
         term = request.GET.get("q", "").strip()
         if term and self.search_fields:
@@ -86,8 +89,6 @@ class KnowledgeBaseAdmin(DocumentAdmin):
                  + f"?knowledge_base_id={obj.knowledge_base_id}")]
 
     def run_action(self, action, obj):
-        from operations.reindex import reindex_knowledge_base
-
         if action == "reindex":
             report = reindex_knowledge_base(knowledge_base_id=obj.knowledge_base_id)
             return f"Reindexed {report.files} files ({report.rows} vector rows); errors: {len(report.errors)}"
@@ -102,8 +103,6 @@ class FileAdmin(DocumentAdmin):
     actions = (("reindex", "Reindex"), ("retry", "Retry failed job"), ("cancel", "Cancel job"))
 
     def _job(self, obj):
-        from knowledge.models import IngestionJob
-
         return IngestionJob.objects.filter(file_id=obj.file_id).order_by("-created_at").first()
 
     def links(self, obj):
@@ -114,9 +113,6 @@ class FileAdmin(DocumentAdmin):
         return out
 
     def run_action(self, action, obj):
-        from knowledge.jobs import job_cancel, job_retry
-        from operations.reindex import reindex_file
-
         if action == "reindex":
             report = reindex_file(file_id=obj.file_id)
             return f"Reindexed {report.pages} pages" if not report.errors else report.errors[0]
@@ -192,9 +188,6 @@ def detail_view(site, request, name, object_id):
             if action == "soft_delete" and admin.soft_delete:
                 admin.document.objects(**{admin.id_field: object_id}).update_one(set__is_delete=True)
                 if name == "knowledgebase":
-                    from knowledge.documents import File
-                    from knowledge.services import kb_version_bump
-
                     File.objects(knowledge_db_id=object_id).update(set__is_delete=True)
                     kb_version_bump(knowledge_base_id=object_id)
                 message = "Soft-deleted (purged by cleanup after the retention period)."
