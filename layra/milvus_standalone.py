@@ -22,28 +22,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+ETCD_PORT_KEYS = ("etcd_port", "etcd_peer_port")
+
+
+def ports_for(data: Path) -> dict[str, int]:
+    """etcd's ports of the last start when they are free again (its data remembers its member's peer address);
+    new free ports for every Milvus node, on every start. Written to ports.json.
+
+    Never the nodes' last ports: a stopped server leaves its nodes' sessions in etcd until their lease expires, and
+    a new node on the same address then answers calls meant for the old one ("node not match"), which kept a
+    restarted server from ever becoming ready. On new ports the stale sessions only fail to connect, and expire."""
+    saved = data / "ports.json"
+    try:
+        last = json.loads(saved.read_text())
+    except (OSError, ValueError):
+        last = {}
+    ports = {key: free_port() for key in [*PORT_KEYS, "etcd_peer_port", "metrics_port"]}
+    for key in ETCD_PORT_KEYS:
+        if isinstance(last.get(key), int) and port_free(last[key]):
+            ports[key] = last[key]
+    saved.write_text(json.dumps(ports))
+    return ports
+
+
 def port_free(port: int) -> bool:
     try:
         with socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True):
             return True
     except OSError:
         return False
-
-
-def ports_for(data: Path) -> dict[str, int]:
-    """The ports of the last start when they are all free again (a restart finds etcd's members and the
-    server's sessions where it left them, and comes up sooner); new free ports otherwise."""
-    saved = data / "ports.json"
-    keys = [*PORT_KEYS, "etcd_peer_port", "metrics_port"]
-    try:
-        ports = json.loads(saved.read_text())
-        if set(ports) == set(keys) and all(port_free(p) for p in ports.values()):
-            return ports
-    except (OSError, ValueError):
-        pass
-    ports = {key: free_port() for key in keys}
-    saved.write_text(json.dumps(ports))
-    return ports
 
 
 def etcd_config(path: Path, *, client_port: int, peer_port: int) -> Path:
