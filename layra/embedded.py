@@ -99,7 +99,7 @@ def milvus_standalone(port: int, data_dir: Path, log_dir: Path) -> ServiceProces
     launcher = Path(__file__).with_name("milvus_standalone.py")
     args = [sys.executable, "-P", str(launcher), "--data", str(data_dir), "--port", str(port)]  # -P: layra/ not on path
     return ServiceProcess("milvus-standalone", port, args, log_dir / "milvus-standalone.log",
-                          ready=lambda: milvus_answers(port), start_timeout=240, stop_timeout=10)
+                          ready=lambda: milvus_answers(port), start_timeout=240, stop_timeout=30)
 
 
 def milvus_answers(port: int, *, times: int = 3) -> bool:

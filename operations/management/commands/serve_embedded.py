@@ -45,7 +45,7 @@ class Command(BaseCommand):
                     children.append(embedded.milvus_lite(milvus_port, data_dir / "milvus", log_dir).start())
                 else:
                     children.append(embedded.milvus_standalone(milvus_port, data_dir / "milvus-standalone",
-                                                               log_dir).start(timeout=180))
+                                                               log_dir).start(timeout=300))
                 self.stdout.write(f"Milvus ({settings.EMBEDDED_MILVUS}) on 127.0.0.1:{milvus_port}")
         try:
             from layra.redis import redis_client
