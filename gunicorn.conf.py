@@ -2,6 +2,10 @@
 
 import os
 
+from layra.compute_threads import web_compute_threads_limit
+
+web_compute_threads_limit()  # in the master, before any import of torch or numpy: every worker inherits it
+
 worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 # A chat answer (and an SSE progress stream) holds its thread while the model writes, seconds to minutes, at
