@@ -1,10 +1,11 @@
-"""Beat tasks of the operators (queue "default"): nightly cleanup and stuck-job detection."""
+"""Beat tasks of the operators (queue "default"): nightly cleanup, stuck-job detection, the scheduled backup."""
 
 import logging
 
 from celery import shared_task
 
 from knowledge.jobs import stuck_jobs_handle
+from operations.backup_schedule import backup_scheduled
 from operations.cleanup import cleanup_run
 
 logger = logging.getLogger(__name__)
@@ -20,3 +21,10 @@ def nightly_cleanup() -> dict:
 @shared_task(name="operations.stuck_jobs", acks_late=True, time_limit=300, soft_time_limit=270)
 def stuck_jobs() -> dict:
     return stuck_jobs_handle()
+
+
+@shared_task(name="operations.scheduled_backup", acks_late=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
+def scheduled_backup() -> dict:
+    result = backup_scheduled()
+    logger.info("scheduled backup", extra={"backup": result})
+    return result

@@ -1,10 +1,14 @@
 """Move per-KB vector collections (`colqwen{kb}`, schema versions 1-2) into the shared per-embedder ones.
 
 For each legacy collection: its rows are copied into `layra_pages_{embedder}_{dim}` with the KB id (partition
-key) and owner, the copy is verified (row count of that KB, the target's indexes), the embedder moves into the
-KB's metadata, the KB's lexical rows are built from Mongo, and only then is the old collection dropped. A
-failure leaves the old collection in place (search keeps reading it until the KB is migrated) and a rerun
-starts that KB again from an empty copy.
+key) and owner, the copy is verified (row count of that KB, a content digest of its rows against the old
+collection's, the target's schema and indexes: operations/vector_schema.py), the embedder moves into the KB's
+metadata, the KB's lexical rows are built from Mongo, and only then is the old collection dropped. A failure
+leaves the old collection in place and a rerun starts that KB again from an empty copy.
+
+The backup info written before any change records each collection's schema, index parameters, row count,
+content digest and the KB's embedder before, and the run's outcome is added to it afterwards: that is what
+`migrate_vectors --rollback` rebuilds the last migration's collections from (operations/vector_rollback.py).
 """
 
 import json
@@ -21,10 +25,13 @@ from knowledge.documents import KnowledgeBase
 from knowledge.invalidation import kb_version_bump
 from layra.errors import Conflict
 from layra.milvus import milvus_client
+from operations.checksums import milvus_digest
 from operations.reindex import lexical_backfill
+from operations.vector_schema import index_descriptions, target_problems
 
 LEGACY_PREFIX = "colqwen"
 COPY_BATCH = 4000
+LEGACY_ROW_FIELDS = ["file_id", "image_id", "page_number", "vector"]  # what a legacy row holds besides its pk
 
 
 class MigrationState(StrEnum):
@@ -46,6 +53,8 @@ class LegacyCollection:
     target: str | None = None
     copied: int = 0
     state: MigrationState = MigrationState.PENDING
+    kb_embedder: str | None = None  # the KB's recorded embedder before the migration (rollback sets it back)
+    digest: str | None = None  # content digest of the legacy rows (operations/checksums.py), taken before
 
 
 def _legacy_names(client: MilvusClient) -> list[str]:
@@ -72,7 +81,8 @@ def _describe(client: MilvusClient, name: str) -> LegacyCollection:
     return LegacyCollection(collection=name, knowledge_base_id=kb_id, username=kb.username if kb else None,
                             embedder=embedder, dim=dim, count=_count(client, name),
                             indexes=list(client.list_indexes(collection_name=name)),
-                            state=MigrationState.PENDING if kb else MigrationState.ORPHAN)
+                            state=MigrationState.PENDING if kb else MigrationState.ORPHAN,
+                            kb_embedder=kb.embedder if kb else None)
 
 
 def migration_plan() -> list[LegacyCollection]:
@@ -97,9 +107,21 @@ def _copy(client: MilvusClient, item: LegacyCollection, target: str) -> int:
     return copied
 
 
-def _target_indexes(client: MilvusClient, target: str) -> set[str]:
-    return {client.describe_index(collection_name=target, index_name=i)["field_name"]
-            for i in client.list_indexes(collection_name=target)}
+def legacy_digest(item: LegacyCollection) -> str:
+    return milvus_digest(item.collection, fields=LEGACY_ROW_FIELDS)
+
+
+def _verify_copy(client: MilvusClient, item: LegacyCollection, target: str) -> None:
+    kb_filter = f"knowledge_base_id == {filter_quote(item.knowledge_base_id)}"
+    in_target = _count(client, target, kb_filter)
+    problems = target_problems(client, target, dim=item.dim)
+    if item.copied != item.count or in_target != item.count:
+        problems.append(f"{item.count} rows, {item.copied} copied, {in_target} in {target}")
+    elif milvus_digest(target, expr=kb_filter, fields=LEGACY_ROW_FIELDS) != item.digest:
+        problems.append(f"the rows in {target} differ from the old collection's (content digest)")
+    if problems:
+        item.state = MigrationState.FAILED
+        raise Conflict(f"{item.collection}: " + "; ".join(problems) + ". The old collection is kept.")
 
 
 def migrate_one(item: LegacyCollection) -> LegacyCollection:
@@ -111,13 +133,9 @@ def migrate_one(item: LegacyCollection) -> LegacyCollection:
     vectors_delete_knowledge_base(knowledge_base_id=item.knowledge_base_id, embedder=item.embedder, dim=item.dim)
     target = dense_collection_ensure(embedder=item.embedder, dim=item.dim, client=client)
     item.target = target
+    item.digest = item.digest or legacy_digest(item)
     item.copied = _copy(client, item, target)
-    in_target = _count(client, target, f"knowledge_base_id == {filter_quote(item.knowledge_base_id)}")
-    missing = {"vector", "file_id", "image_id"} - _target_indexes(client, target)
-    if item.copied != item.count or in_target != item.count or missing:
-        item.state = MigrationState.FAILED
-        raise Conflict(f"{item.collection}: {item.count} rows, {item.copied} copied, {in_target} in {target}; "
-                       f"missing indexes: {sorted(missing)}. The old collection is kept.")
+    _verify_copy(client, item, target)
     kb_version_bump(knowledge_base_id=item.knowledge_base_id,
                     embedder=embedder_tag(embedder=item.embedder, dim=item.dim))
     lexical_backfill(knowledge_base_ids=[item.knowledge_base_id])
@@ -127,13 +145,29 @@ def migrate_one(item: LegacyCollection) -> LegacyCollection:
 
 
 def backup_info_write(plan: list[LegacyCollection], directory: Path) -> Path:
-    """What is about to change (collections, counts, schema, indexes), written before any change."""
+    """What is about to change (collections, counts, digests, schema, index parameters), written before any
+    change."""
     client = milvus_client()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"backup-info-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.json"
+    for item in plan:
+        if item.state == MigrationState.PENDING:
+            item.digest = legacy_digest(item)
     path.write_text(json.dumps({
         "created_at": datetime.now(UTC).isoformat(),
-        "collections": [{**asdict(p), "schema": client.describe_collection(collection_name=p.collection)}
-                        for p in plan],
+        "collections": [{**asdict(p), "schema": client.describe_collection(collection_name=p.collection),
+                         "index_params": index_descriptions(client, p.collection)} for p in plan],
     }, default=str, indent=1))
     return path
+
+
+def backup_info_record_outcome(path: Path, done: list[LegacyCollection]) -> None:
+    """Add each collection's outcome (state, target) to the backup info: rollback undoes the migrated ones."""
+    info = json.loads(path.read_text())
+    outcome = {item.collection: item for item in done}
+    for entry in info["collections"]:
+        if entry["collection"] in outcome:
+            entry.update(state=outcome[entry["collection"]].state, target=outcome[entry["collection"]].target,
+                         copied=outcome[entry["collection"]].copied)
+    info["finished_at"] = datetime.now(UTC).isoformat()
+    path.write_text(json.dumps(info, default=str, indent=1))

@@ -133,6 +133,14 @@ OPS_STUCK_JOB_AFTER_S = env.int("OPS_STUCK_JOB_AFTER_S", default=1800)  # stalle
 OPS_SOFT_DELETE_RETENTION_DAYS = env.int("OPS_SOFT_DELETE_RETENTION_DAYS", default=7)
 OPS_CLEANUP_HOUR = env.int("OPS_CLEANUP_HOUR", default=3)  # nightly cleanup, UTC
 OPS_STUCK_CHECK_EVERY_S = env.int("OPS_STUCK_CHECK_EVERY_S", default=300)
+# Scheduled backup (operations/backup_schedule.py): daily at OPS_BACKUP_HOUR UTC into OPS_BACKUP_DIR, then rotation
+# keeps the newest backup of each of the last KEEP_DAILY days and of each of the last KEEP_WEEKLY ISO weeks.
+# OPS_BACKUP_ENABLED=false leaves it out of the beat schedule (backups made another way).
+OPS_BACKUP_ENABLED = env.bool("OPS_BACKUP_ENABLED", default=True)
+OPS_BACKUP_DIR = env.str("OPS_BACKUP_DIR", default=str(DATA_DIR / "backups"))
+OPS_BACKUP_HOUR = env.int("OPS_BACKUP_HOUR", default=2)
+OPS_BACKUP_KEEP_DAILY = env.int("OPS_BACKUP_KEEP_DAILY", default=7)
+OPS_BACKUP_KEEP_WEEKLY = env.int("OPS_BACKUP_KEEP_WEEKLY", default=4)
 # Keep LOGGING's JSON handler in workers (Celery would otherwise replace the root logger's handlers).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 from celery.schedules import crontab as _crontab  # noqa: E402
@@ -145,6 +153,10 @@ CELERY_BEAT_SCHEDULE = {
     "operations.stuck_jobs": {"task": "operations.stuck_jobs", "schedule": float(OPS_STUCK_CHECK_EVERY_S),
                          "options": {"queue": "default"}},
 }
+if OPS_BACKUP_ENABLED:
+    CELERY_BEAT_SCHEDULE["operations.scheduled_backup"] = {
+        "task": "operations.scheduled_backup", "schedule": _crontab(minute=0, hour=OPS_BACKUP_HOUR),
+        "options": {"queue": "default"}}
 
 # --- query embedding (embeddings/query.py) ---
 # Where a search's query is embedded. Unset: in-process for CPU embedders (minilm), on the GPU worker for colqwen

@@ -1,15 +1,18 @@
 import json
 
 import numpy as np
-from django.core.management import call_command
+import pytest
+from django.core.management import CommandError, call_command
 from pymilvus import DataType, MilvusClient
 
-from embeddings.collections import dense_collection_name
+from embeddings.collections import SCALAR_INDEXED, dense_collection_name, scalar_index_type
 from embeddings.lexical import lexical_index
 from knowledge.documents import KnowledgeBase
 from knowledge.search import search
 from knowledge.services import knowledge_base_create
 from layra.milvus import milvus_client
+from operations.checksums import milvus_digest
+from operations.vector_schema import index_descriptions, index_summary, schema_fields
 from tests.knowledge_helpers import index_pages
 
 
@@ -70,3 +73,69 @@ def test_dry_run_then_move_into_the_shared_collection(tmp_path, capsys, user):
 
     call_command("migrate_vectors", "--backup-dir", str(tmp_path))  # only the orphan is left: nothing to do
     assert json.loads(capsys.readouterr().out)["to_migrate"] == 0
+
+
+def _legacy_kb(user, name="Old") -> tuple[str, str]:
+    """A KB whose 12 vectors sit in a per-KB collection as an older release left them: (kb id, collection)."""
+    from embeddings.services import file_index_delete
+
+    kb = knowledge_base_create(user=user, name=name)
+    file_id = index_pages(user=user, knowledge_base_id=kb.knowledge_base_id, texts=["alpha page", "beta page"])
+    file_index_delete(knowledge_base_id=kb.knowledge_base_id, file_id=file_id)
+    KnowledgeBase.objects(knowledge_base_id=kb.knowledge_base_id).update_one(set__embedder=None)
+    return kb.knowledge_base_id, _legacy_collection(kb.knowledge_base_id, 12, 384,
+                                                    pages=[f"{file_id}-p1", f"{file_id}-p2"])
+
+
+def _kb_rows(name: str, kb_id: str) -> int:
+    return milvus_client().query(collection_name=name, filter=f'knowledge_base_id == "{kb_id}"',
+                                 output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
+
+
+def test_rollback_rebuilds_the_last_migrations_collections(tmp_path, capsys, user):
+    kb_id, legacy = _legacy_kb(user)
+    client = milvus_client()
+    fields = ["file_id", "image_id", "page_number", "vector"]
+    before = (schema_fields(client.describe_collection(collection_name=legacy)),
+              index_summary(index_descriptions(client, legacy)), milvus_digest(legacy, fields=fields))
+    call_command("migrate_vectors", "--backup-dir", str(tmp_path))
+    target = json.loads(capsys.readouterr().out)["migrated"][0]["target"]
+    assert not client.has_collection(legacy) and _kb_rows(target, kb_id) == 12
+
+    call_command("migrate_vectors", "--rollback", "--backup-dir", str(tmp_path))
+    out = json.loads(capsys.readouterr().out)
+    assert out["rolled_back"] == [{"collection": legacy, "rows": 12, "from": target}] and out["failed"] == []
+    # The collection is back as it was: schema, indexes and every row's content; the shared rows are gone.
+    assert (schema_fields(client.describe_collection(collection_name=legacy)),
+            index_summary(index_descriptions(client, legacy)), milvus_digest(legacy, fields=fields)) == before
+    assert _kb_rows(target, kb_id) == 0
+    assert KnowledgeBase.objects.get(knowledge_base_id=kb_id).embedder is None
+    with pytest.raises(CommandError, match="rolled back already"):
+        call_command("migrate_vectors", "--rollback", "--backup-dir", str(tmp_path))
+
+    call_command("migrate_vectors", "--backup-dir", str(tmp_path))  # and forward again
+    assert json.loads(capsys.readouterr().out)["migrated"] == [{"collection": legacy, "target": target, "rows": 12}]
+
+
+def test_a_target_with_the_wrong_schema_is_refused(tmp_path, capsys, user):
+    # A shared collection made by hand without the partition key: every count would match, the layout not.
+    client = milvus_client()
+    target = dense_collection_name(embedder="minilm", dim=384)
+    schema = MilvusClient.create_schema(auto_id=True)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=384)
+    for name in ("knowledge_base_id", "username", "file_id", "image_id"):
+        schema.add_field(name, DataType.VARCHAR, max_length=150)
+    schema.add_field("page_number", DataType.INT64)
+    params = client.prepare_index_params()
+    params.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params={"M": 8, "efConstruction": 64})
+    for name in SCALAR_INDEXED:
+        params.add_index(field_name=name, index_type=scalar_index_type(client))
+    client.create_collection(collection_name=target, schema=schema, index_params=params)
+    kb_id, legacy = _legacy_kb(user)
+
+    with pytest.raises(CommandError, match="1 collections not migrated"):
+        call_command("migrate_vectors", "--backup-dir", str(tmp_path))
+    out = json.loads(capsys.readouterr().out)
+    assert "field knowledge_base_id" in out["failed"][0] and "partition_key=True" in out["failed"][0]
+    assert client.has_collection(legacy)  # kept
