@@ -61,11 +61,13 @@ class Command(BaseCommand):
                 _child_stop(child)
 
     def _start_stores(self, children: list, data_dir: Path) -> None:
-        """SecantusDB and Milvus, each unless something already listens on its port."""
+        """SecantusDB and Milvus, each unless something already listens on its port. Each is in `children` before
+        it starts: a SIGTERM while Milvus takes its minute to start must stop it too."""
         log_dir = data_dir / "logs"
         mongo_port = _port_of(settings.MONGODB_URI, 27018)
         if not embedded.port_open(mongo_port):
-            children.append(embedded.secantus(mongo_port, str(data_dir / "mongo"), log_dir).start())
+            children.append(embedded.secantus(mongo_port, str(data_dir / "mongo"), log_dir))
+            children[-1].start()
             self.stdout.write(f"SecantusDB on 127.0.0.1:{mongo_port}")
         if not settings.MILVUS_URI.startswith("http://127.0.0.1:"):
             return
@@ -73,10 +75,11 @@ class Command(BaseCommand):
         if embedded.port_open(milvus_port):
             return
         if settings.EMBEDDED_MILVUS == "lite":
-            children.append(embedded.milvus_lite(milvus_port, data_dir / "milvus", log_dir).start())
+            children.append(embedded.milvus_lite(milvus_port, data_dir / "milvus", log_dir))
+            children[-1].start()
         else:
-            children.append(embedded.milvus_standalone(milvus_port, data_dir / "milvus-standalone",
-                                                       log_dir).start(timeout=180))
+            children.append(embedded.milvus_standalone(milvus_port, data_dir / "milvus-standalone", log_dir))
+            children[-1].start(timeout=180)
         self.stdout.write(f"Milvus ({settings.EMBEDDED_MILVUS}) on 127.0.0.1:{milvus_port}")
 
     def _start_worker(self, log_dir: Path) -> subprocess.Popen:
