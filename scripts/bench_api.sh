@@ -3,6 +3,6 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 system_packages
-python_env
+python_env dev  # the private stack it starts uses moto (a test tool)
 ensure_mariadb
 exec "$PY" scripts/bench_api.py "$@"

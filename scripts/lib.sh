@@ -1,7 +1,8 @@
-# Shared by run.sh and test.sh: system packages, the venv, MariaDB and Redis.
+# Shared by run.sh and test.sh: system packages (apt), the venv, MariaDB and Redis.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
+# LAYRA_VENV: another place for the venv (the tests of this script use a stand-in one).
+VENV="${LAYRA_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
 APT=(apt-get -o DPkg::Lock::Timeout=300 -y -qq)
 
@@ -26,19 +27,29 @@ system_packages() {
 }
 
 python_env() {
-  local stamp="$VENV/.requirements.sha"
-  local want
-  want="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-ml.txt" "$ROOT/scripts/lib.sh" | sha256sum | cut -d' ' -f1)"
+  # The product's packages (requirements-ml.txt, requirements.txt, colpali-engine); with "dev", the test tools of
+  # requirements-dev.txt too (`make test`; `make run` and the image never install them). Each set has its stamp in
+  # the venv: the hash of the files it came from (and of this script), so a change to any of them installs again.
+  local product dev
+  product="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-ml.txt" "$ROOT/scripts/lib.sh" | sha256sum | cut -d' ' -f1)"
   [ -x "$PY" ] || python3 -m venv "$VENV"
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "==> installing Python packages"
+  if [ "$(cat "$VENV/.requirements.sha" 2>/dev/null)" != "$product" ]; then
+    echo "==> installing the product's Python packages"
     "$PY" -m pip install -q -U pip wheel
     # torch first, from the CPU wheel pinned in requirements-ml.txt, so nothing pulls a CUDA build.
     "$PY" -m pip install -q -r "$ROOT/requirements-ml.txt"
     "$PY" -m pip install -q -r "$ROOT/requirements.txt"
     # colpali-engine's own pins would replace torch and transformers: take it without deps.
     "$PY" -m pip install -q --no-deps colpali-engine==0.3.18
-    echo "$want" > "$stamp"
+    echo "$product" > "$VENV/.requirements.sha"
+  fi
+  [ "${1:-}" = dev ] || return 0
+  # The product's hash is part of this one: new product pins install the test tools again against them.
+  dev="$( (echo "$product"; cat "$ROOT/requirements-dev.txt") | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$VENV/.requirements-dev.sha" 2>/dev/null)" != "$dev" ]; then
+    echo "==> installing the test tools"
+    "$PY" -m pip install -q -r "$ROOT/requirements-dev.txt"
+    echo "$dev" > "$VENV/.requirements-dev.sha"
   fi
 }
 

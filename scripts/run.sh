@@ -15,4 +15,5 @@ mkdir -p "$DATA_DIR/logs"
 export SECURE_SSL_REDIRECT="${SECURE_SSL_REDIRECT:-false}"
 export MILVUS_URI="${MILVUS_URI:-http://127.0.0.1:19530}"
 export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"
-exec "$PY" manage.py serve_embedded --host 127.0.0.1 --port 8000
+# LAYRA_HOST / LAYRA_PORT: another address (a second checkout running beside this one).
+exec "$PY" manage.py serve_embedded --host "${LAYRA_HOST:-127.0.0.1}" --port "${LAYRA_PORT:-8000}"

@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 system_packages
-python_env
+python_env dev
 ensure_mariadb
 ensure_redis
 "$VENV/bin/ruff" check .

@@ -1,6 +1,7 @@
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -170,3 +171,102 @@ def test_make_run_demo_password_is_random_kept_private_and_replaces_the_publishe
     assert Command()._ensure_demo_user(tmp_path) == first  # the next start keeps it
     demo.refresh_from_db()
     assert demo.check_password(first)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, **headers) -> tuple[int, dict, bytes]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_make_run_serves_with_gunicorn_and_whitenoise_with_debug_off(tmp_path, settings):
+    """serve_embedded's server: gunicorn with gunicorn.conf.py, the API and the admin's static files (collected,
+    served by whitenoise, compressed) with DEBUG off, and a clean exit on SIGTERM."""
+    from operations.management.commands.serve_embedded import _wait_serving, gunicorn_argv
+
+    settings.DATA_DIR = tmp_path  # its control socket goes there
+    env = {**os.environ, "DEBUG": "false", "STATIC_ROOT": str(tmp_path / "static"), "GUNICORN_WORKERS": "1",
+           "GUNICORN_THREADS": "4", "GUNICORN_PRELOAD_EMBEDDER": "false"}
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env,
+                   check=True)
+    port = _free_port()
+    argv = gunicorn_argv("127.0.0.1", port)
+    assert argv[1:5] == ["-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")]
+    assert ["--control-socket", str(tmp_path / "gunicorn.ctl")] == argv[5:7]
+    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115
+    server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_serving(server, "127.0.0.1", port)
+        base = f"http://127.0.0.1:{port}"
+        status, headers, body = _get(f"{base}/api/v1/health/live")
+        assert status == 200 and json.loads(body)["status"] == "ok" and headers["Server"] == "gunicorn"
+        status, headers, body = _get(f"{base}/static/admin/css/base.css")
+        assert status == 200 and headers["Content-Type"].startswith("text/css") and b"body" in body
+        status, headers, _ = _get(f"{base}/static/admin/css/base.css", **{"Accept-Encoding": "gzip"})
+        assert status == 200 and headers.get("Content-Encoding") == "gzip"
+        assert _get(f"{base}/static/admin/css/no-such-file.css")[0] == 404
+    finally:
+        server.terminate()
+        server.wait(60)
+        log.close()
+    assert server.returncode == 0, (tmp_path / "gunicorn.log").read_text()[-3000:]
+    assert "Using worker: gthread" in (tmp_path / "gunicorn.log").read_text()
+
+
+def test_make_run_installs_the_product_and_make_test_adds_the_test_tools(tmp_path):
+    """scripts/lib.sh's python_env against a stand-in venv whose python logs each pip call: `make run` (no
+    argument) installs the product only, `make test` (dev) the test tools too, each set again only when its files
+    change; a clean checkout's `make test` (CI) installs both."""
+    import shutil
+
+    def checkout(name):
+        root = tmp_path / name
+        (root / "scripts").mkdir(parents=True)
+        for path in ("scripts/lib.sh", "requirements.txt", "requirements-ml.txt", "requirements-dev.txt"):
+            shutil.copy(ROOT / path, root / path)
+        venv = tmp_path / f"{name}-venv"
+        (venv / "bin").mkdir(parents=True)
+        (venv / "bin" / "python").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / name}.pip\n')
+        (venv / "bin" / "python").chmod(0o755)
+        return root, venv
+
+    def python_env(root, venv, *mode):
+        log = root.parent / f"{root.name}.pip"
+        before = log.read_text().splitlines() if log.exists() else []
+        subprocess.run(["bash", "-c", f'source "{root}/scripts/lib.sh" && python_env {" ".join(mode)}'], check=True,
+                       env={"PATH": os.environ["PATH"], "LAYRA_VENV": str(venv)}, capture_output=True)
+        after = log.read_text().splitlines() if log.exists() else []
+        return [line.split(" -r ")[-1].replace(str(root) + "/", "") if " -r " in line else line
+                for line in after[len(before):]]
+
+    product = ["-m pip install -q -U pip wheel", "requirements-ml.txt", "requirements.txt",
+               "-m pip install -q --no-deps colpali-engine==0.3.18"]
+    root, venv = checkout("dev-machine")
+    assert python_env(root, venv) == product  # make run
+    assert python_env(root, venv) == []
+    assert python_env(root, venv, "dev") == ["requirements-dev.txt"]  # make test
+    assert python_env(root, venv, "dev") == [] and python_env(root, venv) == []
+    with open(root / "requirements.txt", "a") as f:
+        f.write("newpackage==1.0\n")
+    assert python_env(root, venv, "dev") == [*product, "requirements-dev.txt"]  # new pins: both again
+    with open(root / "requirements-dev.txt", "a") as f:
+        f.write("newtool==1.0\n")
+    assert python_env(root, venv) == []
+    assert python_env(root, venv, "dev") == ["requirements-dev.txt"]
+    clean, clean_venv = checkout("ci")
+    assert python_env(clean, clean_venv, "dev") == [*product, "requirements-dev.txt"]
+    assert "python_env dev" in (ROOT / "scripts" / "test.sh").read_text()
+    assert re.search(r"^python_env$", (ROOT / "scripts" / "run.sh").read_text(), re.M)
