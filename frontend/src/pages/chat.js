@@ -70,7 +70,8 @@ function Turn({ turn, siblings, onSwitch, onRegenerate, onEdit, onOpen, busy }) 
 
 function NewConversation({ models, kbs, onStart }) {
   const selected = models.find((m) => m.is_selected) || models[0];
-  const [modelId, setModelId] = useState(selected ? selected.model_id : '');
+  const [picked, setModelId] = useState('');
+  const modelId = picked || (selected ? selected.model_id : '');  // the models may arrive after the first render
   const model = models.find((m) => m.model_id === modelId);
   const preset = new URLSearchParams(location.search).get('kb');
   const [chosen, setChosen] = useState(new Set(preset ? [preset] : (model ? model.base_used : [])));
@@ -217,7 +218,7 @@ export function ChatPage({ id }) {
           <a href=${`/chat/${c.conversation_id}`} aria-current=${c.conversation_id === id ? 'page' : undefined}>
             ${c.conversation_name || 'Untitled'}</a>
           <button type="button" class="icon" aria-label=${`Rename ${c.conversation_name}`} onClick=${() => rename(c)}>✎</button>
-          <button type="button" class="icon" aria-label=${`Delete ${c.conversation_name}`} onClick=${() => setDeleting(c)}>🗑</button>
+          <button type="button" class="icon" aria-label=${`Delete ${c.conversation_name}`} onClick=${() => setDeleting(c)}>✕</button>
         </li>`)}</ul>`}
     </aside>
     <section class="conversation">
