@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from layra import handlers
+from layra import handlers, spa
 from layra.views import HealthLiveApi, HealthReadyApi
 
 api_v1 = [
@@ -20,6 +20,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("metrics", handlers.metrics, name="prometheus-django-metrics"),  # token or allowed network
+    # The web app: its assets, then index.html for every other path (client-side routes).
+    path("assets/<path:path>", spa.asset, name="spa-asset"),
+    re_path(rf"^(?!{spa.SERVER_PREFIXES})(?P<path>.*)$", spa.index, name="spa"),
 ]
 
 # JSON error shape under /api/ and /mcp; Django's pages elsewhere.

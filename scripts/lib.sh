@@ -24,6 +24,8 @@ system_packages() {
   apt_install pkg-config libmariadb-dev build-essential redis-server mariadb-server \
     libreoffice-core libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui fonts-dejavu-core \
     bubblewrap util-linux
+  # The browser tests (tests/test_web_app.py) drive the system Chromium; Playwright's own browser download is not used.
+  apt_install chromium chromium-driver
 }
 
 python_env() {
@@ -50,6 +52,25 @@ python_env() {
     echo "==> installing the test tools"
     "$PY" -m pip install -q -r "$ROOT/requirements-dev.txt"
     echo "$dev" > "$VENV/.requirements-dev.sha"
+  fi
+}
+
+frontend_build() {
+  # The web app (frontend/): npm ci from the lockfile when it changed, a Vite build when any source changed.
+  # Idempotent: a stamp of the lockfile and of the sources skips both when nothing changed.
+  local dir="$ROOT/frontend" want
+  command -v npm >/dev/null || { echo "npm (Node.js 20+) is needed to build the web app"; exit 1; }
+  want="$(cd "$dir" && cat package-lock.json vite.config.js index.html $(find src public -type f 2>/dev/null | sort) \
+    | sha256sum | cut -d' ' -f1)"
+  if [ ! -d "$dir/node_modules" ] || [ "$(cat "$dir/node_modules/.lock.sha" 2>/dev/null)" != "$(sha256sum < "$dir/package-lock.json")" ]; then
+    echo "==> installing the web app's packages (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    sha256sum < "$dir/package-lock.json" > "$dir/node_modules/.lock.sha"
+  fi
+  if [ ! -f "$dir/dist/index.html" ] || [ "$(cat "$dir/.build.sha" 2>/dev/null)" != "$want" ]; then
+    echo "==> building the web app"
+    (cd "$dir" && npm run --silent build -- --logLevel warn)
+    echo "$want" > "$dir/.build.sha"
   fi
 }
 

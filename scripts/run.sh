@@ -5,6 +5,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 system_packages
 python_env
+frontend_build
 ensure_redis
 export DATA_DIR="${DATA_DIR:-$ROOT/data}"
 mkdir -p "$DATA_DIR/logs"

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.api import cookies
 from accounts.authentication import JWTAuthentication
 from accounts.ratelimit import rate_limit
 from layra.client_ip import client_ip
@@ -70,14 +71,27 @@ class LoginApi(APIView):
 
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
+        cookie = serializers.BooleanField(
+            required=False, default=False,
+            help_text="Browsers: put the refresh token in an HttpOnly SameSite=Strict cookie (`layra_refresh`) "
+                      "and a CSRF token in the readable `layra_csrf` cookie; the body's `refresh` is then empty.")
 
     @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, auth=[])
     def post(self, request):
         rate_limit(request=request, scope="login")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        use_cookie = data.validated_data.pop("cookie")
         pair = services.login(**data.validated_data, ip=client_ip(request), user_agent=_user_agent(request))
+        return _pair_response(request, pair, use_cookie=use_cookie)
+
+
+def _pair_response(request, pair: dict, *, use_cookie: bool) -> Response:
+    if not use_cookie:
         return Response(TokenPairSerializer(pair).data)
+    response = Response(TokenPairSerializer({**pair, "refresh": ""}).data)
+    cookies.set_refresh_cookies(response, refresh=pair["refresh"], request=request)
+    return response
 
 
 class RefreshApi(APIView):
@@ -88,15 +102,25 @@ class RefreshApi(APIView):
         class Meta:
             ref_name = "RefreshInput"
 
-        refresh = serializers.CharField()
+        refresh = serializers.CharField(required=False)
 
-    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, auth=[])
+    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, auth=[],
+                   description="API clients send `refresh` in the body. Browsers that logged in with `cookie: true` "
+                               "send no body token: the `layra_refresh` cookie is spent, the `X-CSRF-Token` header "
+                               "must repeat the `layra_csrf` cookie (403 otherwise), and the new refresh token "
+                               "comes back as a cookie again.")
     def post(self, request):
         rate_limit(request=request, scope="refresh")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        pair = services.token_refresh(refresh=data.validated_data["refresh"], ip=client_ip(request))
-        return Response(TokenPairSerializer(pair).data)
+        refresh = data.validated_data.get("refresh")
+        use_cookie = refresh is None
+        if use_cookie:
+            refresh = cookies.refresh_from_cookie(request)
+            if refresh is None:
+                raise serializers.ValidationError({"refresh": ["This field is required."]})
+        pair = services.token_refresh(refresh=refresh, ip=client_ip(request))
+        return _pair_response(request, pair, use_cookie=use_cookie)
 
 
 class LogoutApi(APIView):
@@ -107,7 +131,9 @@ class LogoutApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
         services.logout(user=request.user, access_payload=request.auth, ip=client_ip(request))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        cookies.clear_refresh_cookies(response)
+        return response
 
 
 class MeApi(APIView):

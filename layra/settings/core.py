@@ -135,6 +135,8 @@ STORAGES = {
 STATIC_URL = "/static/"
 # `make run` collects into DATA_DIR at each start; the image collects at build time into its own directory.
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
+# The web app's build (frontend/, `npm run build`): served at / with its assets under /assets/ (layra/spa.py).
+FRONTEND_DIST = Path(env.str("FRONTEND_DIST", default=str(BASE_DIR / "frontend" / "dist")))
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=f"{REDIS_URL.rstrip('/')}/15")
