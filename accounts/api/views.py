@@ -11,6 +11,8 @@ from accounts import selectors, services
 from accounts.authentication import JWTAuthentication
 from accounts.ratelimit import rate_limit
 from layra.client_ip import client_ip
+from layra.openapi import errors
+from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 
 
 def _user_agent(request) -> str:
@@ -51,7 +53,8 @@ class RegisterApi(APIView):
         password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
         email = serializers.EmailField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer}, auth=[])
+    @extend_schema(summary="Register a user", request=InputSerializer,
+                   responses={201: UserOutputSerializer, **errors(409, 429)}, auth=[])
     def post(self, request):
         rate_limit(request=request, scope="register")
         data = self.InputSerializer(data=request.data)
@@ -71,7 +74,8 @@ class LoginApi(APIView):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
 
-    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, auth=[])
+    @extend_schema(summary="Log in: a token pair for a username and password", request=InputSerializer,
+                   responses={200: TokenPairSerializer, **errors(401, 429)}, auth=[])
     def post(self, request):
         rate_limit(request=request, scope="login")
         data = self.InputSerializer(data=request.data)
@@ -90,7 +94,8 @@ class RefreshApi(APIView):
 
         refresh = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, auth=[])
+    @extend_schema(summary="Exchange a refresh token for a new token pair", request=InputSerializer,
+                   responses={200: TokenPairSerializer, **errors(401, 429)}, auth=[])
     def post(self, request):
         rate_limit(request=request, scope="refresh")
         data = self.InputSerializer(data=request.data)
@@ -104,7 +109,7 @@ class LogoutApi(APIView):
 
     authentication_classes = [JWTAuthentication]
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(summary="Log out: revoke this token and its session", request=None, responses={204: None})
     def post(self, request):
         services.logout(user=request.user, access_payload=request.auth, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -119,11 +124,12 @@ class MeApi(APIView):
         first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
         last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
 
-    @extend_schema(responses=UserOutputSerializer)
+    @extend_schema(summary="The current user", responses=UserOutputSerializer)
     def get(self, request):
         return Response(UserOutputSerializer(request.user).data)
 
-    @extend_schema(request=InputSerializer, responses=UserOutputSerializer)
+    @extend_schema(summary="Update the current user's profile", request=InputSerializer,
+                   responses=UserOutputSerializer)
     def patch(self, request):
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -141,7 +147,8 @@ class PasswordChangeApi(APIView):
         current_password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
         new_password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
 
-    @extend_schema(request=InputSerializer, responses={204: None})
+    @extend_schema(summary="Change the password (other sessions are revoked)", request=InputSerializer,
+                   responses={204: None})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -172,7 +179,6 @@ _INTERACTIVE_AUTH = [JWTAuthentication, SessionAuthentication]
 
 class ApiKeyListCreateApi(APIView):
     authentication_classes = _INTERACTIVE_AUTH
-    pagination_class = None
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -181,11 +187,14 @@ class ApiKeyListCreateApi(APIView):
         name = serializers.CharField(max_length=100)
         expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=3650, allow_null=True)
 
-    @extend_schema(responses=ApiKeyOutputSerializer(many=True))
+    @extend_schema(summary="List your API keys (masked)", parameters=PAGE_PARAMETERS,
+                   responses=paginated(ApiKeyOutputSerializer))
     def get(self, request):
-        return Response(ApiKeyOutputSerializer(selectors.api_key_list(user=request.user), many=True).data)
+        return page_response(request=request, view=self, items=selectors.api_key_list(user=request.user),
+                             serializer=ApiKeyOutputSerializer)
 
-    @extend_schema(request=InputSerializer, responses={201: ApiKeyCreatedSerializer})
+    @extend_schema(summary="Create an API key (the key is shown once)", request=InputSerializer,
+                   responses={201: ApiKeyCreatedSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -197,11 +206,11 @@ class ApiKeyListCreateApi(APIView):
 class ApiKeyDetailApi(APIView):
     authentication_classes = _INTERACTIVE_AUTH
 
-    @extend_schema(responses=ApiKeyOutputSerializer)
+    @extend_schema(summary="One API key (masked)", responses=ApiKeyOutputSerializer)
     def get(self, request, key_id: str):
         return Response(ApiKeyOutputSerializer(selectors.api_key_get(user=request.user, key_id=key_id)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Revoke an API key", responses={204: None})
     def delete(self, request, key_id: str):
         services.api_key_revoke(user=request.user, key_id=key_id, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
