@@ -7,6 +7,19 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
+EVENT_STREAM = "text/event-stream"
+
+
+def event_schema(events: list[str], data: str) -> dict:
+    """One server-sent event as OpenAPI 3.0 can say it: its name among `events`, its data a JSON text."""
+    return {"type": "object", "properties": {
+        "event": {"type": "string", "enum": events},
+        "data": {"type": "string", "description": data},
+        "id": {"type": "string"},
+    }, "required": ["event", "data"]}
+
+
+ERROR_EVENT = event_schema(["error"], "The Error JSON.")
 
 # {"error": {"code", "message", "details"}}: layra.errors.error_body, what the exception handler answers.
 ERROR_COMPONENT = {
@@ -52,6 +65,12 @@ TAGS = [
 _APP_TAGS = {"layra": "platform"}
 
 
+def event_stream(events: list[str], data: str) -> OpenApiResponse:
+    """A `text/event-stream` response of the named events (list them in the operation's description too)."""
+    return OpenApiResponse(event_schema(events, data),
+                           description="Server-sent events: " + ", ".join(f"`{e}`" for e in events) + ".")
+
+
 def errors(*statuses: int) -> dict:
     """Extra error responses for an operation's `extend_schema(responses=...)`, each with the Error schema."""
     return {status: OpenApiResponse(ERROR_REF, description=ERROR_DESCRIPTIONS[status]) for status in statuses}
@@ -84,7 +103,18 @@ class ApiAutoSchema(AutoSchema):
                                         + operation.get("description", "")).strip()
         for status in self._default_error_statuses(operation, path):
             operation["responses"].setdefault(str(status), _error_response(status))
+        if any(renderer.media_type == EVENT_STREAM for renderer in self.view.renderer_classes):
+            self._errors_as_events(operation)
         return operation
+
+    @staticmethod
+    def _errors_as_events(operation: dict) -> None:
+        """An SSE view renders an error before its stream opens as one `error` event when the client asks for
+        text/event-stream (layra.sse.EventStreamRenderer)."""
+        for status, response in operation["responses"].items():
+            content = response.get("content", {})
+            if status[0] in "45" and content.get("application/json", {}).get("schema") == ERROR_REF:
+                content[EVENT_STREAM] = {"schema": ERROR_EVENT}
 
     def _default_error_statuses(self, operation: dict, path: str) -> list[int]:
         """The errors any operation of this shape can answer; views add the others with errors(...)."""

@@ -14,7 +14,7 @@ from chat.answer import answer_collect, message_ask
 from chat.documents import TurnStatus
 from layra.client_ip import client_ip
 from layra.errors import ValidationError
-from layra.openapi import errors
+from layra.openapi import errors, event_stream
 from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 from layra.sse import EventStreamRenderer, sse_event, sse_response
 
@@ -145,9 +145,8 @@ class MessageApi(APIView):
         responses={
             (200, "application/json"): OpenApiResponse(
                 AnswerOutputSerializer, description="With stream=false: the whole answer as JSON."),
-            (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description="With stream=true (default): server-sent events `citations`, "
-                                              "`token`, then `done` or `error`."),
+            (200, "text/event-stream"): event_stream(["citations", "token", "done", "error"],
+                                                     "The event's JSON (see the description)."),
             **errors(429, 502),
         },
         description="With stream=true (default) the answer is a `text/event-stream` with these event types: "

@@ -2,7 +2,7 @@
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -17,7 +17,7 @@ from knowledge import selectors, services
 from knowledge.signing import SIZES, signed_user_id
 from layra.client_ip import client_ip
 from layra.errors import NotFound
-from layra.openapi import errors
+from layra.openapi import errors, event_stream
 from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 from layra.sse import EventStreamRenderer, sse_event, sse_response
 from layra.storage import presigned_url
@@ -212,8 +212,8 @@ class TaskEventsApi(APIView):
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
     @extend_schema(summary="Stream an ingestion task's progress (server-sent events)",
-                   responses={(200, "text/event-stream"): OpenApiResponse(
-                       OpenApiTypes.STR, description="text/event-stream; events: `progress`, `end`, `timeout`.")},
+                   responses={(200, "text/event-stream"): event_stream(["progress", "end", "timeout"],
+                                                                       "A TaskOutput JSON.")},
                    description="Server-sent events (`text/event-stream`). Event types: `progress` (data: a TaskOutput "
                                "JSON, with eta_seconds) after each change, then `end` (data: the final TaskOutput) "
                                "when the task is done, failed or cancelled, or `timeout` (data: the last TaskOutput) "

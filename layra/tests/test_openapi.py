@@ -70,7 +70,10 @@ def test_protected_operations_document_401_and_routes_with_ids_404(schema):
 ])
 def test_sse_operations_are_event_streams_with_their_events_named(schema, path, method, events):
     operation = schema["paths"][path][method]
-    assert "text/event-stream" in operation["responses"]["200"]["content"]
+    stream = operation["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert stream["properties"]["event"]["enum"] == events
+    assert operation["responses"]["404"]["content"]["text/event-stream"]["schema"]["properties"]["event"]["enum"] == [
+        "error"]  # an error before the stream opens is one `error` event to a client that asked for events
     missing = [name for name in events if f"`{name}`" not in operation["description"]]
     assert not missing, operation["description"]
 

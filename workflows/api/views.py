@@ -1,14 +1,13 @@
 """Thin workflows API: validate input, call one service or selector, serialize the result."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.ratelimit import rate_limit
-from layra.openapi import errors
+from layra.openapi import errors, event_stream
 from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 from layra.sse import EventStreamRenderer, sse_event, sse_response
 from workflows import selectors, services
@@ -166,9 +165,9 @@ class RunEventsApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("from", int, description="Index of the first event (or Last-Event-ID + 1).")],
         summary="Stream a run's events (server-sent events)",
-        responses={(200, "text/event-stream"): OpenApiResponse(
-            OpenApiTypes.STR, description="text/event-stream; events: run_started, node_started, node_output, "
-                                          "node_finished, node_error, run_paused, run_waiting_input, run_finished.")},
+        responses={(200, "text/event-stream"): event_stream(
+            ["run_started", "node_started", "node_output", "node_finished", "node_error", "run_paused",
+             "run_waiting_input", "run_finished"], "The event's JSON.")},
         description="Server-sent events (`text/event-stream`), each with its index as `id` (resume with "
                     "Last-Event-ID or `from`). Event types: `run_started`, `node_started`, `node_output`, "
                     "`node_finished`, `node_error`, `run_paused`, `run_waiting_input`, `run_finished`; data is the "
