@@ -7,14 +7,19 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from accounts import selectors, services, tokens
 
 
+def _bearer_is_api_key(parts: list[bytes]) -> bool:
+    return len(parts) == 2 and parts[0].lower() == b"bearer" and parts[1].startswith(services.API_KEY_PREFIX.encode())
+
+
 class JWTAuthentication(BaseAuthentication):
-    """`Authorization: Bearer <access token>`. request.auth is the token's payload (dict)."""
+    """`Authorization: Bearer <access token>`. request.auth is the token's payload (dict). A bearer that is an API
+    key (`lyr_...`) is left to ApiKeyAuthentication."""
 
     keyword = "Bearer"
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword.lower().encode():
+        if not parts or parts[0].lower() != self.keyword.lower().encode() or _bearer_is_api_key(parts):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header.")
@@ -35,7 +40,8 @@ class JWTAuthentication(BaseAuthentication):
 
 
 class ApiKeyAuthentication(BaseAuthentication):
-    """`Authorization: Api-Key <key>` or `X-API-Key: <key>`. request.auth is the ApiKey record."""
+    """`X-API-Key: <key>`, `Authorization: Api-Key <key>` or, as OpenAI-style clients send it,
+    `Authorization: Bearer lyr_...`. request.auth is the ApiKey record."""
 
     keyword = "Api-Key"
 
@@ -43,11 +49,16 @@ class ApiKeyAuthentication(BaseAuthentication):
         key = request.headers.get("X-API-Key", "").strip()
         if not key:
             parts = get_authorization_header(request).split()
+            if _bearer_is_api_key(parts):
+                return self._authenticate_key(parts[1].decode("latin-1"))
             if not parts or parts[0].lower() != self.keyword.lower().encode():
                 return None
             if len(parts) != 2:
                 raise exceptions.AuthenticationFailed("Malformed Authorization header.")
             key = parts[1].decode("latin-1")
+        return self._authenticate_key(key)
+
+    def _authenticate_key(self, key: str):
         record = selectors.api_key_for_key(key=key)
         if record is None or not record.user.is_active:
             raise exceptions.AuthenticationFailed("API key is invalid or revoked.")
@@ -71,4 +82,6 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     name = "apiKeyAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+        return {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                "description": "An API key (lyr_...). Also accepted as `Authorization: Bearer lyr_...` or "
+                               "`Authorization: Api-Key lyr_...`."}

@@ -60,7 +60,7 @@ def model_resolve(*, user: User, model_id: str | None = None) -> ResolvedModel:
         if entry is None:
             raise ValidationError(
                 "No model is selected. Add a model with POST /api/v1/models/ and select it with "
-                "PUT /api/v1/models/selected.",
+                "PUT /api/v1/models/selected/.",
                 code="no_model_selected",
             )
     return ResolvedModel(

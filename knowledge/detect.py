@@ -149,15 +149,14 @@ def _zip_type(data: bytes) -> Detected:
                     return Detected(FileKind.OFFICE, ext, content_type)
     except zipfile.BadZipFile as exc:
         raise ValidationError("The archive is truncated or unreadable.", code="unreadable_file") from exc
-    raise UnsupportedMediaType("A zip archive that is not an office document is not supported.",
-                               code="unsupported_type")
+    raise UnsupportedMediaType("A zip archive that is not an office document is not supported.")
 
 
 def _ole_type(data: bytes) -> Detected:
     for stream, ext, content_type in OLE_TYPES:
         if data.find(stream.encode("utf-16-le")) != -1:
             return Detected(FileKind.OFFICE, ext, content_type)
-    raise UnsupportedMediaType("This OLE document type is not supported.", code="unsupported_type")
+    raise UnsupportedMediaType("This OLE document type is not supported.")
 
 
 # --- text pagination: a text file becomes pages of TEXT_ROWS rows of at most TEXT_COLS characters ---------
@@ -277,12 +276,12 @@ def detect(data: bytes, *, name: str) -> Detected:
             or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or head[:4] in (b"II*\x00", b"MM\x00*")):
         img = open_image(data)
         if img.format not in IMAGE_FORMATS:
-            raise UnsupportedMediaType(f"Image format {img.format} is not supported.", code="unsupported_type")
+            raise UnsupportedMediaType(f"Image format {img.format} is not supported.")
         return Detected(FileKind.IMAGE, img.format.lower().replace("jpeg", "jpg"), IMAGE_FORMATS[img.format], 1)
     text = _text_type(data, name)
     if text is not None:
         return text
-    raise UnsupportedMediaType(f"The type of '{name}' is not supported.", code="unsupported_type")
+    raise UnsupportedMediaType(f"The type of '{name}' is not supported.")
 
 
 def _check_pages(pages: int, name: str, *, at_least: bool = False) -> None:

@@ -21,7 +21,7 @@ def _signature(*, file_id: str, page_number: int, size: str, user_id: int, expir
 def page_image_url(*, user, file_id: str, page_number: int, size: str = "full") -> str:
     expires = int(time.time()) + settings.PAGE_IMAGE_URL_TTL_S
     sig = _signature(file_id=file_id, page_number=page_number, size=size, user_id=user.pk, expires=expires)
-    return (f"/api/v1/files/{file_id}/pages/{page_number}/image?size={size}&uid={user.pk}&exp={expires}"
+    return (f"/api/v1/files/{file_id}/pages/{page_number}/image/?size={size}&uid={user.pk}&exp={expires}"
             f"&sig={sig}")
 
 

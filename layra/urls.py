@@ -3,11 +3,14 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from layra import handlers, spa
-from layra.views import HealthLiveApi, HealthReadyApi
+from layra.routes import path_with_alias
+from layra.views import ApiRootApi, HealthLiveApi, HealthReadyApi
 
+# Every route ends with a slash; those that had none keep a slash-less alias (layra/routes.py).
 api_v1 = [
-    path("health/live", HealthLiveApi.as_view(), name="health-live"),
-    path("health/ready", HealthReadyApi.as_view(), name="health-ready"),
+    path("", ApiRootApi.as_view(), name="api-root"),
+    *path_with_alias("health/live", HealthLiveApi.as_view(), name="health-live"),
+    *path_with_alias("health/ready", HealthReadyApi.as_view(), name="health-ready"),
     path("", include("accounts.urls")),
     path("", include("knowledge.urls")),
     path("", include("chat.urls")),

@@ -80,8 +80,10 @@ def test_every_operation_survives_fuzzing(live_server, jwt):
         started = time.monotonic()
         for result in schema.get_all_operations():
             operation = result.ok()
+            if operation.definition.raw.get("deprecated"):
+                continue  # a slash-less alias: the same view as the route fuzzed with its slash
             label = f"{operation.method.upper()} {operation.path}"
-            if operation.path in ("/api/v1/auth/logout", "/api/v1/auth/password"):
+            if operation.path in ("/api/v1/auth/logout/", "/api/v1/auth/password/"):
                 # these end or change the session the fuzzer is using; fuzzed with their own token
                 op_headers = _fresh_headers(live_server.url, user)
             else:

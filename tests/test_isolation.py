@@ -55,6 +55,8 @@ def api_routes() -> list[Route]:
     for template, pattern in _walk(get_resolver().url_patterns):
         if not template.startswith(API_PREFIX):
             continue
+        if not template.endswith("/"):
+            continue  # a deprecated slash-less alias: the same view as its route, checked there (layra/routes.py)
         view = getattr(pattern.callback, "view_class", None) or getattr(pattern.callback, "cls", None)
         assert view is not None, f"{template}: not a class-based view; isolation cannot see its methods"
         routes.append(Route(template, pattern.name or "", tuple(pattern.pattern.converters), view))
@@ -269,7 +271,8 @@ def test_every_route_is_protected_or_public_by_name():
     """Anonymous callers get 401 everywhere except the routes that are public on purpose."""
     from rest_framework.test import APIClient
 
-    public = {"auth-register", "auth-login", "auth-refresh", "auth-logout", "health-live", "health-ready"}
+    public = {"api-root", "auth-register", "auth-login", "auth-refresh", "auth-logout", "health-live",
+              "health-ready"}
     client = APIClient()
     leaks = []
     for route in api_routes():

@@ -12,6 +12,8 @@ from accounts.api import cookies
 from accounts.authentication import JWTAuthentication
 from accounts.ratelimit import rate_limit
 from layra.client_ip import client_ip
+from layra.openapi import errors
+from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 
 
 def _user_agent(request) -> str:
@@ -52,7 +54,8 @@ class RegisterApi(APIView):
         password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
         email = serializers.EmailField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer}, auth=[])
+    @extend_schema(summary="Register a user", request=InputSerializer,
+                   responses={201: UserOutputSerializer, **errors(409, 429)}, auth=[])
     def post(self, request):
         rate_limit(request=request, scope="register")
         data = self.InputSerializer(data=request.data)
@@ -76,7 +79,8 @@ class LoginApi(APIView):
             help_text="Browsers: put the refresh token in an HttpOnly SameSite=Strict cookie (`layra_refresh`) "
                       "and a CSRF token in the readable `layra_csrf` cookie; the body's `refresh` is then empty.")
 
-    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, auth=[])
+    @extend_schema(summary="Log in: a token pair for a username and password", request=InputSerializer,
+                   responses={200: TokenPairSerializer, **errors(401, 429)}, auth=[])
     def post(self, request):
         rate_limit(request=request, scope="login")
         data = self.InputSerializer(data=request.data)
@@ -104,7 +108,8 @@ class RefreshApi(APIView):
 
         refresh = serializers.CharField(required=False)
 
-    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, auth=[],
+    @extend_schema(summary="Exchange a refresh token for a new token pair", request=InputSerializer,
+                   responses={200: TokenPairSerializer, **errors(401, 403, 429)}, auth=[],
                    description="API clients send `refresh` in the body. Browsers that logged in with `cookie: true` "
                                "send no body token: the `layra_refresh` cookie is spent, the `X-CSRF-Token` header "
                                "must repeat the `layra_csrf` cookie (403 otherwise), and the new refresh token "
@@ -128,7 +133,7 @@ class LogoutApi(APIView):
 
     authentication_classes = [JWTAuthentication]
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(summary="Log out: revoke this token and its session", request=None, responses={204: None})
     def post(self, request):
         services.logout(user=request.user, access_payload=request.auth, ip=client_ip(request))
         response = Response(status=status.HTTP_204_NO_CONTENT)
@@ -145,11 +150,12 @@ class MeApi(APIView):
         first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
         last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
 
-    @extend_schema(responses=UserOutputSerializer)
+    @extend_schema(summary="The current user", responses=UserOutputSerializer)
     def get(self, request):
         return Response(UserOutputSerializer(request.user).data)
 
-    @extend_schema(request=InputSerializer, responses=UserOutputSerializer)
+    @extend_schema(summary="Update the current user's profile", request=InputSerializer,
+                   responses=UserOutputSerializer)
     def patch(self, request):
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -167,7 +173,8 @@ class PasswordChangeApi(APIView):
         current_password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
         new_password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
 
-    @extend_schema(request=InputSerializer, responses={204: None})
+    @extend_schema(summary="Change the password (other sessions are revoked)", request=InputSerializer,
+                   responses={204: None})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -198,7 +205,6 @@ _INTERACTIVE_AUTH = [JWTAuthentication, SessionAuthentication]
 
 class ApiKeyListCreateApi(APIView):
     authentication_classes = _INTERACTIVE_AUTH
-    pagination_class = None
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -207,11 +213,14 @@ class ApiKeyListCreateApi(APIView):
         name = serializers.CharField(max_length=100)
         expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=3650, allow_null=True)
 
-    @extend_schema(responses=ApiKeyOutputSerializer(many=True))
+    @extend_schema(summary="List your API keys (masked)", parameters=PAGE_PARAMETERS,
+                   responses=paginated(ApiKeyOutputSerializer))
     def get(self, request):
-        return Response(ApiKeyOutputSerializer(selectors.api_key_list(user=request.user), many=True).data)
+        return page_response(request=request, view=self, items=selectors.api_key_list(user=request.user),
+                             serializer=ApiKeyOutputSerializer)
 
-    @extend_schema(request=InputSerializer, responses={201: ApiKeyCreatedSerializer})
+    @extend_schema(summary="Create an API key (the key is shown once)", request=InputSerializer,
+                   responses={201: ApiKeyCreatedSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -223,11 +232,11 @@ class ApiKeyListCreateApi(APIView):
 class ApiKeyDetailApi(APIView):
     authentication_classes = _INTERACTIVE_AUTH
 
-    @extend_schema(responses=ApiKeyOutputSerializer)
+    @extend_schema(summary="One API key (masked)", responses=ApiKeyOutputSerializer)
     def get(self, request, key_id: str):
         return Response(ApiKeyOutputSerializer(selectors.api_key_get(user=request.user, key_id=key_id)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Revoke an API key", responses={204: None})
     def delete(self, request, key_id: str):
         services.api_key_revoke(user=request.user, key_id=key_id, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

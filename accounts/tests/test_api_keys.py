@@ -22,18 +22,20 @@ def test_create_shows_key_once_and_stores_only_its_hash(client, user):
     assert key.startswith("lyr_") and body["masked_key"].endswith("…") and key not in body["masked_key"]
     record = ApiKey.objects.get(key_id=body["id"])
     assert key not in (record.key_hash, record.prefix) and record.user == user
-    listing = client.get(KEYS).json()
+    listing = client.get(KEYS).json()["results"]
     assert [k["id"] for k in listing] == [body["id"]] and "key" not in listing[0]
     assert key not in str(listing)
     assert AuditLog.objects.filter(action="api_key.create", resource_id=body["id"]).exists()
 
 
-@pytest.mark.parametrize("header", ["authorization", "x-api-key"])
-def test_key_authenticates_with_either_header(client, user, header):
+@pytest.mark.parametrize("header", ["authorization", "bearer", "x-api-key"])
+def test_key_authenticates_with_any_of_its_headers(client, user, header):
     key = client.post(KEYS, {"name": "ci"}, format="json").json()["key"]
     other = APIClient()
     if header == "authorization":
         other.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    elif header == "bearer":  # as OpenAI-style clients send it
+        other.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     else:
         other.credentials(HTTP_X_API_KEY=key)
     response = other.get("/api/v1/auth/me")
@@ -49,8 +51,23 @@ def test_revoked_or_unknown_key_is_401(client):
     assert other.get("/api/v1/auth/me").status_code == 401
     other.credentials(HTTP_X_API_KEY="lyr_made-up")
     assert other.get("/api/v1/auth/me").status_code == 401
-    assert client.get(KEYS).json() == []
+    assert client.get(KEYS).json()["results"] == []
     assert AuditLog.objects.filter(action="api_key.revoke", resource_id=created["id"]).exists()
+
+
+def test_wrong_bearer_api_key_is_401_in_the_error_shape(client):
+    client.post(KEYS, {"name": "ci"}, format="json")
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION="Bearer lyr_made-up")
+    response = other.get("/api/v1/auth/me/")
+    assert response.status_code == 401
+    assert response.json() == {"error": {"code": "authentication_failed", "message": "API key is invalid or revoked.",
+                                         "details": {}}}
+
+
+def test_jwt_in_bearer_still_authenticates(client, user):
+    response = client.get("/api/v1/auth/me/")
+    assert response.status_code == 200 and response.json()["username"] == user.username
 
 
 def test_expired_key_is_401(client):
@@ -82,6 +99,8 @@ def test_an_api_key_cannot_manage_api_keys(client):
     key = client.post(KEYS, {"name": "ci"}, format="json").json()["key"]
     other = APIClient()
     other.credentials(HTTP_X_API_KEY=key)
+    assert other.post(KEYS, {"name": "more"}, format="json").status_code == 401
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     assert other.post(KEYS, {"name": "more"}, format="json").status_code == 401
     assert ApiKey.objects.count() == 1
 

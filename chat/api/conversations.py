@@ -14,7 +14,8 @@ from chat.answer import answer_collect, message_ask
 from chat.documents import TurnStatus
 from layra.client_ip import client_ip
 from layra.errors import ValidationError
-from layra.pagination import PagePagination, paginated
+from layra.openapi import errors, event_stream
+from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 from layra.sse import EventStreamRenderer, sse_event, sse_response
 
 
@@ -53,14 +54,14 @@ class ConversationListCreateApi(APIView):
     class ConversationCreateInputSerializer(serializers.Serializer):
         conversation_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
-    @extend_schema(responses=paginated(ConversationOutputSerializer), operation_id="conversations_list",
-                   parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)])
+    @extend_schema(summary="List your conversations", responses=paginated(ConversationOutputSerializer),
+                   operation_id="conversations_list", parameters=PAGE_PARAMETERS)
     def get(self, request):
-        paginator = PagePagination()
-        page = paginator.paginate_queryset(selectors.conversation_list(user=request.user), request, view=self)
-        return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
+        return page_response(request=request, view=self, items=selectors.conversation_list(user=request.user),
+                             serializer=ConversationOutputSerializer)
 
-    @extend_schema(request=ConversationCreateInputSerializer, responses={201: ConversationDetailOutputSerializer})
+    @extend_schema(summary="Start a conversation", request=ConversationCreateInputSerializer,
+                   responses={201: ConversationDetailOutputSerializer})
     def post(self, request):
         data = self.ConversationCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -73,12 +74,13 @@ class ConversationDetailApi(APIView):
         conversation_name = serializers.CharField(max_length=200, required=False)
         is_read = serializers.BooleanField(required=False)
 
-    @extend_schema(responses=ConversationDetailOutputSerializer)
+    @extend_schema(summary="One conversation with all its turns", responses=ConversationDetailOutputSerializer)
     def get(self, request, conversation_id: str):
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         return Response(ConversationDetailOutputSerializer(conversation).data)
 
-    @extend_schema(request=ConversationUpdateInputSerializer, responses=ConversationDetailOutputSerializer,
+    @extend_schema(summary="Rename a conversation or mark it read", request=ConversationUpdateInputSerializer,
+                   responses=ConversationDetailOutputSerializer,
                    description="Rename (conversation_name) and/or mark read (is_read).")
     def patch(self, request, conversation_id: str):
         data = self.ConversationUpdateInputSerializer(data=request.data)
@@ -87,7 +89,8 @@ class ConversationDetailApi(APIView):
                                                     **data.validated_data)
         return Response(ConversationDetailOutputSerializer(conversation).data)
 
-    @extend_schema(responses={204: None}, description="Deletes the conversation and its temporary knowledge base.")
+    @extend_schema(summary="Delete a conversation", responses={204: None},
+                   description="Deletes the conversation and its temporary knowledge base.")
     def delete(self, request, conversation_id: str):
         services.conversation_delete(user=request.user, conversation_id=conversation_id)
         return Response(status=204)
@@ -123,27 +126,35 @@ class MessageApi(APIView):
         usage = serializers.DictField(child=serializers.IntegerField())
 
     @extend_schema(
-        parameters=[OpenApiParameter("leaf", str, description="Last turn of the branch (default: the latest).")],
-        responses=TurnOutputSerializer(many=True), operation_id="conversations_messages_list",
-        description="The turns of one branch, from the first question down to `leaf`.",
+        summary="The turns of one branch of a conversation",
+        parameters=[OpenApiParameter("leaf", str, description="Last turn of the branch (default: the latest)."),
+                    *PAGE_PARAMETERS],
+        responses=paginated(TurnOutputSerializer), operation_id="conversations_messages_list",
+        description="The turns of one branch, from the first question down to `leaf`, a page at a time.",
     )
     def get(self, request, conversation_id: str):
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         leaf = request.query_params.get("leaf") or selectors.conversation_leaf(conversation=conversation)
         turns = selectors.conversation_path(conversation=conversation, message_id=leaf)
-        return Response(TurnOutputSerializer(turns, many=True).data)
+        return page_response(request=request, view=self, items=turns, serializer=TurnOutputSerializer)
 
     @extend_schema(
+        summary="Ask a question: the answer streams as server-sent events (or one JSON with stream=false)",
         request=MessageInputSerializer,
         parameters=[OpenApiParameter("stream", OpenApiTypes.BOOL, description="false: one JSON response.")],
         responses={
-            200: OpenApiResponse(
-                AnswerOutputSerializer,
-                description="With stream=true (default) a text/event-stream of `citations` (file, page, score, "
-                            "image_url), `token` ({text}) and a final `done` ({usage}) or `error` ({message}) "
-                            "event; with stream=false this JSON.",
-            ),
+            (200, "application/json"): OpenApiResponse(
+                AnswerOutputSerializer, description="With stream=false: the whole answer as JSON."),
+            (200, "text/event-stream"): event_stream(["citations", "token", "done", "error"],
+                                                     "The event's JSON (see the description)."),
+            **errors(429, 502),
         },
+        description="With stream=true (default) the answer is a `text/event-stream` with these event types: "
+                    "`citations` (data: {conversation_id, message_id, citations: [file, page, score, image_url, "
+                    "...]}) first; `token` (data: {text}) for each piece of the answer; then one final `done` "
+                    "(data: {conversation_id, message_id, status, usage}) or `error` (data: {conversation_id, "
+                    "message_id, status, message, code}). Comment lines keep the connection alive. With "
+                    "stream=false the same answer is one JSON object; a model failure is then a 502 `model_error`.",
     )
     def post(self, request, conversation_id: str):
         rate_limit(request=request, scope="chat")
@@ -171,8 +182,9 @@ class ConversationFilesApi(APIView):
         status = serializers.CharField()
         task_id = serializers.CharField(allow_null=True)
 
-    @extend_schema(request={"multipart/form-data": ConversationFilesInputSerializer},
-                   responses={201: ConversationFileOutputSerializer(many=True)},
+    @extend_schema(summary="Upload files into the conversation's temporary knowledge base",
+                   request={"multipart/form-data": ConversationFilesInputSerializer},
+                   responses={201: ConversationFileOutputSerializer(many=True), **errors(413, 415)},
                    description="Upload files into the conversation's temporary knowledge base (created on first "
                                "upload, searched with the model's KBs, deleted with the conversation).")
     def post(self, request, conversation_id: str):

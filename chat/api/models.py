@@ -6,6 +6,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat import selectors, services
+from layra.openapi import errors
+from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 
 
 class ModelInputSerializer(serializers.Serializer):
@@ -55,12 +57,15 @@ def _out(entry, selected_model):
 
 
 class ModelListCreateApi(APIView):
-    @extend_schema(responses=ModelOutputSerializer(many=True), operation_id="models_list")
+    @extend_schema(summary="List your model configurations", parameters=PAGE_PARAMETERS,
+                   responses=paginated(ModelOutputSerializer), operation_id="models_list")
     def get(self, request):
         models, selected = selectors.model_list(user=request.user)
-        return Response(ModelOutputSerializer(models, many=True, context={"selected_model": selected}).data)
+        return page_response(request=request, view=self, items=models, serializer=ModelOutputSerializer,
+                             context={"selected_model": selected})
 
-    @extend_schema(request=ModelCreateInputSerializer, responses={201: ModelOutputSerializer})
+    @extend_schema(summary="Add a model configuration", request=ModelCreateInputSerializer,
+                   responses={201: ModelOutputSerializer})
     def post(self, request):
         data = ModelCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -70,17 +75,19 @@ class ModelListCreateApi(APIView):
 
 
 class ModelDetailApi(APIView):
-    @extend_schema(responses=ModelOutputSerializer)
+    @extend_schema(summary="One model configuration (its API key masked)", responses=ModelOutputSerializer)
     def get(self, request, model_id: str):
         entry = selectors.model_get(user=request.user, model_id=model_id)
         _, selected = selectors.model_list(user=request.user)
         return Response(_out(entry, selected))
 
-    @extend_schema(request=ModelInputSerializer, responses=ModelOutputSerializer)
+    @extend_schema(summary="Replace a model configuration", request=ModelInputSerializer,
+                   responses=ModelOutputSerializer)
     def put(self, request, model_id: str):
         return self._update(request, model_id, partial=False)
 
-    @extend_schema(request=ModelInputSerializer(partial=True), responses=ModelOutputSerializer)
+    @extend_schema(summary="Update some fields of a model configuration", request=ModelInputSerializer(partial=True),
+                   responses=ModelOutputSerializer)
     def patch(self, request, model_id: str):
         return self._update(request, model_id, partial=True)
 
@@ -91,7 +98,7 @@ class ModelDetailApi(APIView):
         _, selected = selectors.model_list(user=request.user)
         return Response(_out(entry, selected))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Delete a model configuration", responses={204: None})
     def delete(self, request, model_id: str):
         services.model_delete(user=request.user, model_id=model_id)
         return Response(status=204)
@@ -99,13 +106,14 @@ class ModelDetailApi(APIView):
 
 class ModelTestApi(APIView):
     @extend_schema(
+        summary="Test a model endpoint with a short prompt",
         request=None,
-        responses=inline_serializer("ModelTestResult", {
+        responses={200: inline_serializer("ModelTestResult", {
             "ok": serializers.BooleanField(),
             "latency_ms": serializers.FloatField(),
             "reply": serializers.CharField(required=False),
             "error": serializers.CharField(required=False),
-        }),
+        }), **errors(400)},
         description="Send a short prompt to the model; ok=false carries the provider's error (never its body). "
                     "An endpoint the outbound guard refuses (loopback, private, link-local or metadata address not "
                     "in MODEL_ENDPOINT_ALLOWLIST) is a 400 with code model_endpoint_refused, and nothing is sent.",
@@ -122,14 +130,15 @@ class ModelSelectedApi(APIView):
         selected_model = serializers.CharField(allow_null=True)
         model = ModelOutputSerializer(allow_null=True)
 
-    @extend_schema(responses=ModelSelectedOutputSerializer, operation_id="models_selected_retrieve")
+    @extend_schema(summary="The selected model", responses=ModelSelectedOutputSerializer,
+                   operation_id="models_selected_retrieve")
     def get(self, request):
         entry = selectors.model_selected(user=request.user)
         selected = entry.model_id if entry else None
         return Response({"selected_model": selected, "model": _out(entry, selected) if entry else None})
 
-    @extend_schema(request=ModelSelectInputSerializer, responses=ModelSelectedOutputSerializer,
-                   operation_id="models_selected_update")
+    @extend_schema(summary="Select the model answers use by default", request=ModelSelectInputSerializer,
+                   responses=ModelSelectedOutputSerializer, operation_id="models_selected_update")
     def put(self, request):
         data = self.ModelSelectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -132,9 +132,9 @@ def test_branching_edit_keeps_both_branches_and_history_follows_the_path(api_cli
     assert turns[q2]["parent_message_id"] == q1 and turns[q2b]["parent_message_id"] == q1
     assert turns[q2]["ai_message"] == "A2" and turns[q2b]["ai_message"] == "A2-edited"
 
-    branch = api_client.get(f"/api/v1/conversations/{cid}/messages?leaf={q2}").json()
+    branch = api_client.get(f"/api/v1/conversations/{cid}/messages/?leaf={q2}").json()["results"]
     assert [t["user_message"] for t in branch] == ["Q1", "Q2"]
-    branch = api_client.get(f"/api/v1/conversations/{cid}/messages?leaf={q2b}").json()
+    branch = api_client.get(f"/api/v1/conversations/{cid}/messages/?leaf={q2b}").json()["results"]
     assert [t["user_message"] for t in branch] == ["Q1", "Q2 edited"]
     # continue the original branch explicitly: history is Q1, Q2 only
     fake_llm.reply = "A3"

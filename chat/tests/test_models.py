@@ -82,7 +82,7 @@ def test_cached_config_is_served_from_redis(api_client, user):
 def test_delete_selected_model_clears_selection(api_client, user):
     model = _create(api_client)
     assert api_client.delete(f"/api/v1/models/{model['model_id']}/").status_code == 204
-    assert api_client.get("/api/v1/models/").json() == []
+    assert api_client.get("/api/v1/models/").json()["results"] == []
     assert api_client.get("/api/v1/models/selected").json() == {"selected_model": None, "model": None}
     assert api_client.get(f"/api/v1/models/{model['model_id']}/").status_code == 404
 

@@ -33,8 +33,8 @@ def test_answer_cites_pages_and_sends_their_images_and_text(api_client, user, fa
     citation = body["citations"][0]
     assert citation["file_id"] == files[0].file_id and citation["filename"] == "biology.pdf"
     assert citation["page_number"] == 1 and citation["knowledge_base_id"] == kb.knowledge_base_id
-    assert citation["image_url"].startswith(f"/api/v1/files/{files[0].file_id}/pages/1/image?size=full&")
-    assert citation["thumbnail_url"].startswith(f"/api/v1/files/{files[0].file_id}/pages/1/image?size=thumb&")
+    assert citation["image_url"].startswith(f"/api/v1/files/{files[0].file_id}/pages/1/image/?size=full&")
+    assert citation["thumbnail_url"].startswith(f"/api/v1/files/{files[0].file_id}/pages/1/image/?size=thumb&")
     assert "Photosynthesis" in citation["snippet"]
     content = fake_llm.last["messages"][-1]["content"]
     images = [p["image_url"]["url"] for p in content if p["type"] == "image_url"]

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from accounts.ratelimit import rate_limit
 from embeddings.hybrid import MODES
 from knowledge.search import search
+from layra.openapi import errors
 
 
 class HitSerializer(serializers.Serializer):
@@ -39,7 +40,7 @@ class SearchApi(APIView):
     @extend_schema(
         operation_id="search_pages",
         request=InputSerializer,
-        responses={200: OutputSerializer},
+        responses={200: OutputSerializer, **errors(429)},
         summary="Best pages of the caller's knowledge bases for a query (hybrid: BM25 + late-interaction MaxSim).",
     )
     def post(self, request):

@@ -17,7 +17,8 @@ from knowledge import selectors, services
 from knowledge.signing import SIZES, signed_user_id
 from layra.client_ip import client_ip
 from layra.errors import NotFound
-from layra.pagination import PagePagination, paginated
+from layra.openapi import errors, event_stream
+from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 from layra.sse import EventStreamRenderer, sse_event, sse_response
 from layra.storage import presigned_url
 
@@ -76,16 +77,16 @@ def _kb_out(kb, counts) -> dict:
 
 
 class KnowledgeBaseListCreateApi(APIView):
-    @extend_schema(parameters=[OpenApiParameter("name", str, description="Filter: name contains (any case)."),
-                               OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+    @extend_schema(summary="List your knowledge bases",
+                   parameters=[OpenApiParameter("name", str, description="Filter: name contains (any case)."),
+                               *PAGE_PARAMETERS],
                    responses={200: paginated(KnowledgeBaseOutputSerializer)}, operation_id="knowledge_bases_list")
     def get(self, request):
         kbs = selectors.knowledge_base_list(user=request.user, name=request.query_params.get("name"))
-        paginator = PagePagination()
-        page = paginator.paginate_queryset(kbs, request, view=self)
-        return paginator.get_paginated_response(KnowledgeBaseOutputSerializer(page, many=True).data)
+        return page_response(request=request, view=self, items=kbs, serializer=KnowledgeBaseOutputSerializer)
 
-    @extend_schema(request=KnowledgeBaseInputSerializer, responses={201: KnowledgeBaseOutputSerializer})
+    @extend_schema(summary="Create a knowledge base", request=KnowledgeBaseInputSerializer,
+                   responses={201: KnowledgeBaseOutputSerializer})
     def post(self, request):
         data = KnowledgeBaseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -94,12 +95,14 @@ class KnowledgeBaseListCreateApi(APIView):
 
 
 class KnowledgeBaseDetailApi(APIView):
-    @extend_schema(responses={200: KnowledgeBaseOutputSerializer})
+    @extend_schema(summary="One knowledge base with its file and page counts",
+                   responses={200: KnowledgeBaseOutputSerializer})
     def get(self, request, knowledge_base_id: str):
         data = selectors.knowledge_base_detail(user=request.user, knowledge_base_id=knowledge_base_id)
         return Response(KnowledgeBaseOutputSerializer(data).data)
 
-    @extend_schema(request=KnowledgeBaseInputSerializer, responses={200: KnowledgeBaseOutputSerializer})
+    @extend_schema(summary="Rename a knowledge base", request=KnowledgeBaseInputSerializer,
+                   responses={200: KnowledgeBaseOutputSerializer})
     def patch(self, request, knowledge_base_id: str):
         data = KnowledgeBaseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -108,7 +111,7 @@ class KnowledgeBaseDetailApi(APIView):
         detail = selectors.knowledge_base_detail(user=request.user, knowledge_base_id=knowledge_base_id)
         return Response(KnowledgeBaseOutputSerializer(detail).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Delete a knowledge base with its files and vectors", responses={204: None})
     def delete(self, request, knowledge_base_id: str):
         services.knowledge_base_delete(user=request.user, knowledge_base_id=knowledge_base_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -120,16 +123,15 @@ class FileListUploadApi(APIView):
     class UploadInputSerializer(serializers.Serializer):
         files = serializers.ListField(child=serializers.FileField(), help_text="One or many files.")
 
-    @extend_schema(responses={200: paginated(FileOutputSerializer)}, operation_id="knowledge_base_files_list",
-                   parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)])
+    @extend_schema(summary="List the files of a knowledge base", responses={200: paginated(FileOutputSerializer)},
+                   operation_id="knowledge_base_files_list", parameters=PAGE_PARAMETERS)
     def get(self, request, knowledge_base_id: str):
         files = selectors.file_list(user=request.user, knowledge_base_id=knowledge_base_id)
-        paginator = PagePagination()
-        page = paginator.paginate_queryset(files, request, view=self)
-        return paginator.get_paginated_response(FileOutputSerializer(page, many=True).data)
+        return page_response(request=request, view=self, items=files, serializer=FileOutputSerializer)
 
-    @extend_schema(request={"multipart/form-data": UploadInputSerializer},
-                   responses={201: FileOutputSerializer(many=True)})
+    @extend_schema(summary="Upload files into a knowledge base (ingestion starts)",
+                   request={"multipart/form-data": UploadInputSerializer},
+                   responses={201: FileOutputSerializer(many=True), **errors(413, 415)})
     def post(self, request, knowledge_base_id: str):
         rate_limit(request=request, scope="upload")
         files = services.files_upload(user=request.user, knowledge_base_id=knowledge_base_id,
@@ -138,11 +140,11 @@ class FileListUploadApi(APIView):
 
 
 class FileDetailApi(APIView):
-    @extend_schema(responses={200: FileOutputSerializer})
+    @extend_schema(summary="One file and its ingestion state", responses={200: FileOutputSerializer})
     def get(self, request, file_id: str):
         return Response(FileOutputSerializer(selectors.file_get(user=request.user, file_id=file_id)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Delete a file with its pages and vectors", responses={204: None})
     def delete(self, request, file_id: str):
         services.file_delete(user=request.user, file_id=file_id, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -160,7 +162,8 @@ def _binary(data: bytes, content_type: str, filename: str | None = None) -> Http
 
 
 class FileDownloadApi(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    @extend_schema(summary="Download a file's original bytes (or a presigned URL)",
+                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
                    parameters=[OpenApiParameter("redirect", bool, description="Answer a presigned URL (S3 only).")])
     def get(self, request, file_id: str):
         if request.query_params.get("redirect") in ("1", "true"):
@@ -177,7 +180,8 @@ class PageImageApi(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, parameters=[
+    @extend_schema(summary="A page image (JPEG), by login or by a search hit's signed URL",
+                   responses={(200, "image/jpeg"): OpenApiTypes.BINARY, **errors(401)}, parameters=[
         OpenApiParameter("size", str, enum=list(SIZES), description="full (default) or thumb"),
         OpenApiParameter("uid", int), OpenApiParameter("exp", int),
         OpenApiParameter("sig", str, description="signature of a search hit's image_url (no header needed)")])
@@ -199,7 +203,7 @@ class PageImageApi(APIView):
 
 
 class TaskDetailApi(APIView):
-    @extend_schema(responses={200: TaskOutputSerializer})
+    @extend_schema(summary="An ingestion task's progress", responses={200: TaskOutputSerializer})
     def get(self, request, task_id: str):
         return Response(TaskOutputSerializer(selectors.ingestion_job_status(user=request.user, task_id=task_id)).data)
 
@@ -207,8 +211,13 @@ class TaskDetailApi(APIView):
 class TaskEventsApi(APIView):
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
-    @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.STR},
-                   description="Server-sent events: `progress` (TaskOutput JSON, with eta_seconds) until `end`.")
+    @extend_schema(summary="Stream an ingestion task's progress (server-sent events)",
+                   responses={(200, "text/event-stream"): event_stream(["progress", "end", "timeout"],
+                                                                       "A TaskOutput JSON.")},
+                   description="Server-sent events (`text/event-stream`). Event types: `progress` (data: a TaskOutput "
+                               "JSON, with eta_seconds) after each change, then `end` (data: the final TaskOutput) "
+                               "when the task is done, failed or cancelled, or `timeout` (data: the last TaskOutput) "
+                               "when KNOWLEDGE_SSE_MAX_SECONDS pass first. Comment lines keep the stream open.")
     def get(self, request, task_id: str):
         events = selectors.ingestion_job_events(user=request.user, task_id=task_id)
         first = next(events)  # ownership is checked before the stream opens (404 otherwise)
@@ -222,7 +231,8 @@ class TaskEventsApi(APIView):
 
 
 class TaskCancelApi(APIView):
-    @extend_schema(request=None, responses={200: TaskOutputSerializer})
+    @extend_schema(summary="Cancel an ingestion task (a finished one is unchanged)", request=None,
+                   responses={200: TaskOutputSerializer})
     def post(self, request, task_id: str):
         job = services.ingestion_job_cancel(user=request.user, task_id=task_id)
         return Response(TaskOutputSerializer(selectors.ingestion_job_to_dict(job)).data)

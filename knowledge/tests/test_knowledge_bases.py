@@ -126,7 +126,7 @@ def test_page_selectors_and_url(user, other_user):
     assert page_image_data(page) == samples.make_png("x")
     assert "img-9" not in pages_get(user=other_user, image_ids=["img-9"])
     url = page_image_url(user=user, file_id=file.file_id, page_number=1)
-    assert url.startswith(f"/api/v1/files/{file.file_id}/pages/1/image?size=full&uid={user.pk}&exp=")
+    assert url.startswith(f"/api/v1/files/{file.file_id}/pages/1/image/?size=full&uid={user.pk}&exp=")
 
 
 def test_list_counts_are_cached_and_dropped_by_every_change_of_files(api_client, user):

@@ -19,9 +19,9 @@ BAD_CORPUS = [
     ("empty.pdf", b"", 400, "empty_file"),
     ("truncated.pdf", PDF[: len(PDF) // 2], 400, "unreadable_file"),
     ("encrypted.pdf", samples.make_pdf(["secret"], encrypt=True), 400, "encrypted_pdf"),
-    ("archive.pdf", samples.make_zip({"notes.txt": b"not a document"}), 415, "unsupported_type"),
+    ("archive.pdf", samples.make_zip({"notes.txt": b"not a document"}), 415, "unsupported_media_type"),
     ("bomb.png", samples.make_pixel_bomb_png(), 400, "decompression_bomb"),
-    ("program.pdf", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 8, 415, "unsupported_type"),
+    ("program.pdf", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 8, 415, "unsupported_media_type"),
 ]
 
 

@@ -195,7 +195,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "layra.pagination.PagePagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "layra.exception_handler.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Tags per app, the Error component on every error response, slash-less aliases deprecated.
+    "DEFAULT_SCHEMA_CLASS": "layra.openapi.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -204,6 +205,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "layra.openapi.document_conventions"],
     # Swagger UI assets from the sidecar package: the docs work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -88,3 +88,16 @@ def test_every_response_carries_its_server_time(api_client):
         assert 0 < _server_timing_ms(header) < 60_000
     assert _server_timing_ms("db;dur=3, app;desc=\"x\";dur=12.5") == 12.5
     assert _server_timing_ms("app;dur=oops") is None and _server_timing_ms("") is None
+
+
+def test_domain_error_codes_are_the_handlers_for_the_same_status():
+    """One code per meaning: a domain error whose status DRF also raises answers DRF's code (a 415 is
+    unsupported_media_type whichever raised it)."""
+    from rest_framework import exceptions as drf
+
+    from layra.exception_handler import _DRF_CODES
+
+    same = {errors.ValidationError: drf.ValidationError, errors.AuthenticationFailed: drf.AuthenticationFailed,
+            errors.PermissionDenied: drf.PermissionDenied, errors.NotFound: drf.NotFound,
+            errors.UnsupportedMediaType: drf.UnsupportedMediaType, errors.RateLimited: drf.Throttled}
+    assert [ours.code for ours in same] == [_DRF_CODES[theirs] for theirs in same.values()]

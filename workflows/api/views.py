@@ -1,6 +1,5 @@
 """Thin workflows API: validate input, call one service or selector, serialize the result."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
@@ -8,6 +7,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.ratelimit import rate_limit
+from layra.openapi import errors, event_stream
+from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 from layra.sse import EventStreamRenderer, sse_event, sse_response
 from workflows import selectors, services
 
@@ -56,12 +57,14 @@ class WorkflowListCreateApi(APIView):
     class WorkflowListCreateInputSerializer(WorkflowExportSerializer):
         pass
 
-    @extend_schema(responses={200: WorkflowOutputSerializer(many=True)})
+    @extend_schema(summary="List your workflows", parameters=PAGE_PARAMETERS,
+                   responses={200: paginated(WorkflowOutputSerializer)})
     def get(self, request):
-        items = [selectors.workflow_to_dict(wf) for wf in selectors.workflow_list(user=request.user)]
-        return Response(WorkflowOutputSerializer(items, many=True).data)
+        return page_response(request=request, view=self, items=selectors.workflow_list(user=request.user),
+                             serializer=WorkflowOutputSerializer, to_item=selectors.workflow_to_dict)
 
-    @extend_schema(request=WorkflowListCreateInputSerializer, responses={201: WorkflowOutputSerializer})
+    @extend_schema(summary="Create a workflow", request=WorkflowListCreateInputSerializer,
+                   responses={201: WorkflowOutputSerializer})
     def post(self, request):
         ser = self.WorkflowListCreateInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -80,19 +83,20 @@ class WorkflowDetailApi(APIView):
         global_variables = serializers.DictField(required=False)
         workflow_config = serializers.DictField(required=False)
 
-    @extend_schema(responses={200: WorkflowOutputSerializer})
+    @extend_schema(summary="One workflow", responses={200: WorkflowOutputSerializer})
     def get(self, request, workflow_id: str):
         wf = selectors.workflow_get(user=request.user, workflow_id=workflow_id)
         return Response(WorkflowOutputSerializer(selectors.workflow_to_dict(wf)).data)
 
-    @extend_schema(request=WorkflowDetailInputSerializer, responses={200: WorkflowOutputSerializer})
+    @extend_schema(summary="Save a workflow (optimistic: a stale version is a 409)",
+                   request=WorkflowDetailInputSerializer, responses={200: WorkflowOutputSerializer, **errors(409)})
     def put(self, request, workflow_id: str):
         ser = self.WorkflowDetailInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         wf = services.workflow_update(user=request.user, workflow_id=workflow_id, **ser.validated_data)
         return Response(WorkflowOutputSerializer(selectors.workflow_to_dict(wf)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Delete a workflow", responses={204: None})
     def delete(self, request, workflow_id: str):
         services.workflow_delete(user=request.user, workflow_id=workflow_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -102,7 +106,8 @@ class WorkflowDuplicateApi(APIView):
     class WorkflowDuplicateInputSerializer(serializers.Serializer):
         workflow_name = serializers.CharField(max_length=200, required=False)
 
-    @extend_schema(request=WorkflowDuplicateInputSerializer, responses={201: WorkflowOutputSerializer})
+    @extend_schema(summary="Duplicate a workflow", request=WorkflowDuplicateInputSerializer,
+                   responses={201: WorkflowOutputSerializer})
     def post(self, request, workflow_id: str):
         ser = self.WorkflowDuplicateInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -111,13 +116,14 @@ class WorkflowDuplicateApi(APIView):
 
 
 class WorkflowExportApi(APIView):
-    @extend_schema(responses={200: WorkflowExportSerializer})
+    @extend_schema(summary="Export a workflow as portable JSON", responses={200: WorkflowExportSerializer})
     def get(self, request, workflow_id: str):
         return Response(selectors.workflow_export(user=request.user, workflow_id=workflow_id))
 
 
 class WorkflowImportApi(APIView):
-    @extend_schema(request=WorkflowExportSerializer, responses={201: WorkflowOutputSerializer})
+    @extend_schema(summary="Import a workflow from its exported JSON", request=WorkflowExportSerializer,
+                   responses={201: WorkflowOutputSerializer})
     def post(self, request):
         ser = WorkflowExportSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -130,12 +136,14 @@ class RunListCreateApi(APIView):
         inputs = serializers.DictField(required=False, default=dict)
         breakpoints = serializers.ListField(child=serializers.CharField(), required=False, default=list)
 
-    @extend_schema(responses={200: RunOutputSerializer(many=True)})
+    @extend_schema(summary="List a workflow's latest runs (at most 100)", parameters=PAGE_PARAMETERS,
+                   responses={200: paginated(RunOutputSerializer)})
     def get(self, request, workflow_id: str):
-        runs = selectors.run_list(user=request.user, workflow_id=workflow_id)
-        return Response(RunOutputSerializer([selectors.run_to_dict(r) for r in runs], many=True).data)
+        return page_response(request=request, view=self, serializer=RunOutputSerializer, to_item=selectors.run_to_dict,
+                             items=selectors.run_list(user=request.user, workflow_id=workflow_id))
 
-    @extend_schema(request=RunListCreateInputSerializer, responses={202: RunOutputSerializer})
+    @extend_schema(summary="Start a run of a workflow", request=RunListCreateInputSerializer,
+                   responses={202: RunOutputSerializer})
     def post(self, request, workflow_id: str):
         rate_limit(request=request, scope="workflow_run")
         ser = self.RunListCreateInputSerializer(data=request.data)
@@ -145,7 +153,7 @@ class RunListCreateApi(APIView):
 
 
 class RunDetailApi(APIView):
-    @extend_schema(responses={200: RunOutputSerializer})
+    @extend_schema(summary="One run and its state", responses={200: RunOutputSerializer})
     def get(self, request, run_id: str):
         run = selectors.run_get(user=request.user, run_id=run_id)
         return Response(RunOutputSerializer(selectors.run_to_dict(run)).data)
@@ -156,9 +164,14 @@ class RunEventsApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("from", int, description="Index of the first event (or Last-Event-ID + 1).")],
-        responses={(200, "text/event-stream"): OpenApiTypes.STR},
-        description="Server-sent events: run_started, node_started, node_output, node_finished, node_error, "
-                    "run_paused, run_waiting_input, run_finished. Ends at run_finished or a pause.")
+        summary="Stream a run's events (server-sent events)",
+        responses={(200, "text/event-stream"): event_stream(
+            ["run_started", "node_started", "node_output", "node_finished", "node_error", "run_paused",
+             "run_waiting_input", "run_finished"], "The event's JSON.")},
+        description="Server-sent events (`text/event-stream`), each with its index as `id` (resume with "
+                    "Last-Event-ID or `from`). Event types: `run_started`, `node_started`, `node_output`, "
+                    "`node_finished`, `node_error`, `run_paused`, `run_waiting_input`, `run_finished`; data is the "
+                    "event's JSON. The stream ends at run_finished or a pause.")
     def get(self, request, run_id: str):
         selectors.run_get(user=request.user, run_id=run_id)  # 404 before the stream opens
         last = request.headers.get("Last-Event-ID")
@@ -175,7 +188,8 @@ class RunInputApi(APIView):
         action = serializers.ChoiceField(choices=["continue", "answer"])
         value = serializers.JSONField(required=False, allow_null=True)
 
-    @extend_schema(request=RunInputInputSerializer, responses={200: RunOutputSerializer})
+    @extend_schema(summary="Resume a paused run or answer its input request", request=RunInputInputSerializer,
+                   responses={200: RunOutputSerializer, **errors(409)})
     def post(self, request, run_id: str):
         ser = self.RunInputInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -184,7 +198,7 @@ class RunInputApi(APIView):
 
 
 class RunCancelApi(APIView):
-    @extend_schema(request=None, responses={200: RunOutputSerializer})
+    @extend_schema(summary="Cancel a run", request=None, responses={200: RunOutputSerializer, **errors(409)})
     def post(self, request, run_id: str):
         run = services.run_cancel(user=request.user, run_id=run_id)
         return Response(RunOutputSerializer(selectors.run_to_dict(run)).data)
@@ -197,13 +211,15 @@ class CustomNodeSerializer(serializers.Serializer):
 
 
 class CustomNodeListCreateApi(APIView):
-    @extend_schema(responses={200: CustomNodeSerializer(many=True)})
+    @extend_schema(summary="List your saved custom nodes", parameters=PAGE_PARAMETERS,
+                   responses={200: paginated(CustomNodeSerializer)})
     def get(self, request):
         nodes = selectors.custom_nodes_get(user=request.user)
         items = [{"name": name, **config} for name, config in sorted(nodes.items())]
-        return Response(CustomNodeSerializer(items, many=True).data)
+        return page_response(request=request, view=self, items=items, serializer=CustomNodeSerializer)
 
-    @extend_schema(request=CustomNodeSerializer, responses={201: CustomNodeSerializer})
+    @extend_schema(summary="Save a custom node (by name)", request=CustomNodeSerializer,
+                   responses={201: CustomNodeSerializer})
     def post(self, request):
         ser = CustomNodeSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -214,7 +230,7 @@ class CustomNodeListCreateApi(APIView):
 
 
 class CustomNodeDetailApi(APIView):
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Delete a custom node", responses={204: None})
     def delete(self, request, name: str):
         services.custom_node_delete(user=request.user, name=name)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -244,14 +260,16 @@ class ChatflowListCreateApi(APIView):
         workflow_id = serializers.CharField()
         chatflow_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
-    @extend_schema(parameters=[OpenApiParameter("workflow_id", str, required=False)],
-                   responses={200: ChatflowOutputSerializer(many=True)})
+    @extend_schema(summary="List your chatflows (without their turns)",
+                   parameters=[OpenApiParameter("workflow_id", str, required=False), *PAGE_PARAMETERS],
+                   responses={200: paginated(ChatflowOutputSerializer)})
     def get(self, request):
         items = selectors.chatflow_list(user=request.user, workflow_id=request.query_params.get("workflow_id"))
-        return Response(ChatflowOutputSerializer([selectors.chatflow_to_dict(c, with_turns=False) for c in items],
-                                                 many=True).data)
+        return page_response(request=request, view=self, items=items, serializer=ChatflowOutputSerializer,
+                             to_item=lambda chatflow: selectors.chatflow_to_dict(chatflow, with_turns=False))
 
-    @extend_schema(request=ChatflowListCreateInputSerializer, responses={201: ChatflowOutputSerializer})
+    @extend_schema(summary="Create a chatflow: a conversation with a workflow",
+                   request=ChatflowListCreateInputSerializer, responses={201: ChatflowOutputSerializer})
     def post(self, request):
         ser = self.ChatflowListCreateInputSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -260,12 +278,12 @@ class ChatflowListCreateApi(APIView):
 
 
 class ChatflowDetailApi(APIView):
-    @extend_schema(responses={200: ChatflowOutputSerializer})
+    @extend_schema(summary="One chatflow with its turns", responses={200: ChatflowOutputSerializer})
     def get(self, request, chatflow_id: str):
         cf = selectors.chatflow_get(user=request.user, chatflow_id=chatflow_id)
         return Response(ChatflowOutputSerializer(selectors.chatflow_to_dict(cf)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Delete a chatflow", responses={204: None})
     def delete(self, request, chatflow_id: str):
         services.chatflow_delete(user=request.user, chatflow_id=chatflow_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -279,7 +297,8 @@ class ChatflowMessageApi(APIView):
         run_id = serializers.CharField()
         status = serializers.CharField()
 
-    @extend_schema(request=ChatflowMessageInputSerializer,
+    @extend_schema(summary="Send a message to a chatflow (answered now, or followed by its run)",
+                   request=ChatflowMessageInputSerializer,
                    responses={201: TurnSerializer, 202: ChatflowPendingSerializer},
                    description="201 with the turn when the run answers within CHATFLOW_REPLY_TIMEOUT_S; else 202 with "
                                "the run to follow (runs/{run_id}/events); the turn is recorded when the run ends.")

@@ -30,7 +30,7 @@ def test_crud_optimistic_locking_duplicate_export_import(api_client, other_clien
     exported = api_client.get(url + "export/").json()
     imported = api_client.post("/api/v1/workflows/import/", exported, format="json")
     assert imported.status_code == 201 and imported.json()["nodes"] == wf["nodes"]
-    assert len(api_client.get("/api/v1/workflows/").json()) == 3
+    assert api_client.get("/api/v1/workflows/").json()["count"] == 3
 
     assert other_client.get(url).status_code == 404
     assert other_client.put(url, {"version": 2, "workflow_name": "x"}, format="json").status_code == 404
@@ -64,8 +64,8 @@ def test_custom_nodes_api(api_client, other_client):
     assert resp.status_code == 201
     assert api_client.post("/api/v1/custom-nodes/", {"name": "bad", "type": "variable", "data": {}},
                            format="json").status_code == 400
-    assert [n["name"] for n in api_client.get("/api/v1/custom-nodes/").json()] == ["greet"]
-    assert other_client.get("/api/v1/custom-nodes/").json() == []
+    assert [n["name"] for n in api_client.get("/api/v1/custom-nodes/").json()["results"]] == ["greet"]
+    assert other_client.get("/api/v1/custom-nodes/").json()["results"] == []
     assert other_client.delete("/api/v1/custom-nodes/greet/").status_code == 404
     assert api_client.delete("/api/v1/custom-nodes/greet/").status_code == 204
 
@@ -81,5 +81,5 @@ def test_chatflow_runs_the_workflow_per_message(api_client, other_client):
     assert [t["reply"] for t in turns] == ["you said hello", "you said again"]
     assert other_client.get(url).status_code == 404
     assert other_client.post(url + "messages/", {"message": "x"}, format="json").status_code == 404
-    listed = api_client.get(f"/api/v1/chatflows/?workflow_id={wf['workflow_id']}").json()
+    listed = api_client.get(f"/api/v1/chatflows/?workflow_id={wf['workflow_id']}").json()["results"]
     assert [c["chatflow_id"] for c in listed] == [cf["chatflow_id"]]

@@ -46,7 +46,7 @@ class Command(BaseCommand):
         questions = json.loads((data / "questions.json").read_text())
         docs = sorted({q["doc"] for q in questions}, key=lambda d: len(pypdfium2.PdfDocument(str(data / d))))[:2]
         with httpx.Client(base_url=options["url"].rstrip("/") + "/api/v1", timeout=120) as client:
-            token = client.post("/auth/login", json={"username": options["username"], "password": password})
+            token = client.post("/auth/login/", json={"username": options["username"], "password": password})
             if token.status_code != 200:
                 raise CommandError(f"login failed: {token.status_code} {token.text[:200]}")
             client.headers["Authorization"] = f"Bearer {token.json()['access']}"

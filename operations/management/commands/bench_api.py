@@ -119,7 +119,7 @@ class Gunicorn:
                 raise CommandError(f"gunicorn exited at start; see {self.log_path}")
             try:
                 with BenchHttp(self.url, timeout=2) as probe:
-                    if probe.get("/api/v1/health/live").status_code == 200:
+                    if probe.get("/api/v1/health/live/").status_code == 200:
                         return
             except (OSError, http.client.HTTPException):  # not listening (or answering) yet
                 pass
@@ -372,7 +372,7 @@ class Command(BaseCommand):
         clock = {"stop_at": 0.0}
 
         def login(http: BenchHttp) -> Reply:
-            return http.post("/api/v1/auth/login", json={"username": BENCH_USERNAME, "password": password})
+            return http.post("/api/v1/auth/login/", json={"username": BENCH_USERNAME, "password": password})
 
         def client_loop(index: int) -> None:
             with BenchHttp(base_url) as http:
@@ -401,7 +401,7 @@ class Command(BaseCommand):
                     "list_files": lambda: http.get(f"/api/v1/knowledge-bases/{kb_id}/files/", headers=headers),
                     "search": lambda: http.post("/api/v1/search/", headers=headers, json={
                         "query": "spice trade revenue", "knowledge_base_ids": [kb_id], "top_k": 3}),
-                    "chat": lambda: http.post(f"/api/v1/conversations/{conversation_id}/messages?stream=false",
+                    "chat": lambda: http.post(f"/api/v1/conversations/{conversation_id}/messages/?stream=false",
                                               headers=headers, json={"question": "How did revenue grow?",
                                                                      "parent_message_id": None}),
                 }

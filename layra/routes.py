@@ -1,0 +1,11 @@
+"""One trailing-slash rule: every route ends with a slash. Routes that once had none keep their slash-less path as
+an alias to the same view (no redirect: a redirected POST would lose its body); the OpenAPI document marks the
+alias deprecated (layra/openapi.py)."""
+
+from django.urls import URLPattern, path
+
+
+def path_with_alias(route: str, view, *, name: str) -> list[URLPattern]:
+    """`route/` under `name`, and the old slash-less `route` as its deprecated alias."""
+    route = route.rstrip("/")
+    return [path(f"{route}/", view, name=name), path(route, view, name=f"{name}-noslash")]
