@@ -124,7 +124,7 @@ class Command(BaseCommand):
                 # The same PDF in a KB of its own (within one KB it would be recognised, not ingested again).
                 kbs.append(services.knowledge_base_create(user=user, name="bench killed"))
                 killed_job = ingest("bench.pdf", pdf, kill=True, kb=kbs[-1])
-                crash = {"kills": killer.kills, "seconds": round(time.perf_counter() - started, 3),
+                crash = {"kills": killer.kills, "each": killer.log, "seconds": round(time.perf_counter() - started, 3),
                          "clean_seconds": round(seconds, 3), "attempts": killed_job.attempts,
                          "stage_seconds": killed_job.stage_seconds,
                          "vector_rows": _vector_rows(killed_job.knowledge_base_id, killed_job.file_id),
@@ -146,8 +146,8 @@ class Command(BaseCommand):
 
 
 class _PoolKiller:
-    """SIGKILLs the worker's pool process while a job runs, up to `kills` times, each after the job moved on
-    (its state or pages) since the previous kill and at least a second later."""
+    """SIGKILLs the worker's pool process mid-step (a delivery holds the file's lock), up to `kills` times, each
+    after the job moved on (its state, pages or stage timings: a new delivery works) since the previous kill."""
 
     def __init__(self, worker_pid: int, kills: int):
         self.worker_pid = worker_pid
@@ -155,19 +155,29 @@ class _PoolKiller:
         self.kills = 0
         self.last: tuple | None = None
         self.last_at = 0.0
+        self.log: list[dict] = []  # per kill: the job's state, and the seconds until a new delivery moved it on
 
     def maybe_kill(self, job) -> None:
         from knowledge.models import IngestionJob
 
         running = (IngestionJob.State.CONVERTING, IngestionJob.State.RENDERING, IngestionJob.State.EMBEDDING)
         progress = (job.state, job.pages_done, job.attempts, str(job.stage_seconds))  # a delivery is working
+        if self.log and "resumed_after_s" not in self.log[-1] and progress != self.last:
+            self.log[-1]["resumed_after_s"] = round(time.monotonic() - self.last_at, 2)
         if (not self.left or job.state not in running or progress == self.last
-                or time.monotonic() - self.last_at < 1):
+                or time.monotonic() - self.last_at < 1 or not _lock_held(job.file_id)):
             return
         for pid in _children(self.worker_pid):
             os.kill(pid, signal.SIGKILL)
         self.left, self.kills = self.left - 1, self.kills + 1
+        self.log.append({"state": job.state})
         self.last, self.last_at = progress, time.monotonic()
+
+
+def _lock_held(file_id: str) -> bool:
+    from layra.redis import redis_client
+
+    return redis_client("lock").exists(f"lock:ingest:{file_id}") == 1
 
 
 def _children(pid: int) -> list[int]:
