@@ -1,6 +1,7 @@
 """Gunicorn settings (read from the working directory; command-line flags override them)."""
 
 import os
+import tempfile
 
 from layra.compute_threads import web_compute_threads_limit
 
@@ -28,3 +29,29 @@ def post_worker_init(worker):
 
     embedder = os.environ.get("GUNICORN_PRELOAD_EMBEDDER", "true").lower() in ("1", "true", "yes")
     worker.log.info("warm-up: %s", warm_up(embedder=embedder))
+
+
+# --- observability: one /metrics for all workers, JSON access logs ---------------------------------------------
+# Every worker writes its Prometheus series to this directory and a scrape (answered by any worker) sums them
+# (layra.metrics.metrics_registry). Set here, before any worker imports prometheus_client; one per master unless
+# the deployment names one, and emptied at start, so a restart never adds the previous run's counters.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"layra-metrics-{os.getpid()}"))
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+# Access log lines as JSON through the product's formatter, with the request id (layra.access_log).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+logger_class = "layra.access_log.JsonGunicornLogger"
+
+
+def on_starting(server):
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges leave the scrape; its counters stay in the sums (they never go back)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

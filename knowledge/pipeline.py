@@ -13,7 +13,6 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.utils import timezone
-from redis.exceptions import LockError
 
 from embeddings.embedders import get_embedder
 from embeddings.services import texts_replace_file, vectors_replace_file
@@ -26,6 +25,7 @@ from knowledge.models import IngestionJob
 from knowledge.outputs import page_images
 from knowledge.rendering import IngestError, encode_page, source_pages
 from layra.errors import DomainError
+from layra.locks import HeldLock, held
 from layra.redis import redis_client
 from layra.storage import object_get, object_put
 
@@ -69,37 +69,29 @@ class _Stopwatch:
         self.last = now
 
 
-_held_lock = None
+_held_lock: HeldLock | None = None
 
 
 @contextmanager
 def _file_lock(file_id: str):
-    """One step at a time per file (a redelivered message never runs beside the original). The TTL is short
-    and refreshed per batch, so the lock of a killed worker expires quickly."""
+    """One step at a time per file (a redelivered message never runs beside the original). The lock names its
+    owner process and a heartbeat renews its short TTL, so a killed worker's lock is taken over at once on the
+    same host (the pid is gone) and lapses within the TTL elsewhere (layra.locks)."""
     global _held_lock
-    lock = redis_client("lock").lock(f"lock:ingest:{file_id}", timeout=settings.KNOWLEDGE_STEP_LOCK_TTL,
-                                     blocking_timeout=settings.KNOWLEDGE_STEP_LOCK_WAIT, thread_local=False)
-    if not lock.acquire():
-        raise Busy(file_id)
-    _held_lock = lock
-    try:
-        yield
-    finally:
-        _held_lock = None
+    with held(redis_client("lock"), f"lock:ingest:{file_id}", ttl=settings.KNOWLEDGE_STEP_LOCK_TTL,
+              wait=settings.KNOWLEDGE_STEP_LOCK_WAIT) as lock:
+        if lock is None:
+            raise Busy(file_id)
+        _held_lock = lock
         try:
-            lock.release()
-        except LockError:
-            logger.warning("lock for file %s expired before release", file_id)
+            yield
+        finally:
+            _held_lock = None
 
 
 def _lock_refresh() -> None:
-    if _held_lock is None:
-        return
-    try:
-        _held_lock.reacquire()
-    except LockError:  # it lapsed (a long model load): take it back unless another delivery has it now
-        if not _held_lock.acquire(blocking=False):
-            raise Busy("lock taken over") from None
+    if _held_lock is not None and not _held_lock.check():
+        raise Busy("lock taken over")
 
 
 def _check_live(job: IngestionJob) -> File:

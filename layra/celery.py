@@ -1,9 +1,10 @@
 """The one Celery app. Queues: default, ingest (CPU conversion), gpu (page embedding), gpu_query (query embedding)."""
 
 import os
+import time
 
 from celery import Celery
-from celery.signals import before_task_publish, task_prerun, worker_process_init
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_process_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "layra.settings")
@@ -38,3 +39,16 @@ def _restore_request_id(task=None, **_kwargs):
 
     request_id = getattr(task.request, "request_id", None) or "-"
     request_id_var.set(request_id)
+    task.request.layra_started = time.perf_counter()
+
+
+@task_postrun.connect
+def _count_task(task=None, state=None, **_kwargs):
+    """Each run's outcome and duration per task and queue, for /metrics (layra.metrics)."""
+    from layra.metrics import celery_task_observe
+
+    started = getattr(task.request, "layra_started", None)
+    if started is None or state is None:
+        return
+    queue = (task.request.delivery_info or {}).get("routing_key") or "-"
+    celery_task_observe(task=task.name, queue=queue, state=state, seconds=time.perf_counter() - started)

@@ -10,9 +10,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
-from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from layra.errors import error_body
+from layra.metrics import metrics_registry
 
 JSON_PREFIXES = ("/api/", "/mcp")
 
@@ -74,4 +75,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
         response = _json(401, "not_authenticated", "The metrics need a bearer token or an allowed network.")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return ExportToDjangoView(request)
+    return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)

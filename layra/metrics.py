@@ -3,13 +3,24 @@
 Latencies are observed where the work happens (web process); states that live in the
 stores (job states, pages ingested, queue depth) are read at scrape time, so they are
 right whichever worker did the work.
+
+Under gunicorn every worker process writes its series to PROMETHEUS_MULTIPROC_DIR
+(gunicorn.conf.py sets and clears it) and a scrape, answered by any one worker, sums them.
+Celery task outcomes and durations are counted in Redis by the worker that ran the task
+(layra.celery's signals) and read at scrape time too: workers run in other containers and
+hosts than the web, so no multiprocess directory is shared with them, and the web's
+/metrics stays the one scrape target.
 """
 
 import logging
+import os
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from prometheus_client import REGISTRY, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from layra.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +54,7 @@ class StoreCollector:
         return []
 
     def collect(self):
-        for source in (*_gauge_sources, self._queues):
+        for source in (*_gauge_sources, self._queues, celery_task_families):
             try:
                 yield from list(source())
             except Exception as exc:  # noqa: BLE001 - a scrape must never fail because a store is down
@@ -74,3 +85,58 @@ def register_collectors() -> None:
     if not _registered:
         REGISTRY.register(StoreCollector())
         _registered = True
+
+
+def metrics_registry() -> CollectorRegistry:
+    """What a scrape reads: every gunicorn worker's series (multiprocess mode) and the store gauges, or this
+    process's registry when it serves alone (runserver, tests)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(StoreCollector())
+    return registry
+
+
+# --- Celery tasks: counted in Redis by the worker, read at scrape time ---------------------------------------
+
+TASK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+TASK_OUTCOMES = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}
+_TASKS_KEY = "metrics:celery:tasks"
+_SEP = "\x1f"  # never in a task or queue name
+
+
+def celery_task_observe(*, task: str, queue: str, state: str, seconds: float) -> None:
+    """Count one run of a task (its outcome and duration). Never raises: a metric must not fail a task."""
+    outcome = TASK_OUTCOMES.get(state, state.lower())
+    bucket = next((str(b) for b in TASK_BUCKETS if seconds <= b), "+Inf")
+    try:
+        pipe = redis_client("task").pipeline(transaction=False)
+        pipe.hincrby(_TASKS_KEY, _SEP.join((task, queue, "outcome", outcome)), 1)
+        pipe.hincrby(_TASKS_KEY, _SEP.join((task, queue, "bucket", bucket)), 1)
+        pipe.hincrbyfloat(_TASKS_KEY, _SEP.join((task, queue, "sum", "")), seconds)
+        pipe.execute()
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("metrics: task %s not counted (%s)", task, type(exc).__name__)
+
+
+def celery_task_families():
+    """layra_celery_tasks_total{task,queue,outcome} and layra_celery_task_duration_seconds{task,queue}."""
+    counts = CounterMetricFamily("layra_celery_tasks", "Celery task runs by outcome (succeeded, failed, retried).",
+                                 labels=["task", "queue", "outcome"])
+    buckets: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for field, value in redis_client("task").hgetall(_TASKS_KEY).items():
+        task, queue, kind, name = field.split(_SEP)
+        if kind == "outcome":
+            counts.add_metric([task, queue, name], float(value))
+        else:
+            buckets[(task, queue)][name or kind] = float(value)
+    durations = HistogramMetricFamily("layra_celery_task_duration_seconds", "Celery task run time (every outcome).",
+                                      labels=["task", "queue"])
+    for labels, values in sorted(buckets.items()):
+        cumulative, total = [], 0.0
+        for bound in (*map(str, TASK_BUCKETS), "+Inf"):
+            total += values.get(bound, 0.0)
+            cumulative.append((bound, total))
+        durations.add_metric(list(labels), cumulative, sum_value=values.get("sum", 0.0))
+    return [counts, durations]

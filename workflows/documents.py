@@ -80,6 +80,7 @@ class WorkflowRun(Document):
     created_at = me.DateTimeField(default=utcnow)
     started_at = me.DateTimeField(null=True)
     heartbeat_at = me.DateTimeField(null=True)
+    owner = me.StringField(null=True)  # the process running it (layra.owner): a dead one's run is claimed at once
     finished_at = me.DateTimeField(null=True)
 
     meta = {"collection": "workflow_runs",

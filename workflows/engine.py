@@ -16,6 +16,8 @@ from mongoengine.queryset.visitor import Q
 from accounts.selectors import user_get_by_username
 from chat.llm import ResolvedModel
 from chat.selectors import model_resolve
+from layra.heartbeat import beating
+from layra.owner import owner_gone, owner_identity
 
 from . import expressions
 from .documents import RunStatus, WorkflowRun
@@ -160,14 +162,23 @@ class Engine:
 
 
 def run_claim(*, run_id: str) -> WorkflowRun | None:
-    """Atomically take a run for execution: pending, or running with a stale heartbeat (a dead worker)."""
+    """Atomically take a run for execution: pending, or running but abandoned: its owner process is gone (same
+    host) or its heartbeat is stale (a dead worker elsewhere)."""
     stale = now() - timedelta(seconds=settings.WORKFLOW_STUCK_AFTER_S)
-    claimed = WorkflowRun.objects(
-        Q(run_id=run_id) & (Q(status=RunStatus.PENDING) | (Q(status=RunStatus.RUNNING) & Q(heartbeat_at__lt=stale)))
-    ).update_one(set__status=RunStatus.RUNNING, set__heartbeat_at=now())
+    abandoned = Q(status=RunStatus.RUNNING) & Q(heartbeat_at__lt=stale)
+    current = WorkflowRun.objects(run_id=run_id).only("status", "owner").first()
+    if current is not None and current.status == RunStatus.RUNNING and current.owner and owner_gone(current.owner):
+        abandoned |= Q(status=RunStatus.RUNNING) & Q(owner=current.owner)
+    claimed = WorkflowRun.objects(Q(run_id=run_id) & (Q(status=RunStatus.PENDING) | abandoned)).update_one(
+        set__status=RunStatus.RUNNING, set__heartbeat_at=now(), set__owner=owner_identity())
     if not claimed:
         return None
     return WorkflowRun.objects(run_id=run_id).first()
+
+
+def _beat(run_id: str) -> None:
+    WorkflowRun.objects(run_id=run_id, status=RunStatus.RUNNING, owner=owner_identity()).update_one(
+        set__heartbeat_at=now())
 
 
 def run_execute(*, run_id: str, resolve_model: Callable | None = None) -> str | None:
@@ -181,7 +192,9 @@ def run_execute(*, run_id: str, resolve_model: Callable | None = None) -> str | 
         engine.finish(RunStatus.FAILED, {"message": "The run's owner no longer exists."})
         return run.status
     try:
-        return engine.execute()
+        # A node may run for long (a model answer, a sandboxed script): the heartbeat does not wait for it.
+        with beating(lambda: _beat(run_id), every=settings.WORKFLOW_STUCK_AFTER_S / 5, name=f"run {run_id}"):
+            return engine.execute()
     except Exception as exc:  # a bug or a store failure: fail the run clean rather than leaving it running
         engine.finish(RunStatus.FAILED,
                       {"node_id": run.current_node, "message": f"Internal error: {type(exc).__name__}"})

@@ -76,8 +76,9 @@ KNOWLEDGE_SOFFICE_TIMEOUT = env.int("KNOWLEDGE_SOFFICE_TIMEOUT", default=180)
 KNOWLEDGE_KB_CACHE_TTL = env.int("KNOWLEDGE_KB_CACHE_TTL", default=30 * 60)
 KNOWLEDGE_TASK_PROGRESS_TTL = env.int("KNOWLEDGE_TASK_PROGRESS_TTL", default=3600)
 KNOWLEDGE_TASK_TIME_LIMIT = env.int("KNOWLEDGE_TASK_TIME_LIMIT", default=1800)
-# Per-file step lock: refreshed every page batch, so a killed worker's lock lapses after the TTL.
-KNOWLEDGE_STEP_LOCK_TTL = env.int("KNOWLEDGE_STEP_LOCK_TTL", default=120)
+# Per-file step lock (layra.locks): a heartbeat thread renews it every TTL/4. A killed worker's lock is taken over
+# at once by a redelivery on the same host (its pid is gone) and lapses after the TTL for one on another host.
+KNOWLEDGE_STEP_LOCK_TTL = env.int("KNOWLEDGE_STEP_LOCK_TTL", default=20)
 KNOWLEDGE_STEP_LOCK_WAIT = env.int("KNOWLEDGE_STEP_LOCK_WAIT", default=10)
 KNOWLEDGE_SSE_POLL_SECONDS = env.float("KNOWLEDGE_SSE_POLL_SECONDS", default=0.5)
 KNOWLEDGE_SSE_MAX_SECONDS = env.int("KNOWLEDGE_SSE_MAX_SECONDS", default=3600)
@@ -122,7 +123,9 @@ WORKFLOW_SSE_MAX_SECONDS = env.int("WORKFLOW_SSE_MAX_SECONDS", default=600)
 WORKFLOW_MAX_RUN_SECONDS = env.int("WORKFLOW_MAX_RUN_SECONDS", default=600)
 WORKFLOW_MAX_OUTPUT_BYTES = env.int("WORKFLOW_MAX_OUTPUT_BYTES", default=2_000_000)
 WORKFLOW_LOOP_MAX_ITERATIONS = env.int("WORKFLOW_LOOP_MAX_ITERATIONS", default=1000)
-WORKFLOW_STUCK_AFTER_S = env.int("WORKFLOW_STUCK_AFTER_S", default=300)
+# A running run's heartbeat (every WORKFLOW_STUCK_AFTER_S / 5, by a thread) older than this: its worker is gone.
+# A redelivered run whose owner process is gone on the same host is claimed at once (layra.owner).
+WORKFLOW_STUCK_AFTER_S = env.int("WORKFLOW_STUCK_AFTER_S", default=60)
 WORKFLOW_MAX_RESUMES = env.int("WORKFLOW_MAX_RESUMES", default=3)
 # A chatflow message waits this long for its run's answer, then answers 202 with the run id (turn recorded later).
 CHATFLOW_REPLY_TIMEOUT_S = env.float("CHATFLOW_REPLY_TIMEOUT_S", default=60.0)
