@@ -6,6 +6,7 @@ gRPC server (so web and workers share one data dir), a private redis-server, mot
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -193,3 +194,15 @@ def private_run(prefix: str, *, keep_on_failure: bool = False) -> Iterator[
             print(f"failed: logs kept in {run_dir / 'logs'} and {run_dir / 'data' / 'logs'}", file=sys.stderr)
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def process_group_stop(process: subprocess.Popen | None, *, grace: float = 20) -> None:
+    """SIGTERM a child started in its own session (its whole process group), SIGKILL it after `grace` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)

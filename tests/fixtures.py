@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from layra.embedded import process_group_stop
 from tests.plugin import ROOT, SERVICES
 
 
@@ -154,12 +155,7 @@ class Worker:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        process_group_stop(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -20,7 +20,6 @@ import json
 import os
 import runpy
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -129,13 +128,7 @@ class Gunicorn:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
+        embedded.process_group_stop(self.process)
 
 
 class Reply:
