@@ -5,8 +5,9 @@
 
 Signs in, makes a knowledge base, uploads the labelled set's two shortest manuals (about 50 pages), waits for
 their ingestion, then asks every question once (distinct queries: the result cache never answers), one client,
-sequentially; then `--clients N` threads at once (the server's per-user write budget, RATE_LIMIT_WRITE, counts
-searches: raise it on the server for a load run, or the threads meet 429s, reported under "errors"). Prints the
+sequentially; then `--clients N` threads at once (the server's per-user budgets count searches: start it with
+`RATE_LIMITS=search=100000/60 RATE_LIMIT_WRITE=100000/60` for a load run, or the threads meet 429s, reported
+under "errors"). Prints the
 client's and the server's own (`Server-Timing: app;dur`) p50/p95 in JSON, and deletes the knowledge base.
 """
 
