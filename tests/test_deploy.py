@@ -95,9 +95,12 @@ def test_a_method_a_route_does_not_have_is_json_405(api_client):
                                                                                          "details"}
 
 
-def test_other_unknown_paths_keep_djangos_page(client):
+def test_other_unknown_paths_belong_to_the_web_app(client):
+    # DECISIONS: every path outside /api/, /mcp (and the admin, static files, /metrics) is a client-side route of
+    # the web app, which answers with its page and shows its own "not found".
     response = client.get("/no-such-page")
-    assert response.status_code == 404 and not response["Content-Type"].startswith("application/json")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    assert b'<div id="app"' in response.content or b"<script" in response.content
 
 
 @pytest.mark.django_db
