@@ -2,11 +2,14 @@
 
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from pymilvus import MilvusClient
+from pymilvus import MilvusClient, MilvusException
+
+from layra.store_errors import store_unavailable
 
 _client: MilvusClient | None = None
 _generation = 0
@@ -44,8 +47,20 @@ def milvus_client() -> MilvusClient:
                 uri = settings.MILVUS_URI
                 if "://" not in uri:
                     Path(uri).parent.mkdir(parents=True, exist_ok=True)
-                _client = BoundedMilvusClient(uri=uri, token=settings.MILVUS_TOKEN or "", timeout=CONNECT_TIMEOUT)
+                _client = _connect(uri)
     return _client
+
+
+def _connect(uri: str) -> MilvusClient:
+    """A client; a second try when the server dropped the new channel (a Milvus Lite server answered a fresh
+    connection with GOAWAY "Too many pings" once in a full test run; a new channel then works)."""
+    try:
+        return BoundedMilvusClient(uri=uri, token=settings.MILVUS_TOKEN or "", timeout=CONNECT_TIMEOUT)
+    except MilvusException as exc:
+        if not store_unavailable(exc):
+            raise
+        time.sleep(0.5)
+        return BoundedMilvusClient(uri=uri, token=settings.MILVUS_TOKEN or "", timeout=CONNECT_TIMEOUT)
 
 
 def client_generation() -> int:
