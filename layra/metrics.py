@@ -61,20 +61,19 @@ class StoreCollector:
                 logger.warning("metrics: %s unavailable (%s)", getattr(source, "__name__", source),
                                type(exc).__name__)
 
-    def _queues(self):
-        try:
-            import redis
-            from django.conf import settings
+    @staticmethod
+    def _queues():
+        """Tasks waiting per queue (errors are collect()'s to log, like every other source's)."""
+        import redis
+        from django.conf import settings
 
-            if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL.startswith("redis"):
-                return
-            client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
-            depth = GaugeMetricFamily("layra_queue_depth", "Tasks waiting per Celery queue.", labels=["queue"])
-            for queue in QUEUES:
-                depth.add_metric([queue], client.llen(queue))
-            yield depth
-        except Exception as exc:  # noqa: BLE001
-            logger.warning("metrics: queue depth unavailable (%s)", type(exc).__name__)
+        if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL.startswith("redis"):
+            return
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
+        depth = GaugeMetricFamily("layra_queue_depth", "Tasks waiting per Celery queue.", labels=["queue"])
+        for queue in QUEUES:
+            depth.add_metric([queue], client.llen(queue))
+        yield depth
 
 
 _registered = False
