@@ -165,6 +165,8 @@ def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fak
 
     # Search alone: results as cited pages with snippets.
     page.get_by_role("link", name="Search").click()
+    # The knowledge bases to search in load first; Search waits for them (it is disabled until then).
+    expect(page.get_by_role("checkbox", name="Product manuals")).to_be_checked()
     page.get_by_label("Search your pages").fill("warranty")
     page.get_by_label("Search your pages").press("Enter")
     expect(page.locator(".results .page-card").first).to_be_visible(timeout=60_000)

@@ -31,14 +31,19 @@ export function SearchPage() {
       setResults(body.results || []);
     } catch (e) { setError(e); } finally { setBusy(false); }
   };
-  const toggle = (id) => { const next = new Set(chosen); next.has(id) ? next.delete(id) : next.add(id); setChosen(next); };
+  const toggle = (id) => {
+    const next = new Set(chosen);
+    next.has(id) ? next.delete(id) : next.add(id);
+    setChosen(next);
+    setError(null);
+  };
 
   return html`<section class="page">
     <h1>Search</h1>
     <form role="search" class="row" onSubmit=${search}>
       <label class="grow">Search your pages<input name="query" type="search" required
         placeholder="What are you looking for?" /></label>
-      <button type="submit" class="primary" disabled=${busy}>Search</button>
+      <button type="submit" class="primary" disabled=${busy || kbs === null}>Search</button>
     </form>
     ${kbs && kbs.length ? html`<fieldset class="inline-set"><legend>In</legend>${kbs.map((kb) => html`<label class="check">
       <input type="checkbox" checked=${chosen.has(kb.knowledge_base_id)} onChange=${() => toggle(kb.knowledge_base_id)} />
