@@ -12,6 +12,7 @@ from django.conf import settings
 from pymilvus import MilvusClient
 
 from embeddings.collections import QUERY_LIMIT, dense_collection_ensure, in_filter, loaded_call
+from embeddings.exact import exact_search, matrix_get
 from embeddings.page_cache import PageVectorCache, generations_get, page_cache, page_key, pages_load, pages_store
 from embeddings.services import page_scope
 from layra.milvus import milvus_client
@@ -225,14 +226,29 @@ def _rerank(candidates, *, query_vectors: np.ndarray, top_k: int, score_threshol
 
 def dense_search(*, embedder: str, dim: int, knowledge_base_ids: list[str], query_vectors: np.ndarray,
                  top_k: int, consistency: str = "Bounded") -> list[dict]:
-    """Exact-MaxSim top pages of these KBs in the embedder's collection (none when it does not exist yet)."""
+    """Exact-MaxSim top pages of these KBs in the embedder's collection (none when it does not exist yet).
+
+    Small KBs at rest are scored over all their rows in process (embeddings.exact); the others, and every KB
+    just written to (Strong reads: its matrix could miss rows a moment old), go through ANN + re-rank. Both give
+    exact MaxSim scores, so their hits merge on one scale."""
     if query_vectors.shape[0] == 0 or not knowledge_base_ids:
         return []
     client = milvus_client()
     name = dense_collection_ensure(embedder=embedder, dim=dim, client=client)
-    scopes = [page_scope(collection=name, knowledge_base_id=kb) for kb in knowledge_base_ids]
-    return search_collection(client=client, name=name, query_vectors=query_vectors, top_k=top_k,
-                             knowledge_base_ids=knowledge_base_ids, generations=generations_get(scopes),
-                             cache=page_cache(), consistency=consistency)
-
-
+    scopes = {kb: page_scope(collection=name, knowledge_base_id=kb) for kb in knowledge_base_ids}
+    generations = generations_get(list(scopes.values()))
+    matrices, rest = [], []
+    for kb, scope in scopes.items():
+        matrix = None if consistency == "Strong" else matrix_get(
+            client=client, name=name, scope=scope, generation=generations[scope], knowledge_base_id=kb, dim=dim)
+        if matrix is not None and matrix.scannable:
+            matrices.append(matrix)
+        else:
+            rest.append(kb)
+    hits = exact_search(matrices=matrices, query_vectors=query_vectors, top_k=top_k) if matrices else []
+    if rest:
+        hits += search_collection(client=client, name=name, query_vectors=query_vectors, top_k=top_k,
+                                  knowledge_base_ids=rest, generations=generations, cache=page_cache(),
+                                  consistency=consistency)
+        hits.sort(key=lambda hit: -hit["score"])
+    return hits[:top_k]

@@ -5,6 +5,7 @@ Every hit (search, chat citations, workflows, the open interfaces) carries the f
 (plus `image_id`, `dense_score`, `lexical_score`).
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -37,14 +38,23 @@ def _cache_key(*, embedder: str, kbs: list, query: str, top_k: int, score_thresh
     return "search:" + hashlib.sha256(payload.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=256)
+def _terms_pattern(query: str) -> re.Pattern | None:
+    """One pass over a page finds every query term (longest first, so a term's longer neighbour wins)."""
+    terms = sorted({t for t in query_terms(query) if len(t) > 1}, key=len, reverse=True)
+    if not terms:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + ")", re.IGNORECASE)
+
+
 def snippet_of(text: str, query: str, *, width: int | None = None) -> str:
     """A short window of the page's text around its densest run of query terms ("" for a page without text)."""
     width = width or settings.SEARCH_SNIPPET_CHARS
     text = " ".join((text or "").split())
     if not text:
         return ""
-    terms = [t for t in query_terms(query) if len(t) > 1]
-    positions = [m.start() for t in terms for m in re.finditer(r"(?<!\w)" + re.escape(t), text, re.IGNORECASE)]
+    pattern = _terms_pattern(query)
+    positions = [m.start() for m in pattern.finditer(text)] if pattern else []
     if not positions:
         return text[:width] + ("…" if len(text) > width else "")
     positions.sort()

@@ -36,6 +36,10 @@ ACCOUNTS_ACTIVITY_RESOLUTION = env.int("ACCOUNTS_ACTIVITY_RESOLUTION", default=6
 # --- embeddings ---
 SEARCH_CANDIDATES_PER_TOKEN = env.int("SEARCH_CANDIDATES_PER_TOKEN", default=20)
 SEARCH_PAGE_CACHE_MB = env.int("SEARCH_PAGE_CACHE_MB", default=512)  # per process, float32 page vectors
+# A KB whose float32 rows fit SEARCH_EXACT_MAX_MB is scored exactly in process (no ANN call; 0 turns it off),
+# holding up to SEARCH_EXACT_CACHE_MB of such matrices per process (embeddings/exact.py).
+SEARCH_EXACT_MAX_MB = env.float("SEARCH_EXACT_MAX_MB", default=64.0)
+SEARCH_EXACT_CACHE_MB = env.int("SEARCH_EXACT_CACHE_MB", default=256)
 # Per process: page images a chat turn sends to the model (its cited pages, and those of the last turns).
 PAGE_IMAGE_CACHE_MB = env.int("PAGE_IMAGE_CACHE_MB", default=64)
 SEARCH_PAGE_VECTORS_TTL_S = env.int("SEARCH_PAGE_VECTORS_TTL_S", default=7 * 24 * 3600)  # Redis tier
