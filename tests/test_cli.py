@@ -37,9 +37,10 @@ class Cli:
 
     def __init__(self, home: Path):
         self.config = home / "config" / "layra.json"
-        self.env = {k: v for k, v in os.environ.items() if k not in ("LAYRA_URL", "LAYRA_API_KEY")}
-        self.env.update({"HOME": str(home), "LAYRA_CONFIG": str(self.config), "PYTHONPATH": str(SOURCES),
-                         "PYTHONUNBUFFERED": "1"})
+        # Buffered output, as on a pipe: only the command's own flushes make the answer stream.
+        drop = ("LAYRA_URL", "LAYRA_API_KEY", "PYTHONUNBUFFERED")
+        self.env = {k: v for k, v in os.environ.items() if k not in drop}
+        self.env.update({"HOME": str(home), "LAYRA_CONFIG": str(self.config), "PYTHONPATH": str(SOURCES)})
 
     def __call__(self, *args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([str(LAYRA), *args], input=stdin, capture_output=True, text=True, timeout=240,
@@ -81,7 +82,7 @@ def _read_until(process: subprocess.Popen, text: bytes, timeout: float) -> bytes
 
 
 def test_cli_from_login_to_a_streamed_cited_answer(live_server, celery_worker, cli, fake_llm, tmp_path):
-    from layra_client import Client
+    from layra_client import Client, NotLoggedIn
 
     user = UserFactory()
     login = _ok(cli("login", live_server.url, "--username", user.username, "--password-stdin", stdin=PASSWORD))
@@ -103,7 +104,7 @@ def test_cli_from_login_to_a_streamed_cited_answer(live_server, celery_worker, c
     assert "Uploading warranty.pdf [" in upload.stderr and "100%" in upload.stderr
     assert "Processing warranty.pdf [" in upload.stderr and "2/2 pages" in upload.stderr
     lines = upload.stdout.splitlines()
-    assert [line.split()[1:] for line in lines] == [["warranty.pdf", "2", "pages"], ["setup.pdf", "1", "pages"]]
+    assert [line.split()[1:] for line in lines] == [["warranty.pdf", "2", "pages"], ["setup.pdf", "1", "page"]]
     files = {f["filename"]: f for f in json.loads(_ok(cli("files", kb_id, "--json")).stdout)}
     assert {name: (f["status"], f["page_count"]) for name, f in files.items()} == {
         "warranty.pdf": ("completed", 2), "setup.pdf": ("completed", 1)}
@@ -141,6 +142,14 @@ def test_cli_from_login_to_a_streamed_cited_answer(live_server, celery_worker, c
     missing = cli("search", "warranty", "--kb", "Manuals")
     assert missing.returncode == 1
     assert missing.stderr.strip() == "error: No knowledge base with the id or name 'Manuals'."
+
+    # Logging out revokes the session on the server and forgets the tokens here.
+    tokens = json.loads(cli.config.read_text())
+    assert "Logged out." in _ok(cli("logout")).stderr
+    assert json.loads(cli.config.read_text()) == {"url": live_server.url}
+    assert cli("whoami").returncode == 1
+    with pytest.raises(NotLoggedIn):
+        Client(live_server.url, access_token=tokens["access_token"], refresh_token=tokens["refresh_token"]).me()
 
 
 def test_cli_runs_a_workflow_with_inputs_and_reports_a_failed_run(live_server, celery_worker, cli):

@@ -176,7 +176,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
         _print_json(results)
     else:
         for file in results:
-            detail = f"{file['page_count']} pages" if file["status"] == "completed" else file["status"]
+            pages = file["page_count"]
+            detail = f"{pages} page{'s' if pages != 1 else ''}" if file["status"] == "completed" else file["status"]
             if file.get("error"):
                 detail += f": {file['error']}"
             print(f"{file['file_id']}  {file['filename']}  {detail}")
