@@ -81,6 +81,7 @@ def _read_until(process: subprocess.Popen, text: bytes, timeout: float) -> bytes
     return seen
 
 
+@pytest.mark.slow
 def test_cli_from_login_to_a_streamed_cited_answer(live_server, celery_worker, cli, fake_llm, tmp_path):
     from layra_client import Client, NotLoggedIn
 
@@ -153,6 +154,7 @@ def test_cli_from_login_to_a_streamed_cited_answer(live_server, celery_worker, c
         Client(live_server.url, access_token=tokens["access_token"], refresh_token=tokens["refresh_token"]).me()
 
 
+@pytest.mark.slow
 def test_cli_runs_a_workflow_with_inputs_and_reports_a_failed_run(live_server, celery_worker, cli):
     from layra_client import Client
 
@@ -178,7 +180,7 @@ def test_cli_runs_a_workflow_with_inputs_and_reports_a_failed_run(live_server, c
     assert bad_input.returncode == 1 and "the value is not JSON" in bad_input.stderr
 
 
-def test_api_errors_are_words_and_a_non_zero_exit(live_server, cli):
+def test_api_errors_are_words_and_a_non_zero_exit(live_server, cli, tmp_path):
     user = UserFactory()
     wrong = cli("login", live_server.url, "-u", user.username, "--password-stdin", stdin="not the password")
     assert wrong.returncode == 1 and not cli.config.exists()
@@ -199,6 +201,18 @@ def test_api_errors_are_words_and_a_non_zero_exit(live_server, cli):
 
     blank = cli("kb", "create", " ")
     assert blank.returncode == 1 and "[HTTP 400, validation_error]" in blank.stderr
+
+    # One file refused does not stop the others; the status says something failed.
+    kb_id = _ok(cli("kb", "create", "Mixed")).stdout.strip()
+    (tmp_path / "notes.txt").write_text("Meeting notes: the budget is approved.")
+    (tmp_path / "tool.exe").write_bytes(b"MZ\x90\x00" + bytes(200))
+    mixed = cli("upload", kb_id, str(tmp_path / "tool.exe"), str(tmp_path / "notes.txt"))
+    assert mixed.returncode == 1
+    assert f"{tmp_path / 'tool.exe'}: not uploaded: " in mixed.stderr and "[HTTP 415" in mixed.stderr
+    assert [line.split()[1] for line in mixed.stdout.splitlines()] == ["notes.txt"]
+    absent = cli("upload", kb_id, str(tmp_path / "notes.txt"), str(tmp_path / "absent.pdf"))
+    assert absent.returncode == 1 and "No such file: " in absent.stderr and "nothing was uploaded" in absent.stderr
+    assert len(json.loads(_ok(cli("files", kb_id, "--json")).stdout)) == 1
 
 
 def test_client_refreshes_an_expired_access_token_and_saves_the_new_pair(live_server):

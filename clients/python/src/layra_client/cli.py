@@ -148,6 +148,9 @@ def _wait(client: Client, file: dict, timeout: float | None) -> dict:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
+    missing = [path for path in args.files if not Path(path).is_file()]
+    if missing:
+        raise LayraError(f"No such file: {', '.join(missing)} (nothing was uploaded).")
     client = _client(args)
     kb = client.knowledge_bases.resolve(args.kb)
     failed = 0
