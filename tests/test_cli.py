@@ -242,3 +242,34 @@ def test_client_refreshes_an_expired_access_token_and_saves_the_new_pair(live_se
     client.api.access_token = "garbage"
     with pytest.raises(NotLoggedIn):
         client.me()
+
+
+def test_the_test_command_installs_the_client_again_only_when_its_sources_change(tmp_path):
+    """scripts/lib.sh client_install against a stand-in venv whose python logs each pip call."""
+    import shutil
+
+    root, venv = tmp_path / "checkout", tmp_path / "venv"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "lib.sh", root / "scripts" / "lib.sh")
+    shutil.copytree(ROOT / "clients" / "python", root / "clients" / "python",
+                    ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    (venv / "bin").mkdir(parents=True)
+    log = tmp_path / "pip.log"
+    (venv / "bin" / "python").write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    (venv / "bin" / "python").chmod(0o755)
+
+    def client_install() -> list[str]:
+        before = log.read_text().splitlines() if log.exists() else []
+        subprocess.run(["bash", "-c", f'source "{root}/scripts/lib.sh" && client_install'], check=True,
+                       env={"PATH": os.environ["PATH"], "LAYRA_VENV": str(venv)}, capture_output=True)
+        return (log.read_text().splitlines() if log.exists() else [])[len(before):]
+
+    install = [f"-m pip install -q {root}/clients/python"]
+    assert client_install() == install
+    assert client_install() == []
+    (root / "clients" / "python" / "tests" / "test_more.py").write_text("# tests are not installed\n")
+    assert client_install() == []
+    with open(root / "clients" / "python" / "src" / "layra_client" / "cli.py", "a") as f:
+        f.write("# changed\n")
+    assert client_install() == install
+    assert "\nclient_install\n" in (ROOT / "scripts" / "test.sh").read_text()
