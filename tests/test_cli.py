@@ -181,6 +181,8 @@ def test_cli_runs_a_workflow_with_inputs_and_reports_a_failed_run(live_server, c
 
 
 def test_api_errors_are_words_and_a_non_zero_exit(live_server, cli, tmp_path):
+    from layra_client import Client
+
     user = UserFactory()
     wrong = cli("login", live_server.url, "-u", user.username, "--password-stdin", stdin="not the password")
     assert wrong.returncode == 1 and not cli.config.exists()
@@ -213,6 +215,12 @@ def test_api_errors_are_words_and_a_non_zero_exit(live_server, cli, tmp_path):
     absent = cli("upload", kb_id, str(tmp_path / "notes.txt"), str(tmp_path / "absent.pdf"))
     assert absent.returncode == 1 and "No such file: " in absent.stderr and "nothing was uploaded" in absent.stderr
     assert len(json.loads(_ok(cli("files", kb_id, "--json")).stdout)) == 1
+
+    # No model yet: the question is refused in words, and no empty conversation is left behind.
+    no_model = cli("ask", "What is approved?", "--kb", "Mixed")
+    assert no_model.returncode == 1 and "No model is selected." in no_model.stderr, no_model.stderr
+    with Client.login(live_server.url, user.username, PASSWORD) as client:
+        assert client.conversations.list() == []
 
 
 def test_client_refreshes_an_expired_access_token_and_saves_the_new_pair(live_server):

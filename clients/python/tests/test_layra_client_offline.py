@@ -90,5 +90,10 @@ def test_errors_read_as_words():
         "details": {"knowledge_base_name": ["This field may not be blank."]}}}))
     assert str(error) == ("Invalid input. (knowledge_base_name: This field may not be blank.) "
                           "[HTTP 400, validation_error]")
+    streamed = ApiError.from_response(httpx.Response(
+        400, request=request, headers={"Content-Type": "text/event-stream; charset=utf-8"},
+        content=b'event: error\ndata: {"error": {"code": "no_model_selected", "message": "No model.", "details": {}}}'
+                b"\n\n"))
+    assert (streamed.status, streamed.code, streamed.message) == (400, "no_model_selected", "No model.")
     proxy = ApiError.from_response(httpx.Response(502, request=request, text="<html>Bad gateway</html>"))
     assert proxy.status == 502 and "not a LAYRA API error" in str(proxy)

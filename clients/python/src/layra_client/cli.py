@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import itertools
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 from layra_client import __version__, config
 from layra_client.client import Client
 from layra_client.errors import ApiError, LayraError
-from layra_client.output import ProgressBar, size, table
+from layra_client.output import ProgressBar, citations_print, one_line, size, table
 from layra_client.types import TERMINAL_TASK_STATES
 
 
@@ -189,11 +190,6 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 # -- search and ask ---------------------------------------------------------------------------------------------
 
-def _one_line(text: str, limit: int = 100) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def cmd_search(args: argparse.Namespace) -> int:
     client = _client(args)
     hits = client.search(args.query, knowledge_base_ids=client.knowledge_bases.resolve_ids(args.kb),
@@ -206,29 +202,27 @@ def cmd_search(args: argparse.Namespace) -> int:
     for rank, hit in enumerate(hits, start=1):
         print(f"{rank}. {hit['filename']}, page {hit['page_number']}  (score {hit['score']:.3f})")
         if hit.get("snippet"):
-            print(f"   {_one_line(hit['snippet'])}")
+            print(f"   {one_line(hit['snippet'])}")
     return 0
-
-
-def _citations(citations: list[dict]) -> None:
-    if not citations:
-        return
-    print("\nSources:")
-    for rank, citation in enumerate(citations, start=1):
-        print(f"[{citation.get('index', rank)}] {citation['filename']}, page {citation['page_number']}  "
-              f"(score {citation.get('score', 0):.3f})")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     client = _client(args)
     kb_ids = client.knowledge_bases.resolve_ids(args.kb) if args.kb else None
-    conversation_id = args.conversation or client.conversations.create(_one_line(args.question, 60))[
+    conversation_id = args.conversation or client.conversations.create(one_line(args.question, 60))[
         "conversation_id"]
     citations: list[dict] = []
     answer: list[str] = []
     outcome: dict = {}
-    for event in client.conversations.ask_stream(conversation_id, args.question, knowledge_base_ids=kb_ids,
-                                                 model_id=args.model):
+    events = client.conversations.ask_stream(conversation_id, args.question, knowledge_base_ids=kb_ids,
+                                             model_id=args.model)
+    try:
+        first = next(events, None)
+    except ApiError:
+        if not args.conversation:  # refused before anything was recorded: leave no empty conversation behind
+            client.conversations.delete(conversation_id)
+        raise
+    for event in itertools.chain([first] if first else [], events):
         if event.name == "citations":
             citations = event.data.get("citations", [])
         elif event.name == "token":
@@ -244,7 +238,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         if answer:
             sys.stdout.write("\n")
-        _citations(citations)
+        citations_print(citations)
         _say(f"(conversation {conversation_id}: `layra ask --conversation {conversation_id} ...` to follow up)")
     if outcome.get("event") != "done":
         message = outcome.get("message") or "The answer stream ended before the answer was complete."

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from layra_client.sse import parse_events
+
 
 class LayraError(Exception):
     """Any failure of the client: the server unreachable, a bad answer, an API error."""
@@ -35,10 +37,15 @@ class ApiError(LayraError):
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> ApiError:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = None
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            # asked for a stream: the error is one `error` event whose data is the error body
+            body = next((event.data for event in parse_events(response.text.splitlines())), None)
+        else:
+            try:
+                body = response.json()
+            except ValueError:
+                pass
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict) and error.get("message"):
             return cls(response.status_code, str(error.get("code") or "error"), str(error["message"]),

@@ -17,6 +17,22 @@ def table(rows: list[list[str]], headers: list[str], *, out: TextIO | None = Non
         out.write("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
+def one_line(text: str, limit: int = 100) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def citations_print(citations: list[dict], *, out: TextIO | None = None) -> None:
+    """An answer's sources after it: `[n] file, page p  (score s)`."""
+    out = out or sys.stdout
+    if not citations:
+        return
+    out.write("\nSources:\n")
+    for rank, citation in enumerate(citations, start=1):
+        out.write(f"[{citation.get('index', rank)}] {citation['filename']}, page {citation['page_number']}  "
+                  f"(score {citation.get('score', 0):.3f})\n")
+
+
 def size(count: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if count < 1024 or unit == "GB":
