@@ -163,6 +163,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
                                         progress=lambda sent, total, bar=bar: bar.update(
                                             sent, total, f"{size(sent)} of {size(total)}"))
         except ApiError as exc:
+            if exc.status not in (400, 413, 415):  # about this file; anything else stops the whole upload
+                bar.done()
+                raise
             bar.done(f"{path}: not uploaded: {exc}")
             failed += 1
             continue
