@@ -18,6 +18,7 @@ from chat.llm import LLMError, ResolvedModel, complete_chat, stream_chat
 from chat.prompt import messages_build, pages_retrieve
 from chat.selectors import LATEST_TURN, conversation_turn_context, model_resolve
 from chat.services import model_url_allowed
+from knowledge.selectors import knowledge_bases_for_search
 from layra.errors import ModelProviderError, ValidationError
 from layra.ids import new_id
 from layra.metrics import LLM_ERRORS, LLM_LATENCY
@@ -70,13 +71,16 @@ def _turn_push(*, conversation_id: str, turn: Turn, conversation_fields: dict | 
 
 
 def message_ask(*, user: User, conversation_id: str, question: str, parent_message_id: str | None = LATEST_TURN,
-                model_id: str | None = None, stream: bool = True) -> Answer:
+                model_id: str | None = None, stream: bool = True,
+                knowledge_base_ids: list[str] | None = None) -> Answer:
     """Validate, retrieve and record the turn now; the answer streams when `events` is iterated.
 
     The parent defaults to the latest turn (LATEST_TURN); None starts a new root. Passing the parent of an
     earlier turn edits that question (or regenerates its answer) on a new branch, keeping both. The history
     sent to the model is the path from the root to the parent. With stream=False the model is asked for its
-    whole answer at once (the events then hold one token event).
+    whole answer at once (the events then hold one token event). `knowledge_base_ids` searches these KBs for this
+    turn instead of the model's saved ones (each must be one of the user's: 404 otherwise); the conversation's
+    temporary KB is searched either way.
     """
     question = (question or "").strip()
     if not question:
@@ -89,8 +93,12 @@ def message_ask(*, user: User, conversation_id: str, question: str, parent_messa
     model = model_resolve(user=user, model_id=model_id)
     # Before anything is recorded; a host name is resolved and checked where the model client connects.
     model_url_allowed(url=model.model_url, resolve_host=False)
-    knowledge_base_ids = [*model.extra.get("base_used", []), context.temp_db or ""]
-    pages = pages_retrieve(user=user, model=model, knowledge_base_ids=knowledge_base_ids, question=question)
+    if knowledge_base_ids is not None:
+        knowledge_bases_for_search(user=user, knowledge_base_ids=knowledge_base_ids)  # 404 for another user's
+    else:
+        knowledge_base_ids = model.extra.get("base_used", [])
+    pages = pages_retrieve(user=user, model=model, knowledge_base_ids=[*knowledge_base_ids, context.temp_db or ""],
+                           question=question)
     citations = [{k: v for k, v in page.items() if not k.startswith("_")} for page in pages]
     messages = messages_build(model=model, history=history, question=question, pages=pages, user=user)
 

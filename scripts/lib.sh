@@ -55,6 +55,20 @@ python_env() {
   fi
 }
 
+client_install() {
+  # The Python client and its `layra` command (clients/python) into the venv, for the tests that run it
+  # (tests/test_cli.py). A plain install, not an editable one: a stamp of its sources installs it again when any of
+  # them changes.
+  local dir="$ROOT/clients/python" want
+  want="$(cd "$dir" && cat pyproject.toml $(find src -type f \( -name '*.py' -o -name py.typed \) | sort) \
+    | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$VENV/.client.sha" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing the Python client (clients/python)"
+    "$PY" -m pip install -q "$dir"
+    echo "$want" > "$VENV/.client.sha"
+  fi
+}
+
 frontend_build() {
   # The web app (frontend/): npm ci from the lockfile when it changed, a Vite build when any source changed.
   # Idempotent: a stamp of the lockfile and of the sources skips both when nothing changed.

@@ -4,6 +4,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 system_packages
 python_env dev
+client_install
 frontend_build
 ensure_mariadb
 ensure_redis

@@ -115,6 +115,10 @@ class MessageApi(APIView):
                                                             "edit or regenerate it on a new branch.")
         model_id = serializers.CharField(max_length=64, required=False, allow_null=True,
                                          help_text="Default: the selected model.")
+        knowledge_base_ids = serializers.ListField(
+            child=serializers.CharField(max_length=64), required=False, max_length=50,
+            help_text="Search these knowledge bases for this question instead of the model's saved ones "
+                      "(`base_used`); the conversation's temporary one is searched either way.")
 
     class AnswerOutputSerializer(serializers.Serializer):
         conversation_id = serializers.CharField()

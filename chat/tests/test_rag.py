@@ -120,3 +120,28 @@ def test_a_saved_kb_deleted_since_is_left_out_and_a_finished_answer_marks_the_co
     # the turn and the conversation are written in one update
     assert conversation.is_read is False and conversation.last_modify_at >= before
     assert conversation.last_modify_at == turn.finished_at
+
+
+def test_a_turn_can_search_chosen_knowledge_bases_instead_of_the_models(api_client, other_client, user, fake_llm,
+                                                                        django_capture_on_commit_callbacks):
+    saved = knowledge_services.knowledge_base_create(user=user, name="Saved")
+    chosen = knowledge_services.knowledge_base_create(user=user, name="Chosen")
+    with django_capture_on_commit_callbacks(execute=True):
+        files = knowledge_services.files_upload(user=user, knowledge_base_id=chosen.knowledge_base_id,
+                                                uploaded_files=[_pdf()])
+    make_model(api_client, fake_llm.url, base_used=[saved.knowledge_base_id], top_K=1)
+    cid = make_conversation(api_client)
+    question = "What do volcanoes erupt?"
+
+    body = ask_json(api_client, cid, question, knowledge_base_ids=[chosen.knowledge_base_id]).json()
+    assert [c["file_id"] for c in body["citations"]] == [files[0].file_id]
+    assert ask_json(api_client, cid, question).json()["citations"] == []  # the model's saved KB: empty
+
+    # Another user's KB id is a 404, before anything is recorded or sent to the model.
+    make_model(other_client, fake_llm.url)
+    other_cid = make_conversation(other_client)
+    sent = fake_llm.count
+    refused = ask_json(other_client, other_cid, question, knowledge_base_ids=[chosen.knowledge_base_id])
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
+    assert fake_llm.count == sent
+    assert Conversation.objects.get(conversation_id=other_cid).turns == []

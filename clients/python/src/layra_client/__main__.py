@@ -1,0 +1,3 @@
+from layra_client.cli import main
+
+raise SystemExit(main())
