@@ -3,6 +3,7 @@ its graph, run it with an input, watch it stop at a human-input step, answer it 
 outputs, cancel a second run while it waits, export it and delete it. Screenshots are saved as artefacts."""
 
 import json
+from pathlib import Path
 
 from tests.factories import UserFactory
 from tests.web_app_helpers import assert_clean, needs_browser, shot, sign_in
@@ -23,7 +24,8 @@ WORKFLOW = {
     ],
     "edges": [
         {"source": "start", "target": "ask"}, {"source": "ask", "target": "check"},
-        {"source": "check", "target": "same", "label": "true"}, {"source": "check", "target": "other", "label": "false"},
+        {"source": "check", "target": "same", "label": "true"},
+        {"source": "check", "target": "other", "label": "false"},
         {"source": "same", "target": "end"}, {"source": "other", "target": "end"},
     ],
     "global_variables": {"name": "friend"},
@@ -96,7 +98,7 @@ def test_run_a_workflow_answer_its_question_and_cancel_a_run(live_server, browse
     with page.expect_download() as download:
         page.get_by_role("button", name="Export").click()
     assert download.value.suggested_filename == "Colour-survey.json"
-    exported = json.loads(open(download.value.path()).read())
+    exported = json.loads(Path(download.value.path()).read_text())
     assert exported["workflow_name"] == "Colour survey" and exported["edges"] == WORKFLOW["edges"]
 
     # Phone width: the graph fits the screen.

@@ -115,7 +115,7 @@ export function KnowledgeBasePage({ id }) {
           <button type="submit" class="primary">Save</button>
           <button type="button" onClick=${() => setRenaming(false)}>Cancel</button></form>`
       : html`<div class="row"><h1 class="grow">${kb ? kb.knowledge_base_name : 'Knowledge base'}</h1>
-          <button type="button" onClick=${() => setRenaming(true)}>Rename</button>
+          <button type="button" disabled=${!kb} onClick=${() => setRenaming(true)}>Rename</button>
           <button type="button" onClick=${() => navigate(`/chat?kb=${id}`)}>Chat with it</button></div>`}
     ${kb && html`<p class="meta">${kb.file_count} files · ${kb.page_count} pages · created ${formatDate(kb.created_at)}</p>`}
 
