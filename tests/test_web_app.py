@@ -142,6 +142,15 @@ def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fak
     expect(page.get_by_role("heading", name="Warranty questions")).to_be_visible()
     shot(page, "chat-phone")
 
+    # Rename the conversation in a dialog, then delete it after a confirmation.
+    page.get_by_role("button", name="Rename Warranty questions").click()
+    page.get_by_role("dialog").get_by_label("New name").fill("Warranty, renamed")
+    page.get_by_role("dialog").get_by_role("button", name="Rename").click()
+    expect(page.get_by_role("heading", name="Warranty, renamed")).to_be_visible()
+    page.get_by_role("button", name="Delete Warranty, renamed").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page.get_by_text("No conversation yet.")).to_be_visible()
+
     # Sign out ends the session: a reload shows the sign-in form again.
     page.set_viewport_size({"width": 1280, "height": 860})
     page.get_by_role("button", name="Sign out").click()

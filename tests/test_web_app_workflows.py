@@ -14,9 +14,9 @@ WORKFLOW = {
     "format": "layra-workflow/1",
     "workflow_name": "Colour survey",
     "nodes": [
-        {"id": "start", "type": "start", "data": {}},
+        {"id": "start", "type": "start", "data": {"inputs": [{"name": "salutation", "default": "Hello"}]}},
         {"id": "ask", "type": "human_input",
-         "data": {"prompt": "Hello {{ name }}! What is your favourite colour?", "variable": "colour"}},
+         "data": {"prompt": "{{ salutation }} {{ name }}! What is your favourite colour?", "variable": "colour"}},
         {"id": "check", "type": "condition", "data": {"expression": "colour == 'green'"}},
         {"id": "same", "type": "variable", "data": {"assignments": {"verdict": "'Same as mine, ' + name + '.'"}}},
         {"id": "other", "type": "variable", "data": {"assignments": {"verdict": "'I like ' + colour + ' too.'"}}},
@@ -52,7 +52,8 @@ def test_run_a_workflow_answer_its_question_and_cancel_a_run(live_server, browse
     expect(graph).to_be_visible()
     expect(graph.locator("text.edge-label")).to_have_text(["true", "false"])
     expect(page.get_by_text("No run yet")).to_be_visible()
-    expect(page.get_by_label("name", exact=True)).to_have_value("friend")
+    expect(page.get_by_label("name", exact=True)).to_have_value("friend")  # a global variable's saved value
+    expect(page.get_by_label("salutation", exact=True)).to_have_value("Hello")  # the start node's input
     shot(page, "workflow")
 
     # Run with an input: the run stops at the human-input step and asks its question.
