@@ -14,14 +14,31 @@ async function followTask(taskId, onProgress, signal) {
   }, signal);
 }
 
+// A task's state in words, per page where it works page by page: `processed` counts page steps, each page
+// rendered then embedded (`total` is twice the page count).
+function progressText(task) {
+  const pages = task.pages_total || 0;
+  const done = task.processed || 0;
+  const clamp = (n) => Math.min(Math.max(n, 0), pages);
+  return {
+    queued: 'Waiting for a worker',
+    converting: 'Converting to PDF',
+    rendering: `Rendering page ${clamp(done)} of ${pages}`,
+    embedding: `Reading page ${clamp(done - pages)} of ${pages}`,
+    indexing: `Indexing ${pages} pages`,
+    completed: `Done: ${pages} pages`,
+    failed: 'Failed',
+    cancelled: 'Cancelled',
+  }[task.state] || task.state;
+}
+
 function Progress({ file, task }) {
   if (DONE.has(file.status)) return null;
-  if (!task) return html`<span class="muted">waiting…</span>`;
-  const label = `${file.filename}: ${task.message || task.state}`;
+  if (!task) return html`<span class="muted">Waiting for its progress…</span>`;
+  const text = progressText(task);
   return html`<div class="progress">
-    <progress max=${task.total || 1} value=${task.processed || 0} aria-label=${label}></progress>
-    <span class="muted">${task.pages_done}/${task.pages_total || '?'} pages · ${task.state}
-      ${task.eta_seconds != null && !DONE.has(task.state) ? ` · ${formatEta(task.eta_seconds)}` : ''}</span>
+    <progress max=${task.total || 1} value=${task.processed || 0} aria-label=${`${file.filename}: ${text}`}></progress>
+    <span class="muted">${text}${task.eta_seconds != null && !DONE.has(task.state) ? ` · ${formatEta(task.eta_seconds)}` : ''}</span>
   </div>`;
 }
 
