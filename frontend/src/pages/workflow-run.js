@@ -22,6 +22,10 @@ function describe(name, data, label) {
   }[name];
 }
 
+const sendOnEnter = (event) => {
+  if (event.key === 'Enter' && !event.shiftKey) { event.preventDefault(); event.currentTarget.form.requestSubmit(); }
+};
+
 function AnswerForm({ pending, onAnswer, disabled }) {
   const submit = (event) => {
     event.preventDefault();
@@ -29,7 +33,8 @@ function AnswerForm({ pending, onAnswer, disabled }) {
   };
   return html`<form class="card notice" onSubmit=${submit} aria-labelledby="answer-title">
     <h2 id="answer-title">Your answer is needed</h2>
-    <label>${pending.prompt || `A value for ${pending.variable}`}<textarea name="answer" rows="2" required></textarea></label>
+    <label>${pending.prompt || `A value for ${pending.variable}`}<textarea name="answer" rows="2" required autofocus
+      onKeyDown=${sendOnEnter} placeholder="Enter sends, Shift+Enter for a new line"></textarea></label>
     <button type="submit" class="primary" disabled=${disabled}>Send answer</button>
   </form>`;
 }
@@ -46,6 +51,7 @@ export function RunPage({ workflowId, runId }) {
   const next = useRef(0); // index of the next event to read
   const finished = useRef(0); // node_finished events seen; the run's completed_nodes has one entry for each
   const loop = useRef(null);
+  const acted = useRef(false); // a cancel or answer while the loop reads: what it read may be older than that
   const aborter = useRef(new AbortController());
   const labels = useRef({});
   const label = (id) => labels.current[id] || id;
@@ -90,12 +96,15 @@ export function RunPage({ workflowId, runId }) {
         if (loop.current !== token) return;
         const detail = await get(`runs/${runId}/`);
         setRun(detail);
+        const stale = acted.current; // read before a cancel landed: its run_finished is still to come
+        acted.current = false;
         const caughtUp = finished.current >= detail.completed_nodes.length;
         if (TERMINAL.has(detail.status) && (last === 'run_finished' || caughtUp || !got)) {
           if (last !== 'run_finished') apply('run_finished', { status: detail.status });
           return;
         }
-        if (WAITING.has(detail.status) && caughtUp && (last === 'run_waiting_input' || last === 'run_paused')) return;
+        if (WAITING.has(detail.status) && caughtUp && !stale
+          && (last === 'run_waiting_input' || last === 'run_paused')) return;
       }
     } catch (e) {
       if (e.name !== 'AbortError') setError(e);
@@ -126,7 +135,8 @@ export function RunPage({ workflowId, runId }) {
     setActing(true);
     try {
       setRun(await post(`runs/${runId}/${path}`, body));
-      if (!loop.current) follow();
+      if (loop.current) acted.current = true;
+      else follow();
     } catch (e) { setError(e); } finally { setActing(false); }
   };
 
