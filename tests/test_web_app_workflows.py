@@ -1,6 +1,7 @@
-"""The workflows pages in a real Chromium against the live test server: import a workflow from a JSON file, see
-its graph, run it with an input, watch it stop at a human-input step, answer it and see it finish with its
-outputs, cancel a second run while it waits, export it and delete it. Screenshots are saved as artefacts."""
+"""The workflows pages in a real Chromium against the live test server and a Celery worker (runs go through the
+broker, as in production): import a workflow from a JSON file, see its graph, run it with an input, watch it
+stop at a human-input step, answer it and see it finish with its outputs, cancel a second run while it waits,
+export it and delete it. Screenshots are saved as artefacts."""
 
 import json
 from pathlib import Path
@@ -32,7 +33,7 @@ WORKFLOW = {
 }
 
 
-def test_run_a_workflow_answer_its_question_and_cancel_a_run(live_server, browser_page):
+def test_run_a_workflow_answer_its_question_and_cancel_a_run(live_server, browser_page, celery_worker):
     from playwright.sync_api import expect
 
     page = browser_page
