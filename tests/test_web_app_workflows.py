@@ -46,6 +46,9 @@ def test_run_a_workflow_answer_its_question_and_cancel_a_run(live_server, browse
     page.get_by_label("Workflow file to import").set_input_files(
         {"name": "broken.json", "mimeType": "application/json", "buffer": b"{not json"})
     expect(page.get_by_role("alert")).to_contain_text("broken.json is not a workflow export")
+    page.get_by_label("Workflow file to import").set_input_files(  # the API's validation error, in words
+        {"name": "empty.json", "mimeType": "application/json", "buffer": b'{"workflow_name": "x", "nodes": []}'})
+    expect(page.get_by_role("alert")).to_contain_text("A workflow needs at least one node.")
     page.get_by_label("Workflow file to import").set_input_files(
         {"name": "survey.json", "mimeType": "application/json", "buffer": json.dumps(WORKFLOW).encode()})
     expect(page.get_by_role("heading", name="Colour survey")).to_be_visible()
@@ -115,6 +118,13 @@ def test_run_a_workflow_answer_its_question_and_cancel_a_run(live_server, browse
     page.get_by_role("button", name="Delete Colour survey").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     expect(page.get_by_text("No workflow yet")).to_be_visible()
+
+    # The example a first-time user can start from is a valid workflow with a human-input step.
+    page.get_by_role("button", name="Add an example workflow").click()
+    expect(page.get_by_role("heading", name="Example: greet someone")).to_be_visible()
+    expect(page.get_by_role("img", name="Graph of Example: greet someone: 4 steps, 3 connections.")).to_be_visible()
+    page.get_by_role("link", name="← Workflows").click()
+    expect(page.get_by_role("link", name="Example: greet someone")).to_be_visible()
     shot(page, "workflows")
 
     assert_clean(page)

@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { del, get, list, patch, stream, upload } from '../api.js';
 import { navigate } from '../router.js';
-import { Confirm, Dialog, ErrorText, PageCard, PageViewer, formatDate, formatEta, formatSize } from '../ui.js';
+import { Confirm, Dialog, ErrorText, PageCard, PageViewer, formatDate, formatEta, formatSize, plural } from '../ui.js';
 
 const DONE = new Set(['completed', 'failed', 'cancelled']);
 
@@ -54,7 +54,7 @@ function FilePages({ file, onClose }) {
   const pages = Array.from({ length: file.page_count }, (_, i) => ({
     file_id: file.file_id, filename: file.filename, page_number: i + 1,
   }));
-  return html`<${Dialog} title=${`${file.filename}: ${file.page_count} pages`} onClose=${onClose} wide>
+  return html`<${Dialog} title=${`${file.filename}: ${plural(file.page_count, 'page')}`} onClose=${onClose} wide>
     ${pages.length === 0 ? html`<p class="empty">This file has no pages yet.</p>`
       : html`<div class="page-grid">${pages.map((p) => html`<${PageCard} hit=${p} onOpen=${setOpen} />`)}</div>`}
     ${open && html`<${PageViewer} hit=${open} onClose=${() => setOpen(null)} />`}
@@ -134,7 +134,7 @@ export function KnowledgeBasePage({ id }) {
       : html`<div class="row"><h1 class="grow">${kb ? kb.knowledge_base_name : 'Knowledge base'}</h1>
           <button type="button" disabled=${!kb} onClick=${() => setRenaming(true)}>Rename</button>
           <button type="button" onClick=${() => navigate(`/chat?kb=${id}`)}>Chat with it</button></div>`}
-    ${kb && html`<p class="meta">${kb.file_count} files · ${kb.page_count} pages · created ${formatDate(kb.created_at)}</p>`}
+    ${kb && html`<p class="meta">${plural(kb.file_count, 'file')} · ${plural(kb.page_count, 'page')} · created ${formatDate(kb.created_at)}</p>`}
 
     <div class=${`dropzone ${dragging ? 'over' : ''}`} onDragOver=${(e) => { e.preventDefault(); setDragging(true); }}
       onDragLeave=${() => setDragging(false)} onDrop=${onDrop}>

@@ -3,6 +3,8 @@
 // styles (the Content-Security-Policy allows no inline style).
 import { html } from 'htm/preact';
 
+import { plural } from '../ui.js';
+
 const W = 150;
 const H = 46;
 const GAP_X = 30;
@@ -75,7 +77,7 @@ export const nodeLabel = (n) => (n.data && n.data.title) || n.custom_name || n.i
 export function WorkflowGraph({ workflow, states = {}, title }) {
   const { nodes = [], edges = [], start_node: start } = workflow;
   const { at, width, height } = layout(nodes, edges, start || (nodes.find((n) => n.type === 'start') || {}).id);
-  const described = `${nodes.length} steps, ${edges.length} connections.`;
+  const described = `${plural(nodes.length, 'step')}, ${plural(edges.length, 'connection')}.`;
   return html`<figure class="graph">
     <svg viewBox=${`0 0 ${width} ${height}`} width=${width} role="img" aria-label=${`${title}: ${described}`}
         class="graph-svg" preserveAspectRatio="xMidYMin meet">

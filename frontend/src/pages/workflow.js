@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 
 import { del, get, list, post } from '../api.js';
 import { navigate } from '../router.js';
-import { Confirm, ErrorText, formatDate } from '../ui.js';
+import { Confirm, ErrorText, formatDate, plural } from '../ui.js';
 import { WorkflowGraph, nodeLabel } from './workflow-graph.js';
 import { exportWorkflow } from './workflows.js';
 
@@ -90,7 +90,7 @@ export function WorkflowPage({ id }) {
       <button type="button" disabled=${!wf} onClick=${() => exportWorkflow(wf).catch(setError)}>Export</button>
       <button type="button" class="danger" disabled=${!wf} onClick=${() => setDeleting(true)}>Delete</button></div>
     <${ErrorText} error=${error} />
-    ${wf ? html`<p class="meta">${wf.nodes.length} steps · version ${wf.version} · updated ${formatDate(wf.last_modify_at)}</p>
+    ${wf ? html`<p class="meta">${plural(wf.nodes.length, 'step')} · version ${wf.version} · updated ${formatDate(wf.last_modify_at)}</p>
       <div class="wf-layout">
         <section class="card" aria-labelledby="graph-title"><h2 id="graph-title">Steps</h2>
           <${WorkflowGraph} workflow=${wf} title=${`Graph of ${wf.workflow_name}`} />

@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { del, get, list, post } from '../api.js';
 import { navigate } from '../router.js';
-import { Confirm, ErrorText, formatDate } from '../ui.js';
+import { Confirm, ErrorText, formatDate, plural } from '../ui.js';
 
 // A first workflow to try: it asks a question, waits for the answer and writes a greeting.
 export const EXAMPLE = {
@@ -90,7 +90,7 @@ export function WorkflowsPage() {
       : html`<ul class="cards" aria-label="Your workflows">
         ${items.map((wf) => html`<li class="card" key=${wf.workflow_id}>
           <a href=${`/workflows/${wf.workflow_id}`} class="title">${wf.workflow_name}</a>
-          <p class="meta">${wf.nodes.length} steps · version ${wf.version} · updated ${formatDate(wf.last_modify_at)}</p>
+          <p class="meta">${plural(wf.nodes.length, 'step')} · version ${wf.version} · updated ${formatDate(wf.last_modify_at)}</p>
           <div class="row">
             <button type="button" class="small" aria-label=${`Export ${wf.workflow_name}`}
               onClick=${() => doExport(wf)}>Export</button>
