@@ -64,7 +64,7 @@ def test_run_a_workflow_answer_its_question_and_cancel_a_run(live_server, browse
     page.get_by_label("name", exact=True).fill("Ada")
     page.get_by_role("button", name="Run workflow").click()
     status = page.locator(".run-status strong")
-    expect(status).to_have_text("Waiting for your answer")
+    expect(status).to_have_text("Waiting for your answer", timeout=60_000)  # a worker runs it
     answer = page.get_by_label("Hello Ada! What is your favourite colour?")
     expect(answer).to_be_visible()
     steps = page.locator(".run-steps")
@@ -77,7 +77,7 @@ def test_run_a_workflow_answer_its_question_and_cancel_a_run(live_server, browse
     # The answer resumes the run; the events show each step, the taken branch, and the outputs.
     answer.fill("green")
     answer.press("Enter")  # the keyboard sends it, as in chat
-    expect(status).to_have_text("Finished")
+    expect(status).to_have_text("Finished", timeout=60_000)
     expect(page.locator(".outputs")).to_contain_text("Same as mine, Ada.")
     for node, state in (("ask", "done"), ("check", "done"), ("same", "done"), ("other", "not started"),
                         ("end", "done")):
@@ -90,9 +90,9 @@ def test_run_a_workflow_answer_its_question_and_cancel_a_run(live_server, browse
     page.get_by_role("link", name="← Colour survey").click()
     expect(page.locator(".run-succeeded")).to_have_text("Finished")
     page.get_by_role("button", name="Run workflow").click()
-    expect(status).to_have_text("Waiting for your answer")
+    expect(status).to_have_text("Waiting for your answer", timeout=60_000)  # a worker runs it
     page.get_by_role("button", name="Cancel run").click()
-    expect(status).to_have_text("Cancelled")
+    expect(status).to_have_text("Cancelled", timeout=60_000)
     expect(page.get_by_label("Hello friend! What is your favourite colour?")).to_have_count(0)
     expect(steps.locator('li[data-node="ask"] .step-state')).to_have_text("stopped")
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
