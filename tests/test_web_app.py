@@ -1,7 +1,8 @@
 """The web app in a real Chromium (the system's, driven by Playwright) against the live test server and the fake
 LLM: sign in, create a knowledge base, upload two files, add and test a model, ask a question and see the
-streamed answer with a citation whose page image opens, regenerate and switch branches, search, and stay signed
-in across a reload (the refresh cookie). Screenshots of the main pages are saved as artefacts."""
+streamed answer with a citation whose page image opens, regenerate and switch branches, attach a file to the
+conversation, stay signed in across a reload (the refresh cookie), search, rename and delete the conversation.
+Screenshots of the main pages are saved as artefacts."""
 
 import pytest
 
@@ -119,6 +120,16 @@ def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fak
     page.get_by_role("button", name="Previous version").click()
     expect(page.get_by_text("1 / 2")).to_be_visible()
     expect(page.locator(".bubble.ai").first.locator("strong")).to_have_text("two years")
+
+    # A file uploaded into the conversation (its temporary knowledge base) is listed with its state.
+    page.get_by_label("Files for this conversation").set_input_files(
+        {"name": "notes.pdf", "mimeType": "application/pdf", "buffer": text_pdf(["Extended warranty: one more year."])})
+    attached = page.get_by_role("region", name="Files in this conversation").locator('li[data-file="notes.pdf"]')
+    expect(attached.get_by_text("Ready")).to_be_visible(timeout=120_000)
+    page.get_by_role("link", name="Knowledge bases").click()  # a temporary knowledge base is not listed there
+    expect(page.get_by_role("link", name="Product manuals")).to_be_visible()
+    expect(page.locator(".card.kb")).to_have_count(1)
+    page.go_back()
 
     # A reload keeps the session (silent refresh from the HttpOnly cookie) and the conversation.
     page.reload()

@@ -27,12 +27,12 @@ const NAV = [
 ];
 
 const ROUTES = [
-  ['/knowledge-bases/:id', (p) => html`<${KnowledgeBasePage} id=${p.id} />`],
+  ['/knowledge-bases/:id', (p) => html`<${KnowledgeBasePage} key=${p.id} id=${p.id} />`],
   ['/knowledge-bases', () => html`<${KnowledgeBasesPage} />`],
   ['/chat/:id', (p) => html`<${ChatPage} id=${p.id} />`],
   ['/chat', () => html`<${ChatPage} />`],
   ['/search', () => html`<${SearchPage} />`],
-  ['/workflows/:id/runs/:run', (p) => html`<${RunPage} workflowId=${p.id} runId=${p.run} />`],
+  ['/workflows/:id/runs/:run', (p) => html`<${RunPage} key=${p.run} workflowId=${p.id} runId=${p.run} />`],
   ['/workflows/:id', (p) => html`<${WorkflowPage} id=${p.id} />`],
   ['/workflows', () => html`<${WorkflowsPage} />`],
   ['/models', () => html`<${ModelsPage} />`],

@@ -5,6 +5,7 @@ import { del, get, list, patch, post, put, stream, upload } from '../api.js';
 import { renderMarkdown } from '../markdown.js';
 import { navigate } from '../router.js';
 import { Confirm, Dialog, ErrorText, PageCard, PageViewer } from '../ui.js';
+import { ConversationFiles } from './conversation-files.js';
 
 // Turns form a tree (parent_message_id); the page shows one branch, root to `leaf`.
 function branchOf(turns, leaf) {
@@ -115,6 +116,7 @@ export function ChatPage({ id }) {
   const [renaming, setRenaming] = useState(null);
   const [modelId, setModelId] = useState(null);
   const [attaching, setAttaching] = useState(null);
+  const [attached, setAttached] = useState(0); // uploads so far: the files list reads again after each
   const aborter = useRef(null);
   const bottom = useRef(null);
   const attachPicker = useRef(null);
@@ -207,7 +209,7 @@ export function ChatPage({ id }) {
   const attach = async (files) => {
     if (!files.length) return;
     setAttaching(files.map((f) => f.name).join(', '));
-    try { await upload(`conversations/${id}/files`, files); await loadConversation(leaf); }
+    try { await upload(`conversations/${id}/files`, files); await loadConversation(leaf); setAttached((n) => n + 1); }
     catch (e) { setError(e); } finally { setAttaching(null); }
   };
 
@@ -242,6 +244,8 @@ export function ChatPage({ id }) {
               onEdit=${(t, q) => ask(q, t.parent_message_id || null)} />`)}
             <div ref=${bottom}></div>
           </div>
+          ${conversation && conversation.temp_db ? html`<${ConversationFiles} kbId=${conversation.temp_db}
+            version=${attached} />` : null}
           <${ErrorText} error=${error} />
           <form class="ask" onSubmit=${send}>
             <label class="grow">Your question<textarea name="question" rows="2" required onKeyDown=${onKey}

@@ -5,10 +5,10 @@ import { del, get, list, patch, stream, upload } from '../api.js';
 import { navigate } from '../router.js';
 import { Confirm, Dialog, ErrorText, PageCard, PageViewer, formatDate, formatEta, formatSize, plural } from '../ui.js';
 
-const DONE = new Set(['completed', 'failed', 'cancelled']);
+export const DONE = new Set(['completed', 'failed', 'cancelled']);
 
 // Follows one ingestion task's event stream, handing each progress snapshot to `onProgress`.
-async function followTask(taskId, onProgress, signal) {
+export async function followTask(taskId, onProgress, signal) {
   await stream(`tasks/${taskId}/events`, { method: 'GET' }, (name, data) => {
     if (name === 'progress' || name === 'end') onProgress(data);
   }, signal);
@@ -32,7 +32,7 @@ function progressText(task) {
   }[task.state] || task.state;
 }
 
-function Progress({ file, task }) {
+export function Progress({ file, task }) {
   if (DONE.has(file.status)) return null;
   if (!task) return html`<span class="muted">Waiting for its progress…</span>`;
   const text = progressText(task);
@@ -42,7 +42,7 @@ function Progress({ file, task }) {
   </div>`;
 }
 
-function Status({ file }) {
+export function Status({ file }) {
   const text = { completed: 'Ready', failed: 'Failed', cancelled: 'Cancelled', queued: 'Queued',
     processing: 'Processing' }[file.status] || file.status;
   return html`<span class=${`status status-${file.status}`}>${text}</span>

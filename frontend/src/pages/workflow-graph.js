@@ -80,7 +80,7 @@ export function WorkflowGraph({ workflow, states = {}, title }) {
   const described = `${plural(nodes.length, 'step')}, ${plural(edges.length, 'connection')}.`;
   return html`<figure class="graph">
     <svg viewBox=${`0 0 ${width} ${height}`} width=${width} role="img" aria-label=${`${title}: ${described}`}
-        class="graph-svg" preserveAspectRatio="xMidYMin meet">
+        class=${`graph-svg ${width > 1400 ? 'scroll' : ''}`} preserveAspectRatio="xMidYMin meet">
       <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7"
         orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrow-head" /></marker></defs>
       ${edges.map((e, i) => {
@@ -96,6 +96,7 @@ export function WorkflowGraph({ workflow, states = {}, title }) {
         const state = states[n.id];
         return html`<g key=${n.id} class=${`node node-${n.type} ${state ? `state-${state}` : ''}`}
             transform=${`translate(${p.x},${p.y})`} data-node=${n.id}>
+          <title>${nodeLabel(n)} (${n.type})</title>
           <rect width=${W} height=${H} rx="8" />
           <text x=${W / 2} y="19" text-anchor="middle" class="node-name">${clip(nodeLabel(n), 20)}</text>
           <text x=${W / 2} y="36" text-anchor="middle" class="node-type">${n.type.replace('_', ' ')}${
