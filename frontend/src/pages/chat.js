@@ -174,7 +174,7 @@ export function ChatPage({ id }) {
     event.preventDefault();
     const form = event.currentTarget;
     const question = new FormData(form).get('question').trim();
-    if (!question || pending) return;
+    if (!question || pending || !conversation) return; // the branch to continue is known once it is loaded
     form.reset();
     ask(question, leaf || null);
   };
@@ -255,7 +255,7 @@ export function ChatPage({ id }) {
               <input ref=${attachPicker} type="file" multiple hidden aria-label="Files for this conversation"
                 onChange=${(e) => { attach([...e.target.files]); e.target.value = ''; }} />
               ${pending ? html`<button type="button" onClick=${() => { aborter.current.abort(); setPending(null); loadConversation(); }}>Stop</button>`
-                : html`<button type="submit" class="primary">Send</button>`}
+                : html`<button type="submit" class="primary" disabled=${!conversation}>Send</button>`}
             </div>
           </form>
           ${attaching ? html`<p role="status">Adding ${attaching} to this conversation…</p>` : null}`}
