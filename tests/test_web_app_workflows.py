@@ -85,6 +85,10 @@ def test_run_a_workflow_answer_its_question_and_cancel_a_run(live_server, browse
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
     expect(page.get_by_role("status")).to_have_text("Run finished.")
     shot(page, "workflow-run")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.locator(".outputs")).to_be_in_viewport()
+    shot(page, "workflow-run-phone")
+    page.set_viewport_size({"width": 1280, "height": 860})
 
     # A second run, cancelled while it waits for its answer.
     page.get_by_role("link", name="← Colour survey").click()
