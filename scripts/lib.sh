@@ -24,7 +24,7 @@ system_packages() {
   apt_install pkg-config libmariadb-dev build-essential redis-server mariadb-server \
     libreoffice-core libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui fonts-dejavu-core \
     bubblewrap util-linux
-  # The browser tests (tests/test_web_app.py) drive the system Chromium; Playwright's own browser download is not used.
+  # The browser tests (tests/test_web_app*.py) drive the system Chromium; Playwright's own browser download is not used.
   apt_install chromium chromium-driver
 }
 

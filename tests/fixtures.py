@@ -162,8 +162,9 @@ class Worker:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, settings):
-    """Start a real worker on the test database; tasks published by the test go through the broker."""
+def idle_worker(transactional_db, settings):
+    """A real worker on the test database, not started yet: tasks published by the test wait in the broker until
+    the test calls `idle_worker.start()` (to see a task's queued state)."""
     from layra.celery import app
 
     db_name = settings.DATABASES["default"]["NAME"]
@@ -173,10 +174,17 @@ def celery_worker(transactional_db, settings):
     app.conf.task_always_eager = False
     settings.CELERY_TASK_ALWAYS_EAGER = False
     worker = Worker(env)
-    worker.start()
     yield worker
-    worker.stop()
+    if worker.process is not None:
+        worker.stop()
     app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def celery_worker(idle_worker):
+    """Start a real worker on the test database; tasks published by the test go through the broker."""
+    idle_worker.start()
+    return idle_worker
 
 
 @pytest.fixture

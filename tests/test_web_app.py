@@ -1,28 +1,17 @@
 """The web app in a real Chromium (the system's, driven by Playwright) against the live test server and the fake
 LLM: sign in, create a knowledge base, upload two files, add and test a model, ask a question and see the
-streamed answer with a citation whose page image opens, regenerate and switch branches, search, and stay signed
-in across a reload (the refresh cookie). Screenshots of the main pages are saved as artefacts."""
-
-import os
-import shutil
-from pathlib import Path
+streamed answer with a citation whose page image opens, regenerate and switch branches, attach a file to the
+conversation, stay signed in across a reload (the refresh cookie), search, rename and delete the conversation.
+Screenshots of the main pages are saved as artefacts."""
 
 import pytest
 
 from chat.tests.helpers import text_pdf
 from tests.factories import UserFactory
 from tests.fake_llm import FakeLLM
+from tests.web_app_helpers import assert_clean, needs_browser, shot
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = Path(os.environ.get("WEB_SCREENSHOTS_DIR") or ROOT / "frontend" / "screenshots")
-DIST = ROOT / "frontend" / "dist" / "index.html"
-
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="the system Chromium is missing (scripts/lib.sh installs it)"),
-    pytest.mark.skipif(not DIST.exists(), reason="the web app is not built (scripts/lib.sh frontend_build)"),
-    pytest.mark.timeout(240),
-]
+pytestmark = needs_browser
 
 # Markdown is rendered and HTML in model output is not: the <img onerror> must never reach the page.
 FIRST = "The warranty lasts **two years** [^1].\n\n<img src=x onerror=\"document.title='pwned'\">"
@@ -41,32 +30,6 @@ def fake_llm():
     server.close()
 
 
-@pytest.fixture
-def browser_page(live_server, monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        context = browser.new_context(viewport={"width": 1280, "height": 860})
-        context.set_default_timeout(30_000)
-        page = context.new_page()
-        page.outside, page.problems = [], []
-        ours = (live_server.url, "data:", "blob:")
-        page.on("request", lambda r: r.url.startswith(ours) or page.outside.append(r.url))
-        page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
-        page.on("pageerror", lambda e: page.problems.append(str(e)))
-        yield page
-        context.close()
-        browser.close()
-
-
-def _shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
-
-
 def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fake_llm):
     from playwright.sync_api import expect
 
@@ -80,7 +43,7 @@ def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fak
     page.get_by_label("Password").fill("wrong password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("Invalid")
-    _shot(page, "sign-in")
+    shot(page, "sign-in")
     page.get_by_label("Password").fill("correct-horse-battery")
     page.get_by_role("button", name="Sign in").click()
 
@@ -102,7 +65,7 @@ def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fak
         row = page.locator(f'tr[data-file="{name}"]')
         expect(row.get_by_text("Ready")).to_be_visible(timeout=120_000)
         expect(row.locator("td").nth(1)).to_have_text(pages)
-    _shot(page, "knowledge-base")
+    shot(page, "knowledge-base")
 
     # A file's pages as thumbnails (header-authenticated images shown from blob: URLs).
     page.get_by_role("button", name="Show the pages of warranty.pdf").click()
@@ -121,7 +84,7 @@ def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fak
     expect(page.get_by_text("Default")).to_be_visible()
     page.get_by_role("button", name="Test fake-vision-model").click()
     expect(page.get_by_text("Works: answered in")).to_be_visible()
-    _shot(page, "models")
+    shot(page, "models")
 
     # Chat: a new conversation over the knowledge base, a streamed answer with cited pages.
     page.get_by_role("link", name="Chat").click()
@@ -146,9 +109,9 @@ def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fak
     large = page.get_by_role("dialog").locator("img.page-large")
     expect(large).to_be_visible()
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=large.element_handle())
-    _shot(page, "page-image")
+    shot(page, "page-image")
     page.get_by_role("button", name="Close").click()
-    _shot(page, "chat")
+    shot(page, "chat")
 
     # Regenerate: a second branch; the switcher moves between them.
     page.get_by_role("button", name="Regenerate").click()
@@ -157,6 +120,16 @@ def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fak
     page.get_by_role("button", name="Previous version").click()
     expect(page.get_by_text("1 / 2")).to_be_visible()
     expect(page.locator(".bubble.ai").first.locator("strong")).to_have_text("two years")
+
+    # A file uploaded into the conversation (its temporary knowledge base) is listed with its state.
+    page.get_by_label("Files for this conversation").set_input_files(
+        {"name": "notes.pdf", "mimeType": "application/pdf", "buffer": text_pdf(["Extended warranty: one more year."])})
+    attached = page.get_by_role("region", name="Files in this conversation").locator('li[data-file="notes.pdf"]')
+    expect(attached.get_by_text("Ready")).to_be_visible(timeout=120_000)
+    page.get_by_role("link", name="Knowledge bases").click()  # a temporary knowledge base is not listed there
+    expect(page.get_by_role("link", name="Product manuals")).to_be_visible()
+    expect(page.locator(".card.kb")).to_have_count(1)
+    page.go_back()
 
     # A reload keeps the session (silent refresh from the HttpOnly cookie) and the conversation.
     page.reload()
@@ -170,7 +143,7 @@ def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fak
     page.get_by_label("Search your pages").fill("warranty")
     page.get_by_label("Search your pages").press("Enter")
     expect(page.locator(".results .page-card").first).to_be_visible(timeout=60_000)
-    _shot(page, "search")
+    shot(page, "search")
 
     # Phone width: the menu folds behind a button.
     page.set_viewport_size({"width": 390, "height": 844})
@@ -178,7 +151,16 @@ def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fak
     page.get_by_role("link", name="Chat").click()
     page.get_by_role("link", name="Warranty questions").click()
     expect(page.get_by_role("heading", name="Warranty questions")).to_be_visible()
-    _shot(page, "chat-phone")
+    shot(page, "chat-phone")
+
+    # Rename the conversation in a dialog, then delete it after a confirmation.
+    page.get_by_role("button", name="Rename Warranty questions").click()
+    page.get_by_role("dialog").get_by_label("New name").fill("Warranty, renamed")
+    page.get_by_role("dialog").get_by_role("button", name="Rename").click()
+    expect(page.get_by_role("heading", name="Warranty, renamed")).to_be_visible()
+    page.get_by_role("button", name="Delete Warranty, renamed").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page.get_by_text("No conversation yet.")).to_be_visible()
 
     # Sign out ends the session: a reload shows the sign-in form again.
     page.set_viewport_size({"width": 1280, "height": 860})
@@ -187,5 +169,4 @@ def test_first_use_from_sign_in_to_a_cited_answer(live_server, browser_page, fak
     page.reload()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
-    assert page.outside == [], f"requests to other hosts: {page.outside}"
-    assert not [p for p in page.problems if "Content Security Policy" in p], page.problems
+    assert_clean(page)

@@ -12,22 +12,29 @@ import { KnowledgeBasePage } from './pages/knowledge-base.js';
 import { KnowledgeBasesPage } from './pages/knowledge-bases.js';
 import { ModelsPage } from './pages/models.js';
 import { SearchPage } from './pages/search.js';
+import { WorkflowPage } from './pages/workflow.js';
+import { RunPage } from './pages/workflow-run.js';
+import { WorkflowsPage } from './pages/workflows.js';
 import { interceptLinks, match, navigate, usePath } from './router.js';
 
 const NAV = [
   ['/knowledge-bases', 'Knowledge bases'],
   ['/chat', 'Chat'],
   ['/search', 'Search'],
+  ['/workflows', 'Workflows'],
   ['/models', 'Models'],
   ['/account', 'Account'],
 ];
 
 const ROUTES = [
-  ['/knowledge-bases/:id', (p) => html`<${KnowledgeBasePage} id=${p.id} />`],
+  ['/knowledge-bases/:id', (p) => html`<${KnowledgeBasePage} key=${p.id} id=${p.id} />`],
   ['/knowledge-bases', () => html`<${KnowledgeBasesPage} />`],
   ['/chat/:id', (p) => html`<${ChatPage} id=${p.id} />`],
   ['/chat', () => html`<${ChatPage} />`],
   ['/search', () => html`<${SearchPage} />`],
+  ['/workflows/:id/runs/:run', (p) => html`<${RunPage} key=${p.run} workflowId=${p.id} runId=${p.run} />`],
+  ['/workflows/:id', (p) => html`<${WorkflowPage} id=${p.id} />`],
+  ['/workflows', () => html`<${WorkflowsPage} />`],
   ['/models', () => html`<${ModelsPage} />`],
   ['/account', () => html`<${AccountPage} />`],
 ];

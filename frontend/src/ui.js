@@ -35,6 +35,9 @@ export function formatSize(bytes) {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
+// "1 file", "2 files".
+export const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 export const formatDate = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
 
 export function formatEta(seconds) {

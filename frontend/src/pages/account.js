@@ -34,6 +34,7 @@ function ApiKeys() {
   const [created, setCreated] = useState(null);
   const [error, setError] = useState(null);
   const [revoking, setRevoking] = useState(null);
+  const [copied, setCopied] = useState(false);
   const load = () => list('auth/api-keys/').then(setKeys, setError);
   useEffect(() => { load(); }, []);
   const create = async (event) => {
@@ -41,6 +42,7 @@ function ApiKeys() {
     const form = event.currentTarget;
     const f = new FormData(form);
     try {
+      setCopied(false);
       setCreated(await post('auth/api-keys/', { name: f.get('name'), expires_in_days: f.get('days') ? Number(f.get('days')) : null }));
       form.reset(); load();
     } catch (e) { setError(e); }
@@ -48,18 +50,24 @@ function ApiKeys() {
   const revoke = async () => {
     const k = revoking;
     setRevoking(null);
-    try { await del(`auth/api-keys/${k.id}/`); load(); } catch (e) { setError(e); }
+    try { await del(`auth/api-keys/${k.id}/`); setCreated((c) => (c && c.id === k.id ? null : c)); load(); }
+    catch (e) { setError(e); }
   };
   return html`<section class="card" aria-labelledby="keys-title">
     <h2 id="keys-title">API keys</h2>
     <p class="hint">For scripts and other programs. A key is shown once, when it is created.</p>
     <form class="row" onSubmit=${create}>
       <label class="grow">Key name<input name="name" required maxlength="100" /></label>
-      <label>Expires after (days)<input name="days" type="number" min="1" max="3650" /></label>
+      <label>Expires after (days)<input name="days" type="number" min="1" max="3650" placeholder="never" /></label>
       <button type="submit" class="primary">Create key</button>
     </form>
     ${created ? html`<div class="notice" role="status"><p>Copy your new key now; it will not be shown again:</p>
-      <code class="secret">${created.key}</code></div>` : null}
+      <p><code class="secret">${created.key}</code></p>
+      <div class="row"><button type="button" class="small" onClick=${() => navigator.clipboard.writeText(created.key)
+        .then(() => setCopied(true), () => setError(new Error('Copying failed: select the key and copy it.')))}
+        >${copied ? 'Copied' : 'Copy the key'}</button>
+      <button type="button" class="small" onClick=${() => { setCreated(null); setCopied(false); }}>I have saved it</button></div>
+    </div>` : null}
     <${ErrorText} error=${error} />
     ${keys === null ? null : keys.length === 0 ? html`<p class="empty">No API key.</p>`
       : html`<ul class="plain">${keys.map((k) => html`<li key=${k.id}><strong>${k.name}</strong> <code>${k.masked_key}</code>

@@ -4,7 +4,8 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { del, get, list, patch, post, put, stream, upload } from '../api.js';
 import { renderMarkdown } from '../markdown.js';
 import { navigate } from '../router.js';
-import { Confirm, ErrorText, PageCard, PageViewer } from '../ui.js';
+import { Confirm, Dialog, ErrorText, PageCard, PageViewer } from '../ui.js';
+import { ConversationFiles } from './conversation-files.js';
 
 // Turns form a tree (parent_message_id); the page shows one branch, root to `leaf`.
 function branchOf(turns, leaf) {
@@ -105,15 +106,17 @@ function NewConversation({ models, kbs, onStart }) {
 export function ChatPage({ id }) {
   const [conversations, setConversations] = useState(null);
   const [conversation, setConversation] = useState(null);
-  const [models, setModels] = useState([]);
-  const [kbs, setKbs] = useState([]);
+  const [models, setModels] = useState(null); // null until loaded: the new-conversation form waits for both
+  const [kbs, setKbs] = useState(null);
   const [leaf, setLeaf] = useState(null);
   const [pending, setPending] = useState(null);
   const [error, setError] = useState(null);
   const [viewing, setViewing] = useState(null);
   const [deleting, setDeleting] = useState(null);
+  const [renaming, setRenaming] = useState(null);
   const [modelId, setModelId] = useState(null);
   const [attaching, setAttaching] = useState(null);
+  const [attached, setAttached] = useState(0); // uploads so far: the files list reads again after each
   const aborter = useRef(null);
   const bottom = useRef(null);
   const attachPicker = useRef(null);
@@ -171,7 +174,7 @@ export function ChatPage({ id }) {
     event.preventDefault();
     const form = event.currentTarget;
     const question = new FormData(form).get('question').trim();
-    if (!question || pending) return;
+    if (!question || pending || !conversation) return; // the branch to continue is known once it is loaded
     form.reset();
     ask(question, leaf || null);
   };
@@ -188,9 +191,12 @@ export function ChatPage({ id }) {
     navigate(`/chat/${created.conversation_id}`);
   };
 
-  const rename = async (c) => {
-    const name = window.prompt('New name for the conversation', c.conversation_name);
+  const rename = async (event) => {
+    event.preventDefault();
+    const c = renaming;
+    const name = new FormData(event.currentTarget).get('name').trim();
     if (!name) return;
+    setRenaming(null);
     try { await patch(`conversations/${c.conversation_id}/`, { conversation_name: name }); loadList(); if (c.conversation_id === id) loadConversation(); }
     catch (e) { setError(e); }
   };
@@ -203,7 +209,7 @@ export function ChatPage({ id }) {
   const attach = async (files) => {
     if (!files.length) return;
     setAttaching(files.map((f) => f.name).join(', '));
-    try { await upload(`conversations/${id}/files`, files); await loadConversation(leaf); }
+    try { await upload(`conversations/${id}/files`, files); await loadConversation(leaf); setAttached((n) => n + 1); }
     catch (e) { setError(e); } finally { setAttaching(null); }
   };
 
@@ -217,14 +223,15 @@ export function ChatPage({ id }) {
             class=${c.conversation_id === id ? 'current' : ''}>
           <a href=${`/chat/${c.conversation_id}`} aria-current=${c.conversation_id === id ? 'page' : undefined}>
             ${c.conversation_name || 'Untitled'}</a>
-          <button type="button" class="icon" aria-label=${`Rename ${c.conversation_name}`} onClick=${() => rename(c)}>✎</button>
-          <button type="button" class="icon" aria-label=${`Delete ${c.conversation_name}`} onClick=${() => setDeleting(c)}>✕</button>
+          <button type="button" class="icon" aria-label=${`Rename ${c.conversation_name || 'Untitled'}`} onClick=${() => setRenaming(c)}>✎</button>
+          <button type="button" class="icon" aria-label=${`Delete ${c.conversation_name || 'Untitled'}`} onClick=${() => setDeleting(c)}>✕</button>
         </li>`)}</ul>`}
     </aside>
     <section class="conversation">
-      ${!id ? html`<${NewConversation} models=${models} kbs=${kbs} onStart=${start} />`
+      ${!id ? (models === null || kbs === null ? html`<p role="status">Loading…</p>`
+          : html`<${NewConversation} models=${models} kbs=${kbs} onStart=${start} />`)
         : html`<header class="row"><h1 class="grow">${conversation ? conversation.conversation_name || 'Untitled' : 'Conversation'}</h1>
-            ${models.length ? html`<label class="inline">Model <select value=${modelId || ''}
+            ${models && models.length ? html`<label class="inline">Model <select value=${modelId || ''}
               onChange=${(e) => setModelId(e.target.value)}>${models.map((m) => html`<option value=${m.model_id}>${m.model_name}</option>`)}
               </select></label>` : null}</header>
           <div class="turns">
@@ -237,6 +244,8 @@ export function ChatPage({ id }) {
               onEdit=${(t, q) => ask(q, t.parent_message_id || null)} />`)}
             <div ref=${bottom}></div>
           </div>
+          ${conversation && conversation.temp_db ? html`<${ConversationFiles} kbId=${conversation.temp_db}
+            version=${attached} />` : null}
           <${ErrorText} error=${error} />
           <form class="ask" onSubmit=${send}>
             <label class="grow">Your question<textarea name="question" rows="2" required onKeyDown=${onKey}
@@ -246,12 +255,18 @@ export function ChatPage({ id }) {
               <input ref=${attachPicker} type="file" multiple hidden aria-label="Files for this conversation"
                 onChange=${(e) => { attach([...e.target.files]); e.target.value = ''; }} />
               ${pending ? html`<button type="button" onClick=${() => { aborter.current.abort(); setPending(null); loadConversation(); }}>Stop</button>`
-                : html`<button type="submit" class="primary">Send</button>`}
+                : html`<button type="submit" class="primary" disabled=${!conversation}>Send</button>`}
             </div>
           </form>
           ${attaching ? html`<p role="status">Adding ${attaching} to this conversation…</p>` : null}`}
     </section>
     ${viewing && html`<${PageViewer} hit=${viewing} onClose=${() => setViewing(null)} />`}
+    ${renaming && html`<${Dialog} title="Rename conversation" onClose=${() => setRenaming(null)}>
+      <form onSubmit=${rename}><label>New name<input name="name" required maxlength="200" autofocus
+        value=${renaming.conversation_name} /></label>
+        <div class="row end"><button type="button" onClick=${() => setRenaming(null)}>Cancel</button>
+          <button type="submit" class="primary">Rename</button></div></form>
+    <//>`}
     ${deleting && html`<${Confirm} title="Delete conversation" message=${`Delete “${deleting.conversation_name || 'Untitled'}”?`}
       action="Delete" onConfirm=${remove} onClose=${() => setDeleting(null)} />`}
   </div>`;

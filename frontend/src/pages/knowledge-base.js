@@ -3,29 +3,46 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { del, get, list, patch, stream, upload } from '../api.js';
 import { navigate } from '../router.js';
-import { Confirm, Dialog, ErrorText, PageCard, PageViewer, formatDate, formatEta, formatSize } from '../ui.js';
+import { Confirm, Dialog, ErrorText, PageCard, PageViewer, formatDate, formatEta, formatSize, plural } from '../ui.js';
 
-const DONE = new Set(['completed', 'failed', 'cancelled']);
+export const DONE = new Set(['completed', 'failed', 'cancelled']);
 
 // Follows one ingestion task's event stream, handing each progress snapshot to `onProgress`.
-async function followTask(taskId, onProgress, signal) {
+export async function followTask(taskId, onProgress, signal) {
   await stream(`tasks/${taskId}/events`, { method: 'GET' }, (name, data) => {
     if (name === 'progress' || name === 'end') onProgress(data);
   }, signal);
 }
 
-function Progress({ file, task }) {
+// A task's state in words, per page where it works page by page: `processed` counts page steps, each page
+// rendered then embedded (`total` is twice the page count).
+function progressText(task) {
+  const pages = task.pages_total || 0;
+  const done = task.processed || 0;
+  const clamp = (n) => Math.min(Math.max(n, 0), pages);
+  return {
+    queued: 'Waiting for a worker',
+    converting: 'Converting to PDF',
+    rendering: `Rendering page ${clamp(done)} of ${pages}`,
+    embedding: `Reading page ${clamp(done - pages)} of ${pages}`,
+    indexing: `Indexing ${pages} pages`,
+    completed: `Done: ${pages} pages`,
+    failed: 'Failed',
+    cancelled: 'Cancelled',
+  }[task.state] || task.state;
+}
+
+export function Progress({ file, task }) {
   if (DONE.has(file.status)) return null;
-  if (!task) return html`<span class="muted">waiting…</span>`;
-  const label = `${file.filename}: ${task.message || task.state}`;
+  if (!task) return html`<span class="muted">Waiting for its progress…</span>`;
+  const text = progressText(task);
   return html`<div class="progress">
-    <progress max=${task.total || 1} value=${task.processed || 0} aria-label=${label}></progress>
-    <span class="muted">${task.pages_done}/${task.pages_total || '?'} pages · ${task.state}
-      ${task.eta_seconds != null && !DONE.has(task.state) ? ` · ${formatEta(task.eta_seconds)}` : ''}</span>
+    <progress max=${task.total || 1} value=${task.processed || 0} aria-label=${`${file.filename}: ${text}`}></progress>
+    <span class="muted">${text}${task.eta_seconds != null && !DONE.has(task.state) ? ` · ${formatEta(task.eta_seconds)}` : ''}</span>
   </div>`;
 }
 
-function Status({ file }) {
+export function Status({ file }) {
   const text = { completed: 'Ready', failed: 'Failed', cancelled: 'Cancelled', queued: 'Queued',
     processing: 'Processing' }[file.status] || file.status;
   return html`<span class=${`status status-${file.status}`}>${text}</span>
@@ -37,7 +54,7 @@ function FilePages({ file, onClose }) {
   const pages = Array.from({ length: file.page_count }, (_, i) => ({
     file_id: file.file_id, filename: file.filename, page_number: i + 1,
   }));
-  return html`<${Dialog} title=${`${file.filename}: ${file.page_count} pages`} onClose=${onClose} wide>
+  return html`<${Dialog} title=${`${file.filename}: ${plural(file.page_count, 'page')}`} onClose=${onClose} wide>
     ${pages.length === 0 ? html`<p class="empty">This file has no pages yet.</p>`
       : html`<div class="page-grid">${pages.map((p) => html`<${PageCard} hit=${p} onOpen=${setOpen} />`)}</div>`}
     ${open && html`<${PageViewer} hit=${open} onClose=${() => setOpen(null)} />`}
@@ -115,9 +132,9 @@ export function KnowledgeBasePage({ id }) {
           <button type="submit" class="primary">Save</button>
           <button type="button" onClick=${() => setRenaming(false)}>Cancel</button></form>`
       : html`<div class="row"><h1 class="grow">${kb ? kb.knowledge_base_name : 'Knowledge base'}</h1>
-          <button type="button" onClick=${() => setRenaming(true)}>Rename</button>
+          <button type="button" disabled=${!kb} onClick=${() => setRenaming(true)}>Rename</button>
           <button type="button" onClick=${() => navigate(`/chat?kb=${id}`)}>Chat with it</button></div>`}
-    ${kb && html`<p class="meta">${kb.file_count} files · ${kb.page_count} pages · created ${formatDate(kb.created_at)}</p>`}
+    ${kb && html`<p class="meta">${plural(kb.file_count, 'file')} · ${plural(kb.page_count, 'page')} · created ${formatDate(kb.created_at)}</p>`}
 
     <div class=${`dropzone ${dragging ? 'over' : ''}`} onDragOver=${(e) => { e.preventDefault(); setDragging(true); }}
       onDragLeave=${() => setDragging(false)} onDrop=${onDrop}>

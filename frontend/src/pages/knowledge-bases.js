@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 
 import { del, list, post } from '../api.js';
 import { navigate } from '../router.js';
-import { Confirm, ErrorText, formatDate } from '../ui.js';
+import { Confirm, ErrorText, formatDate, plural } from '../ui.js';
 
 export function KnowledgeBasesPage() {
   const [items, setItems] = useState(null);
@@ -46,13 +46,13 @@ export function KnowledgeBasesPage() {
       : html`<ul class="cards" aria-label="Your knowledge bases">
         ${items.map((kb) => html`<li class="card kb" key=${kb.knowledge_base_id}>
           <a href=${`/knowledge-bases/${kb.knowledge_base_id}`} class="title">${kb.knowledge_base_name}</a>
-          <p class="meta">${kb.file_count} files · ${kb.page_count} pages · updated ${formatDate(kb.last_modify_at)}</p>
+          <p class="meta">${plural(kb.file_count, 'file')} · ${plural(kb.page_count, 'page')} · updated ${formatDate(kb.last_modify_at)}</p>
           <button type="button" class="danger small" aria-label=${`Delete ${kb.knowledge_base_name}`}
             onClick=${() => setDeleting(kb)}>Delete</button>
         </li>`)}
       </ul>`}
     ${deleting && html`<${Confirm} title="Delete knowledge base"
-      message=${`Delete “${deleting.knowledge_base_name}” and its ${deleting.file_count} files? Its pages will no longer be searched or cited.`}
+      message=${`Delete “${deleting.knowledge_base_name}” and its ${plural(deleting.file_count, 'file')}? Its pages will no longer be searched or cited.`}
       action="Delete" onConfirm=${remove} onClose=${() => setDeleting(null)} />`}
   </section>`;
 }

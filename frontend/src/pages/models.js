@@ -81,7 +81,7 @@ export function ModelsPage() {
         </div>
       </details>
       <label class="check"><input type="checkbox" name="select" />Make it the default</label>
-      <button type="submit" class="primary">Add model</button>
+      <button type="submit" class="primary" disabled=${models === null}>Add model</button>
     </form>
     ${deleting && html`<${Confirm} title="Delete model" message=${`Delete “${deleting.model_name}”?`} action="Delete"
       onConfirm=${remove} onClose=${() => setDeleting(null)} />`}
