@@ -5,7 +5,8 @@ from django.db import models
 class User(AbstractUser):
     """A user of the platform. `username` is the owner key used by every Mongo document."""
 
-    email = models.EmailField(blank=True, default="")
+    # Stored lower-cased, NULL when empty (email_normalize): unique (so case-insensitively unique) and indexed.
+    email = models.EmailField(null=True, blank=True, unique=True)
     password_migration_required = models.BooleanField(
         default=False, help_text="Imported with a legacy SHA256+salt hash; cleared after the first login."
     )
@@ -18,6 +19,16 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+    def save(self, *args, **kwargs):
+        self.email = email_normalize(self.email)
+        super().save(*args, **kwargs)
+
+
+def email_normalize(email: str | None) -> str | None:
+    """The stored form of an email address: stripped and lower-cased; None for an empty one."""
+    email = (email or "").strip().lower()
+    return email or None
 
 
 class AuditLog(models.Model):

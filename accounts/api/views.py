@@ -26,12 +26,15 @@ def _session_id(request) -> str | None:
 
 class UserOutputSerializer(serializers.Serializer):
     username = serializers.CharField()
-    email = serializers.CharField(help_text="Email address; empty when none is set.")
+    email = serializers.SerializerMethodField(help_text="Email address (stored lower-cased); empty when none is set.")
     first_name = serializers.CharField()
     last_name = serializers.CharField()
     password_migration_required = serializers.BooleanField()
     date_joined = serializers.DateTimeField()
     last_login = serializers.DateTimeField(allow_null=True)
+
+    def get_email(self, obj) -> str:
+        return obj.email or ""
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -72,14 +75,14 @@ class LoginApi(APIView):
         class Meta:
             ref_name = "LoginInput"
 
-        username = serializers.CharField(max_length=150)
+        username = serializers.CharField(max_length=254, help_text="The username, or the account's email address.")
         password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
         cookie = serializers.BooleanField(
             required=False, default=False,
             help_text="Browsers: put the refresh token in an HttpOnly SameSite=Strict cookie (`layra_refresh`) "
                       "and a CSRF token in the readable `layra_csrf` cookie; the body's `refresh` is then empty.")
 
-    @extend_schema(summary="Log in: a token pair for a username and password", request=InputSerializer,
+    @extend_schema(summary="Log in: a token pair for a username (or email) and password", request=InputSerializer,
                    responses={200: TokenPairSerializer, **errors(401, 429)}, auth=[])
     def post(self, request):
         rate_limit(request=request, scope="login")
@@ -155,7 +158,7 @@ class MeApi(APIView):
         return Response(UserOutputSerializer(request.user).data)
 
     @extend_schema(summary="Update the current user's profile", request=InputSerializer,
-                   responses=UserOutputSerializer)
+                   responses={200: UserOutputSerializer, **errors(409)})
     def patch(self, request):
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
