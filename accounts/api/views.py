@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.api import cookies
 from accounts.authentication import JWTAuthentication
+from accounts.deletion import account_delete_request
 from accounts.ratelimit import rate_limit
 from layra.client_ip import client_ip
 from layra.openapi import errors
@@ -144,6 +145,15 @@ class LogoutApi(APIView):
         return response
 
 
+class AccountDeleteInputSerializer(serializers.Serializer):
+    password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"},
+                                     help_text="The account's current password.")
+
+
+class AccountDeletedSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="`deleting`: the account is closed; its data goes in the background.")
+
+
 class MeApi(APIView):
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -164,6 +174,21 @@ class MeApi(APIView):
         data.is_valid(raise_exception=True)
         user = services.user_update(user=request.user, **data.validated_data)
         return Response(UserOutputSerializer(user).data)
+
+    @extend_schema(
+        summary="Delete your account and all its data (password required)", request=AccountDeleteInputSerializer,
+        responses={202: AccountDeletedSerializer, **errors(400)},
+        description="Deactivates the account at once (every token, API key and session stops working) and deletes "
+                    "every knowledge base, file, vector, page image, conversation, workflow, chatflow, model "
+                    "config, custom node, API key and session of it in the background. Cannot be undone.")
+    def delete(self, request):
+        data = AccountDeleteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account_delete_request(user=request.user, password=data.validated_data["password"], requested_by="self",
+                               ip=client_ip(request))
+        response = Response({"status": "deleting"}, status=status.HTTP_202_ACCEPTED)
+        cookies.clear_refresh_cookies(response)
+        return response
 
 
 class PasswordChangeApi(APIView):

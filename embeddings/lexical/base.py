@@ -52,6 +52,14 @@ class LexicalIndex(ABC):
     def delete_knowledge_base(self, *, knowledge_base_id: str) -> None: ...
 
     @abstractmethod
+    def delete_user(self, *, username: str) -> None:
+        """Every row of this owner, in any KB (account deletion: whatever the KB records say)."""
+
+    @abstractmethod
+    def user_row_count(self, *, username: str) -> int:
+        """How many rows this owner has (checks after an account deletion)."""
+
+    @abstractmethod
     def search(self, *, knowledge_base_ids: list[str], query: str, limit: int,
                consistency: str = "Bounded") -> list[LexicalHit]:
         """Best pages by BM25 over the query's terms (any term may match), best first."""

@@ -82,6 +82,13 @@ class MilvusLexicalIndex(LexicalIndex):
         self.client.delete(collection_name=self._collection(),
                            filter=f"knowledge_base_id == {filter_quote(knowledge_base_id)}")
 
+    def delete_user(self, *, username: str) -> None:
+        self.client.delete(collection_name=self._collection(), filter=f"username == {filter_quote(username)}")
+
+    def user_row_count(self, *, username: str) -> int:
+        return len(rows_matching(self.client, self._collection(), fields=["image_id"],
+                                 expr=f"username == {filter_quote(username)}"))
+
     def search(self, *, knowledge_base_ids: list[str], query: str, limit: int,
                consistency: str = "Bounded") -> list[LexicalHit]:
         if not query_terms(query) or not knowledge_base_ids:

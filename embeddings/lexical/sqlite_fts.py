@@ -78,6 +78,12 @@ class SqliteLexicalIndex(LexicalIndex):
     def delete_knowledge_base(self, *, knowledge_base_id: str) -> None:
         self._conn().execute("DELETE FROM pages WHERE knowledge_base_id = ?", (knowledge_base_id,))
 
+    def delete_user(self, *, username: str) -> None:
+        self._conn().execute("DELETE FROM pages WHERE username = ?", (username,))
+
+    def user_row_count(self, *, username: str) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM pages WHERE username = ?", (username,)).fetchone()[0]
+
     def search(self, *, knowledge_base_ids: list[str], query: str, limit: int,
                consistency: str = "Bounded") -> list[LexicalHit]:
         terms = query_terms(query)
