@@ -18,6 +18,7 @@ from chat.llm import LLMError, ResolvedModel, complete_chat, stream_chat
 from chat.prompt import messages_build, pages_retrieve
 from chat.selectors import LATEST_TURN, conversation_turn_context, model_resolve
 from chat.services import model_url_allowed
+from knowledge.search_filters import SearchFilters
 from layra.errors import ModelProviderError, ValidationError
 from layra.ids import new_id
 from layra.metrics import LLM_ERRORS, LLM_LATENCY
@@ -70,7 +71,7 @@ def _turn_push(*, conversation_id: str, turn: Turn, conversation_fields: dict | 
 
 
 def message_ask(*, user: User, conversation_id: str, question: str, parent_message_id: str | None = LATEST_TURN,
-                model_id: str | None = None, stream: bool = True) -> Answer:
+                model_id: str | None = None, stream: bool = True, filters: SearchFilters | None = None) -> Answer:
     """Validate, retrieve and record the turn now; the answer streams when `events` is iterated.
 
     The parent defaults to the latest turn (LATEST_TURN); None starts a new root. Passing the parent of an
@@ -90,7 +91,8 @@ def message_ask(*, user: User, conversation_id: str, question: str, parent_messa
     # Before anything is recorded; a host name is resolved and checked where the model client connects.
     model_url_allowed(url=model.model_url, resolve_host=False)
     knowledge_base_ids = [*model.extra.get("base_used", []), context.temp_db or ""]
-    pages = pages_retrieve(user=user, model=model, knowledge_base_ids=knowledge_base_ids, question=question)
+    pages = pages_retrieve(user=user, model=model, knowledge_base_ids=knowledge_base_ids, question=question,
+                           filters=filters)
     citations = [{k: v for k, v in page.items() if not k.startswith("_")} for page in pages]
     messages = messages_build(model=model, history=history, question=question, pages=pages, user=user)
 

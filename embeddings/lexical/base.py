@@ -60,9 +60,10 @@ class LexicalIndex(ABC):
         """How many rows this owner has (checks after an account deletion)."""
 
     @abstractmethod
-    def search(self, *, knowledge_base_ids: list[str], query: str, limit: int,
-               consistency: str = "Bounded") -> list[LexicalHit]:
-        """Best pages by BM25 over the query's terms (any term may match), best first."""
+    def search(self, *, knowledge_base_ids: list[str], query: str, limit: int, consistency: str = "Bounded",
+               file_ids: list[str] | None = None) -> list[LexicalHit]:
+        """Best pages by BM25 over the query's terms (any term may match), best first; only pages of `file_ids`
+        when given (a scalar filter inside the search, before the limit)."""
 
     @abstractmethod
     def page_ids(self, *, knowledge_base_id: str) -> dict[str, str]:
