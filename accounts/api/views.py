@@ -155,6 +155,8 @@ class AccountDeletedSerializer(serializers.Serializer):
 
 
 class MeApi(APIView):
+    delete_takes_body = True  # DELETE: the password (layra.openapi documents it)
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "UserUpdateInput"
