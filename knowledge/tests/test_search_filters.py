@@ -43,6 +43,21 @@ def test_filters_hold_inside_the_search_across_two_kbs(user, corpus, index_stack
         assert all(h["page_number"] == 1 for h in hits if h["file_id"] != corpus["loud"])
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "dense"])
+def test_filters_hold_on_the_small_kb_exact_path(user, corpus, index_stack, settings, mode):
+    """KBs at rest are scored in process over all their rows (embeddings.exact): the filter holds there too."""
+    from embeddings.exact import matrix_cache
+
+    settings.SEARCH_STRONG_AFTER_WRITE_S = 0  # at rest: no strong read, so the exact path serves these KBs
+    unfiltered = search(user=user, knowledge_base_ids=corpus["kbs"], query=QUERY, top_k=2, mode=mode)
+    assert _files(unfiltered) == {corpus["loud"]}
+    assert len(list(matrix_cache()._items)) >= 2  # both KBs' matrices: the exact path ran
+    hits = search(user=user, knowledge_base_ids=corpus["kbs"], query=QUERY, top_k=2, mode=mode,
+                  filters=SearchFilters(filename="report"))
+    assert _files(hits) == {corpus["annual"], corpus["notes"]}
+    assert {h["page_number"] for h in hits} == {1}
+
+
 def test_api_filters_enriched_hits_and_bad_input(api_client, other_client, corpus, index_stack):
     body = {"query": QUERY, "knowledge_base_ids": corpus["kbs"], "top_k": 3}
     response = api_client.post("/api/v1/search/", {**body, "filename": "annual"}, format="json")
