@@ -156,8 +156,13 @@ def _django_sessions_delete(*, user_pk: int) -> int:
 
 
 def _audit_anonymise(*, user_pk: int, username: str) -> int:
-    """The audit log keeps what happened and when, not who or with what: name, address and details cleared."""
-    entries = AuditLog.objects.filter(Q(user_id=user_pk) | Q(username=username) | Q(resource_id=username))
-    changed = entries.filter(resource_id=username).update(resource_id="")
-    changed += entries.update(user=None, username="", ip=None, details={})
+    """The audit log keeps what happened and when, not who or with what: the user's own entries lose their name,
+    address and details; entries of others about the user (an operator's action) keep their actor and lose the
+    name and details."""
+    own = AuditLog.objects.filter(Q(user_id=user_pk) | Q(username=username))
+    about = AuditLog.objects.filter(Q(resource_id=username) | Q(details__owner=username)
+                                    | Q(details__username=username))
+    changed = about.filter(resource_id=username).update(resource_id="")
+    changed += own.update(user=None, username="", ip=None, details={})
+    changed += AuditLog.objects.filter(Q(details__owner=username) | Q(details__username=username)).update(details={})
     return changed

@@ -90,6 +90,9 @@ def test_account_deletion_leaves_nothing_of_the_user_in_any_store(
     access = _login(anon_client, user.username)
     _record, key = account_services.api_key_create(user=user, name="cli")
     pk, username = user.pk, user.username
+    # An operator's action about the user: it keeps its actor, not the user's name.
+    account_services.audit_log_record(user=other_user, action="session.revoke", resource_type="session",
+                                      resource_id="s-1", details={"owner": username})
 
     with capture(execute=True) as callbacks:
         anon_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
@@ -112,6 +115,8 @@ def test_account_deletion_leaves_nothing_of_the_user_in_any_store(
     assert not [e for e in AuditLog.objects.all() if username in str(e.details)]
     assert AuditLog.objects.filter(action="account.delete", resource_id=str(pk)).exists()
     assert AuditLog.objects.filter(username=other_user.username).exists()
+    about = AuditLog.objects.get(action="session.revoke", resource_id="s-1")
+    assert about.username == other_user.username and about.details == {}
     # Mongo: no document of the user's in any collection; the KBs and files are gone by id too.
     db = database()
     for name in db.list_collection_names():
