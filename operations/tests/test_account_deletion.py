@@ -67,10 +67,10 @@ def _redis_keys() -> list[str]:
             for key in redis_client(purpose).scan_iter(count=1000)]
 
 
-def _login(client, username: str) -> str:
+def _login(client, username: str) -> dict:
     response = client.post("/api/v1/auth/login/", {"username": username, "password": PASSWORD}, format="json")
     assert response.status_code == 200, response.content
-    return response.json()["access"]
+    return response.json()
 
 
 def test_wrong_or_missing_password_is_400_and_the_account_stays(api_client, user):
@@ -87,22 +87,27 @@ def test_account_deletion_leaves_nothing_of_the_user_in_any_store(
     capture = django_capture_on_commit_callbacks
     mine = _everything(user, api_client, capture)
     theirs = _everything(other_user, other_client, capture)
-    access = _login(anon_client, user.username)
+    pair = _login(anon_client, user.username)
     _record, key = account_services.api_key_create(user=user, name="cli")
     pk, username = user.pk, user.username
     # An operator's action about the user: it keeps its actor, not the user's name.
     account_services.audit_log_record(user=other_user, action="session.revoke", resource_type="session",
                                       resource_id="s-1", details={"owner": username})
 
-    with capture(execute=True) as callbacks:
-        anon_client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    with capture() as callbacks:
+        anon_client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
         response = anon_client.delete("/api/v1/auth/me/", {"password": PASSWORD}, format="json")
     assert response.status_code == 202, response.content
-    assert len(callbacks) == 1  # the cascade, enqueued by name on commit (it ran eagerly here)
-    # The access token and the API key stopped working with the request.
+    assert len(callbacks) == 1  # the cascade, enqueued by name on commit; not run yet
+    assert AccountDeletion.objects.get(user_ref=pk).state == "queued"
+    # Before the cascade runs, the access token, the refresh token and the API key stopped working.
     assert anon_client.get("/api/v1/auth/me/").status_code == 401
+    anon_client.credentials()
+    assert anon_client.post("/api/v1/auth/refresh/", {"refresh": pair["refresh"]}, format="json").status_code == 401
     anon_client.credentials(HTTP_X_API_KEY=key)
     assert anon_client.get("/api/v1/knowledge-bases/").status_code == 401
+    assert User.objects.filter(pk=pk, is_active=False).exists()
+    callbacks[0]()  # the worker runs the cascade (eagerly here)
 
     deletion = AccountDeletion.objects.get(user_ref=pk)
     assert deletion.state == "completed" and deletion.username == "" and deletion.counts["knowledge_bases"] == 3
