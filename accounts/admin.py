@@ -4,7 +4,8 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts import services
-from accounts.models import ApiKey, AuditLog, LoginSession, RefreshToken, User
+from accounts.deletion import account_delete_enqueue, account_delete_request
+from accounts.models import AccountDeletion, ApiKey, AuditLog, LoginSession, RefreshToken, User
 from accounts.validators import username_problems
 
 
@@ -51,6 +52,15 @@ class AdminPasswordChangeForm(auth_forms.AdminPasswordChangeForm):
         return user
 
 
+@admin.action(description="Delete the selected accounts and all their data (in the background)")
+def delete_accounts(modeladmin, request, queryset):
+    users = [u for u in queryset if u.pk != request.user.pk]  # an operator does not delete themself here
+    for user in users:
+        account_delete_request(user=user, requested_by="admin", actor=request.user)
+    modeladmin.message_user(request, f"{len(users)} account(s) deactivated; their data is being deleted (see "
+                                     "Account deletions).", messages.SUCCESS)
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeForm
@@ -60,6 +70,39 @@ class UserAdmin(DjangoUserAdmin):
                     "created_at")
     list_filter = ("is_active", "is_staff", "is_superuser", "password_migration_required")
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Migration", {"fields": ("password_migration_required",)}))
+    actions = [delete_accounts]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # a bare row delete would leave the user's data in every other store
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # accounts are deleted with their data: the "Delete the selected accounts" action
+
+
+@admin.action(description="Run the selected failed deletions again")
+def retry_deletions(modeladmin, request, queryset):
+    failed = list(queryset.filter(state=AccountDeletion.State.FAILED))
+    for deletion in failed:
+        AccountDeletion.objects.filter(pk=deletion.pk).update(state=AccountDeletion.State.QUEUED)
+        account_delete_enqueue(deletion)
+    modeladmin.message_user(request, f"{len(failed)} deletion(s) queued again.", messages.SUCCESS)
+
+
+@admin.register(AccountDeletion)
+class AccountDeletionAdmin(admin.ModelAdmin):
+    list_display = ("deletion_id", "user_ref", "requested_by", "state", "attempts", "created_at", "finished_at")
+    list_filter = ("state", "requested_by", "created_at")
+    search_fields = ("deletion_id", "user_ref")
+    readonly_fields = [f.name for f in AccountDeletion._meta.fields]
+    actions = [retry_deletions]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.action(description="Revoke the selected sessions (their tokens stop working)")

@@ -5,7 +5,8 @@ from django.db import models
 class User(AbstractUser):
     """A user of the platform. `username` is the owner key used by every Mongo document."""
 
-    email = models.EmailField(blank=True, default="")
+    # Stored lower-cased, NULL when empty (email_normalize): unique (so case-insensitively unique) and indexed.
+    email = models.EmailField(null=True, blank=True, unique=True)
     password_migration_required = models.BooleanField(
         default=False, help_text="Imported with a legacy SHA256+salt hash; cleared after the first login."
     )
@@ -18,6 +19,16 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+    def save(self, *args, **kwargs):
+        self.email = email_normalize(self.email)
+        super().save(*args, **kwargs)
+
+
+def email_normalize(email: str | None) -> str | None:
+    """The stored form of an email address: stripped and lower-cased; None for an empty one."""
+    email = (email or "").strip().lower()
+    return email or None
 
 
 class AuditLog(models.Model):
@@ -106,3 +117,36 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.name} ({self.prefix}…)"
+
+
+class AccountDeletion(models.Model):
+    """An account being deleted: the user is deactivated at once, the cascade (operations.account_deletion) runs
+    in the background. Operators see these in the admin; the user, deactivated, cannot. `username` is what the
+    cascade needs to find the user's documents; it is cleared when the cascade completes (no personal content
+    stays behind, `user_ref` is the deleted row's id)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    deletion_id = models.CharField(max_length=36, unique=True, editable=False)
+    user_ref = models.BigIntegerField(db_index=True, help_text="The deleted user's id (the row itself goes).")
+    username = models.CharField(max_length=150, blank=True, default="",
+                                help_text="Cleared when the cascade completes.")
+    requested_by = models.CharField(max_length=16, help_text="self (the user) or admin (an operator).")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True, help_text="What the cascade removed, per store.")
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "account_deletions"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"account {self.user_ref} ({self.state})"

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import tokens
-from accounts.models import ApiKey, AuditLog, LoginSession, RefreshToken, User
+from accounts.models import ApiKey, AuditLog, LoginSession, RefreshToken, User, email_normalize
 from accounts.selectors import api_key_get
 from accounts.throttling import login_backoff_check, login_backoff_clear, login_backoff_failure
 from accounts.validators import username_problems
@@ -67,11 +67,13 @@ def user_register(*, username: str, password: str, email: str = "", ip: str | No
     _validate_password(password, user=candidate, field="password")
     if User.objects.filter(username__iexact=username).exists():
         raise Conflict("That username is taken.", details={"field": "username"})
+    _email_check_free(email)
     candidate.set_password(password)
     try:
         with transaction.atomic():
             candidate.save()
     except IntegrityError as exc:  # a concurrent registration won the race
+        _email_check_free(email)
         raise Conflict("That username is taken.", details={"field": "username"}) from exc
     audit_log_record(user=candidate, action="user.register", resource_type="user", resource_id=username, ip=ip)
     return candidate
@@ -82,12 +84,44 @@ def user_update(*, user: User, email: str | None = None, first_name: str | None 
     """Profile fields only; the username is the owner key of every document and never changes here."""
     if email:
         _validate_email(email)
+        _email_check_free(email, user=user)
     changes = {"email": email, "first_name": first_name, "last_name": last_name}
     fields = [name for name, value in changes.items() if value is not None]
     for name in fields:
         setattr(user, name, changes[name])
     if fields:
-        user.save(update_fields=[*fields, "updated_at"])
+        try:
+            with transaction.atomic():
+                user.save(update_fields=[*fields, "updated_at"])
+        except IntegrityError as exc:  # another account took the address meanwhile
+            raise _email_taken() from exc
+    return user
+
+
+def _email_taken() -> Conflict:
+    return Conflict("That email address is already used by another account.", code="email_taken",
+                    details={"field": "email"})
+
+
+def _email_check_free(email: str | None, *, user: User | None = None) -> None:
+    """Conflict when another account holds this address (any case)."""
+    stored = email_normalize(email)
+    if stored is None:
+        return
+    others = User.objects.filter(email=stored)
+    if user is not None:
+        others = others.exclude(pk=user.pk)
+    if others.exists():
+        raise _email_taken()
+
+
+def user_for_login(identifier: str) -> User | None:
+    """The account a login names: by username, else (an address) by its email, case-insensitively."""
+    if not identifier:
+        return None
+    user = User.objects.filter(username=identifier).first()
+    if user is None and "@" in identifier:
+        user = User.objects.filter(email=email_normalize(identifier)).first()
     return user
 
 
@@ -173,7 +207,7 @@ def login(*, username: str, password: str, ip: str | None = None, user_agent: st
                          details={"username": username, "reason": "backoff"}, ip=ip)
         raise
 
-    user = User.objects.filter(username=username).first() if username else None
+    user = user_for_login(username)
     if user is None:
         make_password(password)  # same cost as a real check
         raise _login_failed(username=username, reason="unknown_user", ip=ip)

@@ -46,6 +46,10 @@ def users_import(*, rows: Iterable[dict], update: bool = False, dry_run: bool = 
             except DjangoValidationError:
                 report["warnings"].append({"row": number, "username": username, "warning": "invalid email dropped"})
                 email = ""
+        if email and User.objects.filter(email=email.strip().lower()).exclude(username__iexact=username).exists():
+            report["warnings"].append({"row": number, "username": username,
+                                       "warning": "email already used by another account: dropped"})
+            email = ""
         existing = User.objects.filter(username__iexact=username).first()
         if existing is not None:
             if update and existing.password_migration_required and existing.password != encoded:

@@ -18,6 +18,7 @@ from chat.llm import LLMError, ResolvedModel, complete_chat, stream_chat
 from chat.prompt import messages_build, pages_retrieve
 from chat.selectors import LATEST_TURN, conversation_turn_context, model_resolve
 from chat.services import model_url_allowed
+from knowledge.search_filters import SearchFilters
 from knowledge.selectors import knowledge_bases_for_search
 from layra.errors import ModelProviderError, ValidationError
 from layra.ids import new_id
@@ -71,8 +72,8 @@ def _turn_push(*, conversation_id: str, turn: Turn, conversation_fields: dict | 
 
 
 def message_ask(*, user: User, conversation_id: str, question: str, parent_message_id: str | None = LATEST_TURN,
-                model_id: str | None = None, stream: bool = True,
-                knowledge_base_ids: list[str] | None = None) -> Answer:
+                model_id: str | None = None, stream: bool = True, knowledge_base_ids: list[str] | None = None,
+                filters: SearchFilters | None = None) -> Answer:
     """Validate, retrieve and record the turn now; the answer streams when `events` is iterated.
 
     The parent defaults to the latest turn (LATEST_TURN); None starts a new root. Passing the parent of an
@@ -98,7 +99,7 @@ def message_ask(*, user: User, conversation_id: str, question: str, parent_messa
     else:
         knowledge_base_ids = model.extra.get("base_used", [])
     pages = pages_retrieve(user=user, model=model, knowledge_base_ids=[*knowledge_base_ids, context.temp_db or ""],
-                           question=question)
+                           question=question, filters=filters)
     citations = [{k: v for k, v in page.items() if not k.startswith("_")} for page in pages]
     messages = messages_build(model=model, history=history, question=question, pages=pages, user=user)
 

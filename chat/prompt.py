@@ -9,6 +9,7 @@ from chat.documents import Turn
 from chat.llm import ResolvedModel
 from knowledge import selectors as knowledge_selectors
 from knowledge.search import search as knowledge_search
+from knowledge.search_filters import SearchFilters
 
 
 def image_mime(data: bytes) -> str:
@@ -40,14 +41,17 @@ def _cited_page_parts(*, user: User, citations: list[dict]) -> list[dict]:
     return parts
 
 
-def pages_retrieve(*, user: User, model: ResolvedModel, knowledge_base_ids: list[str], question: str) -> list[dict]:
-    """Top pages for the question: citations with the page image (data URI) and text layer attached."""
+def pages_retrieve(*, user: User, model: ResolvedModel, knowledge_base_ids: list[str], question: str,
+                   filters: SearchFilters | None = None) -> list[dict]:
+    """Top pages for the question (of the files the filters let through): citations with the page image (data
+    URI) and text layer attached."""
     if not knowledge_base_ids:
         return []
     # A KB saved in the model config but deleted since is left out, not an error.
     hits = knowledge_search(user=user, knowledge_base_ids=knowledge_base_ids, query=question,
                             top_k=model.extra.get("top_K") or 3,
-                            score_threshold=model.extra.get("score_threshold"), skip_missing=True)
+                            score_threshold=model.extra.get("score_threshold"), skip_missing=True,
+                            filters=filters)
     found = knowledge_selectors.pages_get(user=user, image_ids=[hit["image_id"] for hit in hits])
     pages = []
     for index, hit in enumerate(hits, start=1):

@@ -79,15 +79,21 @@ def matrix_get(*, client: MilvusClient, name: str, scope: str, generation: str, 
     return matrix
 
 
-def exact_search(*, matrices: list[KnowledgeBaseMatrix], query_vectors: np.ndarray, top_k: int) -> list[dict]:
-    """Top pages of these KBs by exact MaxSim: one product per KB, then each page's best row per query token."""
+def exact_search(*, matrices: list[KnowledgeBaseMatrix], query_vectors: np.ndarray, top_k: int,
+                 file_ids: list[str] | None = None) -> list[dict]:
+    """Top pages of these KBs by exact MaxSim: one product per KB, then each page's best row per query token.
+    `file_ids`: only pages of these files rank (the others are left out before the top-k)."""
     query_t = np.ascontiguousarray(query_vectors, dtype=np.float32).T
+    allowed = set(file_ids) if file_ids is not None else None
     hits: list[tuple[float, KnowledgeBaseMatrix, int]] = []
     for matrix in matrices:
         if not matrix.pages:
             continue
         scores = np.maximum.reduceat(matrix.vectors @ query_t, matrix.starts, axis=0).sum(axis=1)
-        best = np.argsort(-scores, kind="stable")[:top_k]
+        candidates = np.arange(len(matrix.pages))
+        if allowed is not None:
+            candidates = candidates[[file_id in allowed for _image_id, file_id, _n in matrix.pages]]
+        best = candidates[np.argsort(-scores[candidates], kind="stable")[:top_k]]
         hits.extend((float(scores[i]), matrix, int(i)) for i in best)
     hits.sort(key=lambda hit: -hit[0])
     results = []

@@ -161,6 +161,22 @@ def knowledge_base_index_delete(*, knowledge_base_id: str) -> None:
     lexical_index().delete_knowledge_base(knowledge_base_id=knowledge_base_id)
 
 
+def user_index_delete(*, username: str) -> None:
+    """Remove every row of this owner from every page index, whichever KB it is in (account deletion)."""
+    client = milvus_client()
+    for name in dense_collections(client):
+        client.delete(collection_name=name, filter=f"username == {filter_quote(username)}")
+    lexical_index().delete_user(username=username)
+
+
+def user_index_rows(*, username: str) -> int:
+    """How many rows of this owner the page indexes hold (read strongly)."""
+    client = milvus_client()
+    rows = sum(len(rows_matching(client, name, expr=f"username == {filter_quote(username)}", fields=["image_id"]))
+               for name in dense_collections(client))
+    return rows + lexical_index().user_row_count(username=username)
+
+
 def dense_page_ids(*, knowledge_base_id: str, embedder: str, dim: int) -> dict[str, str]:
     """{image_id: file_id} of a KB's pages that have vectors (consistency checks)."""
     client = milvus_client()

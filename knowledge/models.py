@@ -24,6 +24,8 @@ class IngestionJob(models.Model):
     knowledge_base_id = models.CharField(max_length=36, db_index=True)
     file_id = models.CharField(max_length=36, db_index=True)
     filename = models.CharField(max_length=255, blank=True)
+    batch_id = models.CharField(max_length=36, blank=True, default="", db_index=True,
+                                help_text="The upload (UploadBatch) that queued this job; empty for others.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
     pages_total = models.PositiveIntegerField(default=0)
     pages_done = models.PositiveIntegerField(default=0)
@@ -44,3 +46,20 @@ class IngestionJob(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.state in self.TERMINAL
+
+
+class UploadBatch(models.Model):
+    """One multi-file upload: the files it named (new ones have a job with this batch_id; content the KB already
+    had names the existing file), for `GET uploads/{batch_id}/`."""
+
+    batch_id = models.CharField(max_length=36, unique=True, default=new_id, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_batches")
+    knowledge_base_id = models.CharField(max_length=36, db_index=True)
+    file_ids = models.JSONField(default=list, help_text="The upload's files, in the order they were sent.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} ({len(self.file_ids)} files)"

@@ -20,6 +20,7 @@ from embeddings.hybrid import MODES, pages_search
 from embeddings.lexical import query_terms
 from embeddings.query import query_vectors_embed
 from embeddings.services import embedder_check, embedder_tag
+from knowledge.search_filters import SearchFilters, search_filter_file_ids
 from knowledge.selectors import knowledge_bases_for_search, page_image_url, pages_get
 from layra.errors import ValidationError
 from layra.metrics import SEARCH_LATENCY
@@ -30,9 +31,11 @@ logger = logging.getLogger(__name__)
 CACHE_TTL_S = 600
 
 
-def _cache_key(*, embedder: str, kbs: list, query: str, top_k: int, score_threshold: float | None, mode: str) -> str:
+def _cache_key(*, embedder: str, kbs: list, query: str, top_k: int, score_threshold: float | None, mode: str,
+               file_ids: list[str] | None = None) -> str:
     payload = json.dumps({
         "embedder": embedder, "top_k": top_k, "threshold": score_threshold, "query": query, "mode": mode,
+        "files": file_ids,
         "kbs": sorted([kb["knowledge_base_id"], int(kb["version"] or 0)] for kb in kbs),
     }, sort_keys=True)
     return "search:" + hashlib.sha256(payload.encode()).hexdigest()
@@ -107,19 +110,22 @@ def _hits_enrich(*, user: User, hits: list[dict], query: str) -> list[dict]:
 
 
 def search(*, user: User, knowledge_base_ids: list[str], query: str, top_k: int = 5,
-           score_threshold: float | None = None, skip_missing: bool = False, mode: str = "hybrid") -> list[dict]:
+           score_threshold: float | None = None, skip_missing: bool = False, mode: str = "hybrid",
+           filters: SearchFilters | None = None) -> list[dict]:
     """Best pages of the user's KBs for a query, best first. `score` is the fused score in (0, 1].
 
-    An id that is not one of the user's live KBs is a 404, or with `skip_missing` left out of the search."""
+    An id that is not one of the user's live KBs is a 404, or with `skip_missing` left out of the search.
+    `filters` (file ids, filename, upload dates) become a file id filter inside both searches."""
     if mode not in MODES:
         raise ValidationError(f"Unknown search mode {mode!r}.", details={"modes": list(MODES)})
     with SEARCH_LATENCY.time():
         return _search(user=user, knowledge_base_ids=knowledge_base_ids, query=query, top_k=top_k,
-                       score_threshold=score_threshold, skip_missing=skip_missing, mode=mode)
+                       score_threshold=score_threshold, skip_missing=skip_missing, mode=mode,
+                       filters=filters or SearchFilters())
 
 
 def _search(*, user: User, knowledge_base_ids: list[str], query: str, top_k: int, score_threshold: float | None,
-            skip_missing: bool, mode: str) -> list[dict]:
+            skip_missing: bool, mode: str, filters: SearchFilters) -> list[dict]:
     kbs = knowledge_bases_for_search(user=user, knowledge_base_ids=knowledge_base_ids, skip_missing=skip_missing)
     embedder = embedder_spec()  # name and dim only: a GPU model is never loaded to search
     for kb in kbs:
@@ -128,8 +134,12 @@ def _search(*, user: User, knowledge_base_ids: list[str], query: str, top_k: int
     kbs = [kb for kb in kbs if kb.get("embedder")]  # no file indexed yet: nothing to search
     if not kbs or not query.strip():
         return []
+    file_ids = search_filter_file_ids(user=user, knowledge_base_ids=[kb["knowledge_base_id"] for kb in kbs],
+                                      filters=filters)
+    if file_ids == []:
+        return []  # the filters leave no file
     key = _cache_key(embedder=embedder_tag(embedder=embedder.name, dim=embedder.dim), kbs=kbs, query=query,
-                     top_k=top_k, score_threshold=score_threshold, mode=mode)
+                     top_k=top_k, score_threshold=score_threshold, mode=mode, file_ids=file_ids)
     cache = redis_client("cache")
     try:
         cached = cache.get(key)
@@ -142,7 +152,8 @@ def _search(*, user: User, knowledge_base_ids: list[str], query: str, top_k: int
         query_vectors = query_vectors_embed(text=query) if mode != "lexical" else None
         hits = pages_search(knowledge_base_ids=[kb["knowledge_base_id"] for kb in kbs], query=query,
                             query_vectors=query_vectors, embedder=embedder.name, dim=embedder.dim, top_k=top_k,
-                            mode=mode, score_threshold=score_threshold, strong=_recently_written(kbs))
+                            mode=mode, score_threshold=score_threshold, strong=_recently_written(kbs),
+                            file_ids=file_ids)
         try:
             cache.set(key, json.dumps(hits), ex=CACHE_TTL_S)
         except Exception:  # noqa: BLE001

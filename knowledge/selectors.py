@@ -247,7 +247,8 @@ def ingestion_job_status(*, user: User, task_id: str) -> dict:
 def ingestion_job_to_dict(job: IngestionJob) -> dict:
     live = progress_get(task_id=job.task_id)
     return {"task_id": job.task_id, "file_id": job.file_id, "knowledge_base_id": job.knowledge_base_id,
-            "state": job.state, "pages_total": job.pages_total, "pages_done": job.pages_done,
+            "filename": job.filename, "batch_id": job.batch_id or None, "state": job.state,
+            "pages_total": job.pages_total, "pages_done": job.pages_done,
             "attempts": job.attempts, "error": job.error,
             "processed": live.get("processed", 0), "total": live.get("total", 0),
             "message": live.get("message", ""), "eta_seconds": live.get("eta_seconds"),

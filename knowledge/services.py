@@ -85,7 +85,7 @@ def _upload_view(uploaded: UploadedFile):
 
 
 def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[UploadedFile],
-                 ip: str | None = None) -> list[File]:
+                 ip: str | None = None, batch_id: str = "") -> list[File]:
     """Validate every file first (nothing is stored if one is refused), then store, record and enqueue.
 
     Files are inspected where Django spooled them and copied to storage in chunks, never read whole.
@@ -130,7 +130,7 @@ def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[Upl
         with transaction.atomic():
             for file in new_files:
                 job = IngestionJob.objects.create(user=user, knowledge_base_id=kb.knowledge_base_id,
-                                                  file_id=file.file_id, filename=file.filename)
+                                                  file_id=file.file_id, filename=file.filename, batch_id=batch_id)
                 file.task_id = job.task_id
                 file.save()
                 progress.progress_set(task_id=job.task_id, status=job.state, processed=0, total=0,

@@ -92,6 +92,17 @@ class ApiAutoSchema(AutoSchema):
             return operation_id.removesuffix("_retrieve").removesuffix("_list") + "_list"  # as a bare array was
         return operation_id
 
+    def _get_request_body(self, direction="request"):
+        """A DELETE documents its JSON body when its view says it takes one (`delete_takes_body = True`, e.g.
+        `DELETE auth/me/`: the password); drf-spectacular documents bodies of POST, PUT and PATCH only."""
+        if self.method != "DELETE" or not getattr(self.view, "delete_takes_body", False):
+            return super()._get_request_body(direction)
+        self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = "DELETE"
+
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:

@@ -105,12 +105,18 @@ def _ingested_file(world: World) -> dict:
 def _file(world: World) -> str:
     item = _ingested_file(world)
     world.values["task_id"] = item["task_id"]
+    world.values["batch_id"] = item["batch_id"]
     return item["file_id"]
 
 
 def _task(world: World) -> str:
     world.get("file_id")
     return world.values["task_id"]
+
+
+def _batch(world: World) -> str:
+    world.get("file_id")
+    return world.values["batch_id"]
 
 
 def _page(world: World) -> int:
@@ -186,6 +192,7 @@ KWARG_FACTORIES = {
     "knowledge_base_id": _kb,
     "file_id": _file,
     "task_id": _task,
+    "batch_id": _batch,
     "page_number": _page,
     "model_id": _model,
     "conversation_id": _conversation,

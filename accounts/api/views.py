@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.api import cookies
 from accounts.authentication import JWTAuthentication
+from accounts.deletion import account_delete_request
 from accounts.ratelimit import rate_limit
 from layra.client_ip import client_ip
 from layra.openapi import errors
@@ -26,12 +27,15 @@ def _session_id(request) -> str | None:
 
 class UserOutputSerializer(serializers.Serializer):
     username = serializers.CharField()
-    email = serializers.CharField(help_text="Email address; empty when none is set.")
+    email = serializers.SerializerMethodField(help_text="Email address (stored lower-cased); empty when none is set.")
     first_name = serializers.CharField()
     last_name = serializers.CharField()
     password_migration_required = serializers.BooleanField()
     date_joined = serializers.DateTimeField()
     last_login = serializers.DateTimeField(allow_null=True)
+
+    def get_email(self, obj) -> str:
+        return obj.email or ""
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -72,14 +76,14 @@ class LoginApi(APIView):
         class Meta:
             ref_name = "LoginInput"
 
-        username = serializers.CharField(max_length=150)
+        username = serializers.CharField(max_length=254, help_text="The username, or the account's email address.")
         password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
         cookie = serializers.BooleanField(
             required=False, default=False,
             help_text="Browsers: put the refresh token in an HttpOnly SameSite=Strict cookie (`layra_refresh`) "
                       "and a CSRF token in the readable `layra_csrf` cookie; the body's `refresh` is then empty.")
 
-    @extend_schema(summary="Log in: a token pair for a username and password", request=InputSerializer,
+    @extend_schema(summary="Log in: a token pair for a username (or email) and password", request=InputSerializer,
                    responses={200: TokenPairSerializer, **errors(401, 429)}, auth=[])
     def post(self, request):
         rate_limit(request=request, scope="login")
@@ -141,7 +145,18 @@ class LogoutApi(APIView):
         return response
 
 
+class AccountDeleteInputSerializer(serializers.Serializer):
+    password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"},
+                                     help_text="The account's current password.")
+
+
+class AccountDeletedSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="`deleting`: the account is closed; its data goes in the background.")
+
+
 class MeApi(APIView):
+    delete_takes_body = True  # DELETE: the password (layra.openapi documents it)
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "UserUpdateInput"
@@ -155,12 +170,27 @@ class MeApi(APIView):
         return Response(UserOutputSerializer(request.user).data)
 
     @extend_schema(summary="Update the current user's profile", request=InputSerializer,
-                   responses=UserOutputSerializer)
+                   responses={200: UserOutputSerializer, **errors(409)})
     def patch(self, request):
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         user = services.user_update(user=request.user, **data.validated_data)
         return Response(UserOutputSerializer(user).data)
+
+    @extend_schema(
+        summary="Delete your account and all its data (password required)", request=AccountDeleteInputSerializer,
+        responses={202: AccountDeletedSerializer, **errors(400)},
+        description="Deactivates the account at once (every token, API key and session stops working) and deletes "
+                    "every knowledge base, file, vector, page image, conversation, workflow, chatflow, model "
+                    "config, custom node, API key and session of it in the background. Cannot be undone.")
+    def delete(self, request):
+        data = AccountDeleteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account_delete_request(user=request.user, password=data.validated_data["password"], requested_by="self",
+                               ip=client_ip(request))
+        response = Response({"status": "deleting"}, status=status.HTTP_202_ACCEPTED)
+        cookies.clear_refresh_cookies(response)
+        return response
 
 
 class PasswordChangeApi(APIView):

@@ -41,7 +41,7 @@ def test_import_json_creates_legacy_users_and_reports(tmp_path):
     ann = User.objects.get(username="ann")
     assert ann.password == f"legacy_sha256$a1${_digest('a1')}" and ann.password_migration_required
     assert ann.check_password(PASSWORD) is True  # the legacy hasher verifies it
-    assert User.objects.get(username="ben").email == ""
+    assert User.objects.get(username="ben").email is None  # no email: NULL (the unique column)
 
 
 def test_import_is_idempotent(tmp_path):

@@ -12,6 +12,8 @@ from accounts.ratelimit import rate_limit
 from chat import selectors, services
 from chat.answer import answer_collect, message_ask
 from chat.documents import TurnStatus
+from knowledge.search_filters import FIELDS as FILTER_FIELDS
+from knowledge.search_filters import SearchFilters, SearchFiltersSerializer
 from layra.client_ip import client_ip
 from layra.errors import ValidationError
 from layra.openapi import errors, event_stream
@@ -107,7 +109,12 @@ def _sse(events):
 class MessageApi(APIView):
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, EventStreamRenderer]
 
-    class MessageInputSerializer(serializers.Serializer):
+    class MessageInputSerializer(SearchFiltersSerializer):
+        """The question, and optional search filters that narrow which files the answer's pages come from."""
+
+        class Meta:
+            ref_name = "MessageInput"
+
         question = serializers.CharField(max_length=100_000, allow_blank=True, trim_whitespace=True)
         parent_message_id = serializers.CharField(max_length=64, required=False, allow_null=True,
                                                   help_text="Absent: continue the latest turn; null: a new "
@@ -165,8 +172,10 @@ class MessageApi(APIView):
         data = self.MessageInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         stream = request.query_params.get("stream", "true").lower() not in ("false", "0", "no")
-        answer = message_ask(user=request.user, conversation_id=conversation_id, stream=stream,
-                             **data.validated_data)
+        fields = dict(data.validated_data)
+        filters = SearchFilters.of({name: fields.pop(name, None) for name in FILTER_FIELDS})
+        answer = message_ask(user=request.user, conversation_id=conversation_id, stream=stream, filters=filters,
+                             **fields)
         if stream:
             return sse_response(_sse(answer.events))
         result = answer_collect(answer=answer)

@@ -52,9 +52,18 @@ class LexicalIndex(ABC):
     def delete_knowledge_base(self, *, knowledge_base_id: str) -> None: ...
 
     @abstractmethod
-    def search(self, *, knowledge_base_ids: list[str], query: str, limit: int,
-               consistency: str = "Bounded") -> list[LexicalHit]:
-        """Best pages by BM25 over the query's terms (any term may match), best first."""
+    def delete_user(self, *, username: str) -> None:
+        """Every row of this owner, in any KB (account deletion: whatever the KB records say)."""
+
+    @abstractmethod
+    def user_row_count(self, *, username: str) -> int:
+        """How many rows this owner has (checks after an account deletion)."""
+
+    @abstractmethod
+    def search(self, *, knowledge_base_ids: list[str], query: str, limit: int, consistency: str = "Bounded",
+               file_ids: list[str] | None = None) -> list[LexicalHit]:
+        """Best pages by BM25 over the query's terms (any term may match), best first; only pages of `file_ids`
+        when given (a scalar filter inside the search, before the limit)."""
 
     @abstractmethod
     def page_ids(self, *, knowledge_base_id: str) -> dict[str, str]:

@@ -82,14 +82,24 @@ class MilvusLexicalIndex(LexicalIndex):
         self.client.delete(collection_name=self._collection(),
                            filter=f"knowledge_base_id == {filter_quote(knowledge_base_id)}")
 
-    def search(self, *, knowledge_base_ids: list[str], query: str, limit: int,
-               consistency: str = "Bounded") -> list[LexicalHit]:
-        if not query_terms(query) or not knowledge_base_ids:
+    def delete_user(self, *, username: str) -> None:
+        self.client.delete(collection_name=self._collection(), filter=f"username == {filter_quote(username)}")
+
+    def user_row_count(self, *, username: str) -> int:
+        return len(rows_matching(self.client, self._collection(), fields=["image_id"],
+                                 expr=f"username == {filter_quote(username)}"))
+
+    def search(self, *, knowledge_base_ids: list[str], query: str, limit: int, consistency: str = "Bounded",
+               file_ids: list[str] | None = None) -> list[LexicalHit]:
+        if not query_terms(query) or not knowledge_base_ids or file_ids == []:
             return []
         name = self._collection()
+        expr = in_filter("knowledge_base_id", knowledge_base_ids)
+        if file_ids:
+            expr += " and " + in_filter("file_id", file_ids)
         hits = loaded_call(self.client, name, lambda: self.client.search(
             collection_name=name, data=[query], anns_field="sparse", limit=int(limit),
-            filter=in_filter("knowledge_base_id", knowledge_base_ids), search_params={"metric_type": "BM25"},
+            filter=expr, search_params={"metric_type": "BM25"},
             output_fields=["knowledge_base_id", "file_id", "image_id", "page_number"], consistency_level=consistency,
         ))
         # Best first as returned; Milvus Lite reports the BM25 score negated, a server positive.

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from accounts.ratelimit import rate_limit
 from embeddings.hybrid import MODES
 from knowledge.search import search
+from knowledge.search_filters import FIELDS, SearchFilters, SearchFiltersSerializer
 from layra.openapi import errors
 
 
@@ -26,7 +27,10 @@ class HitSerializer(serializers.Serializer):
 
 
 class SearchApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(SearchFiltersSerializer):
+        class Meta:
+            ref_name = "SearchInput"
+
         query = serializers.CharField(max_length=4000)
         knowledge_base_ids = serializers.ListField(child=serializers.CharField(max_length=64), min_length=1,
                                                    max_length=50)
@@ -42,10 +46,16 @@ class SearchApi(APIView):
         request=InputSerializer,
         responses={200: OutputSerializer, **errors(429)},
         summary="Best pages of the caller's knowledge bases for a query (hybrid: BM25 + late-interaction MaxSim).",
+        description="`file_ids`, `filename` (contains, any case) and `uploaded_after` / `uploaded_before` narrow "
+                    "the search to some files of the knowledge bases: they are applied inside the vector and "
+                    "lexical searches, so `top_k` hits come from those files. Every hit carries `filename`, "
+                    "`page_number`, a text `snippet` and signed `image_url` / `thumbnail_url`.",
     )
     def post(self, request):
         rate_limit(request=request, scope="search")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        pages = search(user=request.user, **data.validated_data)
+        fields = dict(data.validated_data)
+        filters = SearchFilters.of({name: fields.pop(name, None) for name in FIELDS})
+        pages = search(user=request.user, **fields, filters=filters)
         return Response(self.OutputSerializer({"results": pages}).data)

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from accounts.ratelimit import rate_limit
 from knowledge import selectors, services
+from knowledge.batches import files_upload_batch
 from knowledge.signing import SIZES, signed_user_id
 from layra.client_ip import client_ip
 from layra.errors import NotFound
@@ -58,6 +59,8 @@ class TaskOutputSerializer(serializers.Serializer):
     task_id = serializers.CharField()
     file_id = serializers.CharField()
     knowledge_base_id = serializers.CharField()
+    filename = serializers.CharField(allow_blank=True)
+    batch_id = serializers.CharField(allow_null=True, help_text="The upload batch that queued the job, if any.")
     state = serializers.CharField()
     pages_total = serializers.IntegerField()
     pages_done = serializers.IntegerField()
@@ -117,6 +120,10 @@ class KnowledgeBaseDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class FileUploadedSerializer(FileOutputSerializer):
+    batch_id = serializers.CharField(help_text="The upload's batch: `GET uploads/{batch_id}/` gives its totals.")
+
+
 class FileListUploadApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
@@ -131,12 +138,19 @@ class FileListUploadApi(APIView):
 
     @extend_schema(summary="Upload files into a knowledge base (ingestion starts)",
                    request={"multipart/form-data": UploadInputSerializer},
-                   responses={201: FileOutputSerializer(many=True), **errors(413, 415)})
+                   responses={201: FileUploadedSerializer(many=True), **errors(413, 415)},
+                   description="Every file of the answer carries the upload's `batch_id` (also in the `Location` "
+                               "header: `uploads/{batch_id}/`, the batch's totals and each file's state). Content "
+                               "the knowledge base already has is answered with the existing file.")
     def post(self, request, knowledge_base_id: str):
         rate_limit(request=request, scope="upload")
-        files = services.files_upload(user=request.user, knowledge_base_id=knowledge_base_id,
-                                      uploaded_files=request.FILES.getlist("files"), ip=client_ip(request))
-        return Response(FileOutputSerializer(files, many=True).data, status=status.HTTP_201_CREATED)
+        batch, files = files_upload_batch(user=request.user, knowledge_base_id=knowledge_base_id,
+                                          uploaded_files=request.FILES.getlist("files"), ip=client_ip(request))
+        for file in files:
+            file.batch_id = batch.batch_id
+        response = Response(FileUploadedSerializer(files, many=True).data, status=status.HTTP_201_CREATED)
+        response["Location"] = f"/api/v1/uploads/{batch.batch_id}/"
+        return response
 
 
 class FileDetailApi(APIView):

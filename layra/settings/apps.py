@@ -57,6 +57,8 @@ SEARCH_DENSE_WEIGHT = env.float("SEARCH_DENSE_WEIGHT", default=1.0)
 SEARCH_LEXICAL_WEIGHT = env.float("SEARCH_LEXICAL_WEIGHT", default=1.0)
 SEARCH_RRF_K = env.float("SEARCH_RRF_K", default=60.0)
 SEARCH_FUSION_DEPTH = env.int("SEARCH_FUSION_DEPTH", default=20)  # pages each side proposes
+# Search filters (file_ids, filename, upload dates) resolve to at most this many file ids; more is a 400.
+SEARCH_FILTER_MAX_FILES = env.int("SEARCH_FILTER_MAX_FILES", default=10000)
 SEARCH_STRONG_AFTER_WRITE_S = env.int("SEARCH_STRONG_AFTER_WRITE_S", default=30)
 SEARCH_SNIPPET_CHARS = env.int("SEARCH_SNIPPET_CHARS", default=240)
 # make run's Milvus when MILVUS_URI names a local port nobody answers on: `standalone` (the `milvus` package's
