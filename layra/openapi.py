@@ -60,6 +60,8 @@ TAGS = [
     {"name": "accounts", "description": "Registration, login, tokens, the current user and API keys."},
     {"name": "knowledge", "description": "Knowledge bases, files, ingestion tasks and search."},
     {"name": "chat", "description": "Model configurations and conversations (answers stream as SSE)."},
+    {"name": "openai", "description": "OpenAI-compatible chat completions over your knowledge bases (OpenAI's "
+                                      "shapes and errors; base_url <server>/api/v1/openai)."},
     {"name": "workflows", "description": "Workflows, runs (events stream as SSE), custom nodes and chatflows."},
 ]
 _APP_TAGS = {"layra": "platform"}

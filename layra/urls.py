@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("knowledge.urls")),
     path("", include("chat.urls")),
+    path("openai/", include("chat.openai_api.urls")),  # OpenAI's shapes and paths (DECISIONS: exempt)
     path("", include("workflows.urls")),
 ]
 
