@@ -6,6 +6,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny
 
+from layra.routes import is_exempt
+
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 EVENT_STREAM = "text/event-stream"
 
@@ -79,8 +81,9 @@ def errors(*statuses: int) -> dict:
 
 
 def is_alias(path: str) -> bool:
-    """Every route ends with a slash; a path without one is the deprecated alias of the route with one."""
-    return not path.endswith("/")
+    """Every route ends with a slash; a path without one is the deprecated alias of the route with one (except
+    under the exempt prefixes: layra.routes.is_exempt)."""
+    return not path.endswith("/") and not is_exempt(path)
 
 
 class ApiAutoSchema(AutoSchema):

@@ -123,3 +123,22 @@ def test_model_failure_mid_stream_raises_in_the_sdk(world, fake_llm):
                                                      messages=[{"role": "user", "content": "Hi"}])
     with pytest.raises(openai.APIError, match="HTTP status 500"):
         list(stream)
+
+
+def test_openapi_documents_the_openai_routes_with_openais_error_object():
+    from drf_spectacular.generators import SchemaGenerator
+
+    from chat.openai_api.errors import openai_error
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for path, method in (("/api/v1/openai/chat/completions", "post"), ("/api/v1/openai/models", "get"),
+                         ("/api/v1/openai/models/{model_id}", "get")):
+        operation = schema["paths"][path][method]
+        assert operation["tags"] == ["openai"] and not operation.get("deprecated"), path
+        assert operation["responses"]["401"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/OpenAIError"}
+    component = schema["components"]["schemas"]
+    inner = component[component["OpenAIError"]["properties"]["error"]["$ref"].rsplit("/", 1)[1]]
+    assert set(inner["properties"]) == set(openai_error(status=400, code="x", message="y")["error"])
+    completion = schema["paths"]["/api/v1/openai/chat/completions"]["post"]
+    assert set(completion["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
