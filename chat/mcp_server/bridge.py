@@ -9,7 +9,8 @@ POST answered with one JSON body, so
 - any worker and thread can answer any request: no session lives in a process (there are several workers and
   hosts), and nothing outlives its request;
 - a request holds its gthread thread only while it is answered (a search, an answer), like any API call; there
-  is no long-lived GET stream (in stateless mode the SDK answers GET and DELETE with 405);
+  is no long-lived GET stream: GET and DELETE answer 405 here, the spec's answer for a server that offers no
+  server-to-client stream and no session to end (the SDK would keep a GET open, holding a thread for nothing);
 - the SDK's protocol handling (initialize, tools/list, tools/call, resources, errors, protocol versions) is the
   official one, unchanged; this view only turns the Django request into an ASGI call and back.
 
@@ -94,8 +95,13 @@ def mcp_endpoint(request: HttpRequest) -> HttpResponse:
     if authenticated is None:
         return _refused(401, "not_authenticated", "MCP needs an API key: X-API-Key or Authorization: Bearer lyr_...")
     request.user = authenticated[0]
+    if request.method != "POST":
+        response = _refused(405, "method_not_allowed", f"Method \"{request.method}\" not allowed: MCP messages are "
+                                                        "POSTed here (stateless; no server-to-client stream).")
+        response["Allow"] = "POST"
+        return response
     try:
-        rate_limit(request=request, scope="read" if request.method == "GET" else "write")
+        rate_limit(request=request, scope="write")  # each MCP message, like any API write
         body = request.body
     except RateLimited as exc:
         response = _refused(429, exc.code, exc.message)

@@ -18,6 +18,7 @@ from chat.services import model_create
 from chat.tests.helpers import text_pdf
 from knowledge import services as knowledge_services
 from tests.factories import UserFactory
+from tests.test_observability import gunicorn  # noqa: F401 - the real-server fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
@@ -135,3 +136,38 @@ def test_refused_without_a_valid_api_key(world):
     assert ok.status_code == 200 and ok.json()["result"]["serverInfo"]["name"] == "layra"
     unknown = requests.get(world["url"] + "/no-such-route", headers={"X-API-Key": world["key"]}, timeout=30)
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    # Stateless: no server-to-client stream to open (nothing would hold a gunicorn thread for it).
+    listen = requests.get(world["url"], headers={**accept, "X-API-Key": world["key"]}, timeout=30)
+    assert listen.status_code == 405 and listen.headers["Allow"] == "POST"
+    assert listen.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_mcp_under_gunicorn_while_an_answer_streams(gunicorn, fake_llm):  # noqa: F811 - the fixture
+    """The production server (gunicorn.conf.py: gthread, 2 workers x 2 threads here): a whole MCP session is
+    answered, request by request by any worker, while a streamed answer holds a thread open; the stream then ends
+    as it should."""
+    url, _log = gunicorn
+    user, key, kb, file = _user_with_kb("Science", PAGES, "biology.pdf")
+    model_create(user=user, model_name="vision-model", model_url=fake_llm.url, api_key="sk-test-0000abcd",
+                 base_used=[kb.knowledge_base_id], top_K=1, select=True)
+    fake_llm.reply, fake_llm.mode, fake_llm.delay = "A slow streamed answer.", "stall", 4.0
+    stream = requests.post(f"{url}/api/v1/openai/chat/completions", stream=True, timeout=60,
+                           headers={"Authorization": f"Bearer {key}"},
+                           json={"model": "vision-model", "stream": True,
+                                 "messages": [{"role": "user", "content": "What do plants do?"}]})
+    lines = (line for line in stream.iter_lines(decode_unicode=True) if line)
+    first = [next(lines), next(lines)]  # the role chunk and the first token: the model now stalls
+    assert json.loads(first[1].removeprefix("data: "))["choices"][0]["delta"]["content"] == "A "
+
+    async def steps(session):
+        tools = await session.list_tools()
+        found = _json(await session.call_tool("search", {"query": "photosynthesis", "top_k": 1}))
+        return tools, found
+
+    tools, found = _session({"url": f"{url}/mcp"}, key)(steps)
+    assert len(tools.tools) >= 4 and found["results"][0]["file_id"] == file.file_id
+    rest = list(lines)
+    assert rest[-1] == "data: [DONE]"
+    text = "".join(json.loads(line.removeprefix("data: "))["choices"][0]["delta"].get("content") or ""
+                   for line in first + rest[:-1] if json.loads(line.removeprefix("data: "))["choices"])
+    assert text == "A slow streamed answer."
