@@ -142,3 +142,13 @@ def test_openapi_documents_the_openai_routes_with_openais_error_object():
     assert set(inner["properties"]) == set(openai_error(status=400, code="x", message="y")["error"])
     completion = schema["paths"]["/api/v1/openai/chat/completions"]["post"]
     assert set(completion["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
+
+
+def test_model_failure_without_streaming_is_a_502_in_openais_shape(world, fake_llm):
+    fake_llm.mode = "401"
+    with pytest.raises(openai.InternalServerError) as failed:
+        world["client"].chat.completions.create(model=world["model"].model_id,
+                                                messages=[{"role": "user", "content": "Hi"}])
+    assert failed.value.status_code == 502
+    assert failed.value.body == {"message": "The model endpoint rejected the API key (401).", "type": "api_error",
+                                 "param": None, "code": "model_error"}
