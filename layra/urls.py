@@ -21,7 +21,7 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    re_path(r"^mcp", include("chat.mcp_server.urls")),  # MCP over streamable HTTP (chat/mcp_server/bridge.py)
+    path("", include("chat.mcp_server.urls")),  # /mcp: MCP over streamable HTTP (chat/mcp_server/bridge.py)
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("metrics", handlers.metrics, name="prometheus-django-metrics"),  # token or allowed network
