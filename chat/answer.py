@@ -166,6 +166,53 @@ def _whole_answer(*, model: ResolvedModel, messages: list[dict]) -> Iterator[dic
     yield {"type": "done", "usage": usage}
 
 
+def model_events(*, model: ResolvedModel, messages: list[dict], stream: bool = True,
+                 source_label: str = "chat") -> Iterator[tuple[str, dict]]:
+    """The model's answer as events: ("keepalive", {}) during silences of a stream, ("token", {"text"}) for each
+    piece, then one ("done", {"usage", "usage_estimated"}) or ("error", {"message", "code"}). Closing it closes
+    the provider's stream. Shared by chat turns and the stateless answers (chat.completion)."""
+    parts = 0
+    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    if stream:
+        source = _in_thread(stream_chat(model=model, messages=messages, timeout=settings.CHAT_LLM_TIMEOUT),
+                            keepalive=settings.CHAT_SSE_KEEPALIVE)
+    else:
+        source = _whole_answer(model=model, messages=messages)
+    started = time.monotonic()
+    words = 0
+    try:
+        for event in source:
+            if event is None:
+                yield "keepalive", {}
+            elif event["type"] == "token":
+                parts += 1
+                words += len(event["text"].split())
+                yield "token", {"text": event["text"]}
+            elif event["type"] == "done":
+                usage = {**usage, **event["usage"]}
+        estimated = not usage["completion_tokens"] and parts > 0
+        if estimated:
+            # The provider sent no usage: estimate it by the chunks of a stream (about a token each), or by the
+            # words of a whole answer.
+            estimate = parts if stream else words
+            usage["completion_tokens"] = estimate
+            usage["total_tokens"] = usage["prompt_tokens"] + estimate
+        LLM_LATENCY.labels(source=source_label).observe(time.monotonic() - started)
+    except LLMError as exc:
+        LLM_ERRORS.labels(source=source_label, status=str(exc.status or "error")).inc()
+        yield "error", {"message": exc.message, "code": exc.code}
+        return
+    except GeneratorExit:
+        raise
+    except Exception:  # noqa: BLE001 - a failure is an event; nothing is left "streaming"
+        logger.exception("answer failed")
+        yield "error", {"message": "The answer failed because of an internal error.", "code": "server_error"}
+        return
+    finally:
+        source.close()
+    yield "done", {"usage": usage, "usage_estimated": estimated}
+
+
 def _answer_events(*, conversation_id: str, turn: Turn, model: ResolvedModel, messages: list[dict],
                    citations: list[dict], stream: bool = True) -> Iterator[tuple[str, dict]]:
     """The answer's events; the turn is stored with its outcome at the end, whatever that is.
@@ -178,33 +225,21 @@ def _answer_events(*, conversation_id: str, turn: Turn, model: ResolvedModel, me
     parts: list[str] = []
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     status, error, error_code = TurnStatus.FAILED, None, None
-    if stream:
-        source = _in_thread(stream_chat(model=model, messages=messages, timeout=settings.CHAT_LLM_TIMEOUT),
-                            keepalive=settings.CHAT_SSE_KEEPALIVE)
-    else:
-        source = _whole_answer(model=model, messages=messages)
-    started = time.monotonic()
+    events = model_events(model=model, messages=messages, stream=stream)
     try:
         yield "citations", {**ids, "citations": citations}
-        for event in source:
-            if event is None:
+        for name, data in events:
+            if name == "token":
+                parts.append(data["text"])
+                yield "token", data
+            elif name == "keepalive":
                 yield "keepalive", {}
-            elif event["type"] == "token":
-                parts.append(event["text"])
-                yield "token", {"text": event["text"]}
-            elif event["type"] == "done":
-                usage = {**usage, **event["usage"]}
-        if not usage["completion_tokens"] and parts:
-            # The provider sent no usage: estimate it by the chunks of a stream (about a token each), or by the
-            # words of a whole answer.
-            estimate = len(parts) if stream else len("".join(parts).split())
-            usage["completion_tokens"] = estimate
-            usage["total_tokens"] = usage["prompt_tokens"] + estimate
-        status = TurnStatus.COMPLETED
-        LLM_LATENCY.labels(source="chat").observe(time.monotonic() - started)
-    except LLMError as exc:
-        error, error_code = exc.message, exc.code
-        LLM_ERRORS.labels(source="chat", status=str(exc.status or "error")).inc()
+            elif name == "done":
+                usage, status = data["usage"], TurnStatus.COMPLETED
+            elif name == "error":
+                error, error_code = data["message"], data["code"]
+                if error_code == "server_error":
+                    error_code = None
     except GeneratorExit:
         status, error = TurnStatus.CANCELLED, "The client went away before the answer was complete."
         raise
@@ -212,7 +247,7 @@ def _answer_events(*, conversation_id: str, turn: Turn, model: ResolvedModel, me
         logger.exception("answer failed")
         error = "The answer failed because of an internal error."
     finally:
-        source.close()
+        events.close()
         finished = utcnow()
         outcome = {"ai_message": "".join(parts), "status": status, "error": error,
                    "prompt_tokens": usage["prompt_tokens"], "completion_tokens": usage["completion_tokens"],

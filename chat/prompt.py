@@ -92,9 +92,14 @@ def messages_build(*, model: ResolvedModel, history: list[Turn], question: str, 
         content = [{"type": "text", "text": turn.user_message}, *parts] if parts else turn.user_message
         messages.append({"role": "user", "content": content})
         messages.append({"role": "assistant", "content": turn.ai_message})
+    messages.append({"role": "user", "content": question_content(question=question, pages=pages)})
+    return messages
+
+
+def question_content(*, question: str, pages: list[dict]) -> str | list[dict]:
+    """The last user message: the question alone, or the retrieved pages (label, text layer, image) before it."""
     if not pages:
-        messages.append({"role": "user", "content": question})
-        return messages
+        return question
     intro = "Pages retrieved from the user's documents, numbered for citation:"
     content: list[dict] = [{"type": "text", "text": intro}]
     for page in pages:
@@ -104,5 +109,4 @@ def messages_build(*, model: ResolvedModel, history: list[Turn], question: str, 
         content.append({"type": "text", "text": label})
         content.append({"type": "image_url", "image_url": {"url": page["_data_uri"]}})
     content.append({"type": "text", "text": f"Question: {question}"})
-    messages.append({"role": "user", "content": content})
-    return messages
+    return content

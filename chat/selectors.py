@@ -159,3 +159,19 @@ def conversation_leaf(*, conversation: Conversation) -> str | None:
 def conversation_ids_existing(*, conversation_ids: list[str]) -> set[str]:
     """Operators (cleanup of orphaned temp KBs): which of these conversations still exist, any owner."""
     return set(Conversation.objects(conversation_id__in=list(conversation_ids)).distinct("conversation_id"))
+
+
+def model_resolve_named(*, user: User, model: str) -> ResolvedModel:
+    """The model an OpenAI-style client names: one of the user's model config ids, or a model_name that exactly
+    one of the user's configs has."""
+    config = model_config_get(user=user)
+    if any(entry.model_id == model for entry in config.models):
+        return model_resolve(user=user, model_id=model)
+    named = [entry for entry in config.models if entry.model_name == model]
+    if len(named) > 1:
+        raise ValidationError(f"Several of your models are named {model!r}; name one by its model id.",
+                              code="model_ambiguous", details={"model": [entry.model_id for entry in named]})
+    if not named:
+        raise NotFound(f"The model {model!r} does not exist (give a model id or name from GET models).",
+                       code="model_not_found")
+    return model_resolve(user=user, model_id=named[0].model_id)

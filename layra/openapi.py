@@ -6,6 +6,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny
 
+from layra.routes import is_exempt
+
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 EVENT_STREAM = "text/event-stream"
 
@@ -60,6 +62,8 @@ TAGS = [
     {"name": "accounts", "description": "Registration, login, tokens, the current user and API keys."},
     {"name": "knowledge", "description": "Knowledge bases, files, ingestion tasks and search."},
     {"name": "chat", "description": "Model configurations and conversations (answers stream as SSE)."},
+    {"name": "openai", "description": "OpenAI-compatible chat completions over your knowledge bases (OpenAI's "
+                                      "shapes and errors; base_url <server>/api/v1/openai)."},
     {"name": "workflows", "description": "Workflows, runs (events stream as SSE), custom nodes and chatflows."},
 ]
 _APP_TAGS = {"layra": "platform"}
@@ -77,8 +81,9 @@ def errors(*statuses: int) -> dict:
 
 
 def is_alias(path: str) -> bool:
-    """Every route ends with a slash; a path without one is the deprecated alias of the route with one."""
-    return not path.endswith("/")
+    """Every route ends with a slash; a path without one is the deprecated alias of the route with one (except
+    under the exempt prefixes: layra.routes.is_exempt)."""
+    return not path.endswith("/") and not is_exempt(path)
 
 
 class ApiAutoSchema(AutoSchema):

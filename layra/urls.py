@@ -14,12 +14,14 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("knowledge.urls")),
     path("", include("chat.urls")),
+    path("openai/", include("chat.openai_api.urls")),  # OpenAI's shapes and paths (DECISIONS: exempt)
     path("", include("workflows.urls")),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("", include("chat.mcp_server.urls")),  # /mcp: MCP over streamable HTTP (chat/mcp_server/bridge.py)
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("metrics", handlers.metrics, name="prometheus-django-metrics"),  # token or allowed network

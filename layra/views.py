@@ -49,6 +49,8 @@ API_RESOURCES = {
     "workflows": "workflow-list",
     "custom_nodes": "custom-node-list",
     "chatflows": "chatflow-list",
+    "openai_models": "openai-models",  # OpenAI-compatible: base_url is this without /models
+    "mcp": "mcp",  # MCP over streamable HTTP (POST, API key)
     "health_live": "health-live",
     "health_ready": "health-ready",
     "schema": "schema",

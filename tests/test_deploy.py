@@ -73,7 +73,7 @@ def test_a_token_signed_with_the_old_default_key_is_refused(anon_client, user, s
     ("get", "/api/v1/knowledge-bases/does-not-exist/nothing"),
     ("post", "/api/nothing"),
     ("get", "/api/"),
-    ("delete", "/mcp"),
+    ("delete", "/mcp/nothing"),  # /mcp itself is the MCP endpoint (chat/mcp_server)
     ("get", "/mcp/anything"),
 ])
 def test_unknown_routes_under_api_and_mcp_are_json_404(api_client, method, path):

@@ -4,6 +4,8 @@ and JSON 404/405 under /api/v1/."""
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from layra.routes import is_exempt
+
 pytestmark = pytest.mark.django_db
 
 
@@ -18,8 +20,8 @@ def _api_templates(patterns=None, prefix=""):
 def test_every_route_ends_with_a_slash_or_is_the_alias_of_one():
     routes = dict(_api_templates())
     for template, pattern in routes.items():
-        if template.endswith("/"):
-            continue
+        if template.endswith("/") or is_exempt(template):
+            continue  # /api/v1/openai/ has OpenAI's paths (DECISIONS)
         route = routes.get(template + "/")
         assert route is not None, f"{template}: no slash and no route with one"
         assert pattern.callback.view_class is route.callback.view_class, template
@@ -44,6 +46,8 @@ def test_api_root_lists_the_resources(anon_client, api_client):
     assert {"knowledge_bases", "search", "conversations", "models", "workflows", "chatflows", "api_keys",
             "schema", "docs"} <= set(resources)
     assert resources["knowledge_bases"] == "http://testserver/api/v1/knowledge-bases/"
+    assert resources["openai_models"] == "http://testserver/api/v1/openai/models"
+    assert resources["mcp"] == "http://testserver/mcp"
     for name, url in resources.items():
         assert api_client.get(url.removeprefix("http://testserver")).status_code != 404, name
 
@@ -62,3 +66,8 @@ def test_wrong_method_under_api_v1_is_a_json_405(api_client):
     assert response["Content-Type"] == "application/json"
     assert response.json() == {"error": {"code": "method_not_allowed", "message": 'Method "DELETE" not allowed.',
                                          "details": {}}}
+
+
+def test_unknown_route_under_mcp_is_a_json_404(anon_client):
+    response = anon_client.get("/mcp/no-such-thing")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
