@@ -8,6 +8,7 @@ answer), with that thread's database connections."""
 
 import json
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Annotated, Literal
 
 from asgiref.sync import sync_to_async
@@ -22,6 +23,7 @@ from chat.completion import completion_collect, completion_start
 from chat.prompt import image_mime
 from knowledge import selectors as knowledge_selectors
 from knowledge.search import search as knowledge_search
+from knowledge.search_filters import SearchFilters, search_filters_parse
 from layra.errors import DomainError
 
 # The Django request being answered (its user is the API key's owner); set by bridge.py for each HTTP request.
@@ -34,8 +36,6 @@ server = MCPServer(
                  "and a page image URL; ask answers with citations; get_page_image returns a page's image.",
 )
 
-# A search with filters asks for this many times top_k before filtering (capped at SEARCH_MAX_TOP_K).
-FILTER_OVERFETCH = 5
 SEARCH_MAX_TOP_K = 50
 
 
@@ -75,25 +75,24 @@ async def list_knowledge_bases() -> dict:
     return {"knowledge_bases": await _run(_knowledge_bases)}
 
 
-class SearchFilters(BaseModel):
+class SearchFiltersInput(BaseModel):
     file_ids: list[str] | None = Field(default=None, description="Only pages of these files")
     filename: str | None = Field(default=None, description="Only files whose name contains this (any case)")
+    uploaded_after: datetime | None = Field(default=None, description="Only files uploaded at or after (ISO 8601)")
+    uploaded_before: datetime | None = Field(default=None, description="Only files uploaded before (ISO 8601)")
 
 
-def _search(*, query: str, knowledge_base_ids: list[str] | None, top_k: int, filters: SearchFilters | None) -> list:
+def _search(*, query: str, knowledge_base_ids: list[str] | None, top_k: int,
+            filters: SearchFiltersInput | None) -> list:
     request = _request()
     rate_limit(request=request, scope="search")
     if knowledge_base_ids is None:
         knowledge_base_ids = [kb["knowledge_base_id"] for kb in _knowledge_bases()]
-    filtered = filters is not None and (filters.file_ids is not None or filters.filename)
-    # Filters apply to the hits (knowledge.search takes none yet): ask for more, keep the matching top_k.
-    depth = min(SEARCH_MAX_TOP_K, top_k * FILTER_OVERFETCH) if filtered else top_k
-    hits = knowledge_search(user=request.user, knowledge_base_ids=knowledge_base_ids, query=query, top_k=depth)
-    if filtered:
-        wanted = set(filters.file_ids) if filters.file_ids is not None else None
-        name = (filters.filename or "").casefold()
-        hits = [h for h in hits if (wanted is None or h["file_id"] in wanted) and name in h["filename"].casefold()]
-    return [_hit(hit) for hit in hits[:top_k]]
+    # The same filters as `POST search/`: resolved to file ids and applied inside the searches, before top-k.
+    hits = knowledge_search(user=request.user, knowledge_base_ids=knowledge_base_ids, query=query, top_k=top_k,
+                            filters=search_filters_parse(filters.model_dump(mode="json", exclude_none=True))
+                            if filters else SearchFilters())
+    return [_hit(hit) for hit in hits]
 
 
 @server.tool(description="Best pages of the caller's knowledge bases for a query (hybrid: lexical + visual). "
@@ -103,7 +102,7 @@ async def search(query: Annotated[str, Field(description="What to look for", min
                  knowledge_base_ids: Annotated[list[str] | None, Field(
                      description="Knowledge bases to search (default: all of the caller's)")] = None,
                  top_k: Annotated[int, Field(ge=1, le=SEARCH_MAX_TOP_K)] = 5,
-                 filters: SearchFilters | None = None) -> dict:
+                 filters: SearchFiltersInput | None = None) -> dict:
     return {"results": await _run(_search, query=query, knowledge_base_ids=knowledge_base_ids, top_k=top_k,
                                   filters=filters)}
 

@@ -74,11 +74,15 @@ def test_tools_search_and_ask_run_as_the_caller(world, fake_llm):
         found = _json(await session.call_tool("search", {"query": "photosynthesis sunlight", "top_k": 2}))
         filtered = _json(await session.call_tool("search", {"query": "photosynthesis", "knowledge_base_ids": [kb_id],
                                                             "filters": {"filename": "no-such-file"}}))
+        kept = _json(await session.call_tool("search", {"query": "photosynthesis", "filters": {
+            "filename": "BIOLOGY", "uploaded_after": "2000-01-01T00:00:00Z"}}))
+        bad_dates = await session.call_tool("search", {"query": "photosynthesis", "filters": {
+            "uploaded_after": "2030-01-01T00:00:00Z", "uploaded_before": "2020-01-01T00:00:00Z"}})
         answer = _json(await session.call_tool("ask", {"question": "What does photosynthesis do?"}))
         image = await session.call_tool("get_page_image", {"file_id": file_id, "page_number": 1, "size": "thumb"})
-        return tools, kbs, found, filtered, answer, image
+        return tools, kbs, found, filtered, kept, bad_dates, answer, image
 
-    tools, kbs, found, filtered, answer, image = _session(world, world["key"])(steps)
+    tools, kbs, found, filtered, kept, bad_dates, answer, image = _session(world, world["key"])(steps)
     assert {"list_knowledge_bases", "search", "ask", "get_page_image"} <= tools
     assert [kb["knowledge_base_id"] for kb in kbs["knowledge_bases"]] == [kb_id]  # not the other user's
     assert found["results"], found
@@ -89,6 +93,8 @@ def test_tools_search_and_ask_run_as_the_caller(world, fake_llm):
     assert best["image_url"].startswith(world["url"].removesuffix("/mcp") + f"/api/v1/files/{file_id}/pages/1/")
     assert requests.get(best["image_url"], timeout=30).headers["Content-Type"].startswith("image/")
     assert filtered == {"results": []}
+    assert {hit["file_id"] for hit in kept["results"]} == {file_id}  # the same filters as search/, case-blind
+    assert bad_dates.is_error and "Invalid search filters" in bad_dates.content[0].text
     assert answer["answer"] == "Plants turn light into chemical energy [1]."
     [citation] = answer["citations"]
     assert (citation["index"], citation["file_id"], citation["page_number"]) == (1, file_id, 1)
