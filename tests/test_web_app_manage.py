@@ -1,7 +1,7 @@
 """Managing things in the web app, in a real Chromium against the live test server and a real Celery worker:
 rename a knowledge base, watch an upload's live progress (its queued state first, while the worker has not
 started), delete the knowledge base after a confirmation; create an API key (shown once), use it and revoke it;
-change the password and sign in with the new one."""
+change the password and sign in with the new one, delete the account."""
 
 from chat.tests.helpers import text_pdf
 from tests.factories import UserFactory
@@ -104,5 +104,22 @@ def test_knowledge_base_rename_progress_delete_api_keys_and_password(live_server
     expect(page.get_by_text("Password changed.")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, live_server.url, user.username, "a-new-long-passphrase-42")
+
+    # Delete the account: a wrong password is said in words and keeps it; the right one ends the session, and
+    # signing in again is refused.
+    page.get_by_role("link", name="Account").click()
+    form = page.locator("form", has=page.get_by_role("heading", name="Delete account"))
+    form.get_by_label("Password").fill("not-my-password")
+    form.get_by_label("Type “delete” to confirm").fill("delete")
+    form.get_by_role("button", name="Delete my account").click()
+    expect(form.get_by_role("alert")).to_contain_text("password")
+    form.get_by_label("Password").fill("a-new-long-passphrase-42")
+    form.get_by_role("button", name="Delete my account").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill("a-new-long-passphrase-42")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
     assert_clean(page)

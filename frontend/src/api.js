@@ -105,6 +105,12 @@ export async function register(username, password, email) {
   await login(username, password);
 }
 
+// Deleting the account ends the session at once (the server revokes every token and clears the cookie).
+export async function accountDelete(password) {
+  await request('auth/me/', { method: 'DELETE', body: { password } });
+  setAccess(null);
+}
+
 export async function logout() {
   try { await request('auth/logout', { method: 'POST' }); } catch { /* signed out either way */ }
   setAccess(null);

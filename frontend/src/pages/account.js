@@ -1,7 +1,7 @@
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 
-import { del, get, list, post } from '../api.js';
+import { accountDelete, del, get, list, post } from '../api.js';
 import { Confirm, ErrorText, formatDate } from '../ui.js';
 
 function PasswordForm() {
@@ -78,6 +78,28 @@ function ApiKeys() {
   </section>`;
 }
 
+function DeleteAccount() {
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event) => {
+    event.preventDefault();
+    const f = new FormData(event.currentTarget);
+    if (f.get('confirm') !== 'delete') { setError(new Error('Type “delete” to confirm.')); return; }
+    setBusy(true); setError(null);
+    // On success the session ends and the app goes back to the sign-in page.
+    try { await accountDelete(f.get('password')); } catch (e) { setError(e); setBusy(false); }
+  };
+  return html`<form class="card danger-zone" onSubmit=${submit} aria-labelledby="delete-title">
+    <h2 id="delete-title">Delete account</h2>
+    <p class="hint">Deletes your account and everything in it: knowledge bases, files, conversations, workflows,
+      models and API keys. It cannot be undone.</p>
+    <label>Password<input name="password" type="password" autocomplete="current-password" required /></label>
+    <label>Type “delete” to confirm<input name="confirm" autocomplete="off" required /></label>
+    <${ErrorText} error=${error} />
+    <button type="submit" class="danger" disabled=${busy}>Delete my account</button>
+  </form>`;
+}
+
 export function AccountPage() {
   const [me, setMe] = useState(null);
   useEffect(() => { get('auth/me').then(setMe, () => {}); }, []);
@@ -86,5 +108,6 @@ export function AccountPage() {
     ${me ? html`<p>Signed in as <strong>${me.username}</strong>${me.email ? ` (${me.email})` : ''}.</p>` : null}
     <${PasswordForm} />
     <${ApiKeys} />
+    <${DeleteAccount} />
   </section>`;
 }
