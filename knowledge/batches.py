@@ -47,21 +47,29 @@ def upload_batch_status(*, user: User, batch_id: str) -> dict:
              .only("file_id", "filename", "status", "task_id", "is_delete")}
     earlier = {job.task_id: job for job in IngestionJob.objects.filter(
         user=user, task_id__in=[f.task_id for i, f in files.items() if i not in jobs and f.task_id])}
+    items = [_batch_item(file_id, file=files.get(file_id), job=jobs.get(file_id) or _earlier_job(
+        files.get(file_id), earlier), deduplicated=file_id not in jobs) for file_id in batch.file_ids]
     totals = dict.fromkeys(TOTALS, 0)
-    items = []
-    for file_id in batch.file_ids:
-        file = files.get(file_id)
-        job = jobs.get(file_id) or (earlier.get(file.task_id) if file is not None else None)
-        gone = file is None or file.is_delete
-        state = "deleted" if gone else (job.state if job is not None else file.status)
-        if job_bucket(state) in totals:
-            totals[job_bucket(state)] += 1
-        items.append({"file_id": file_id, "filename": job.filename if job else (file.filename if file else ""),
-                      "task_id": job.task_id if job else None, "state": state,
-                      "pages_total": job.pages_total if job else 0, "pages_done": job.pages_done if job else 0,
-                      "error": job.error if job else "", "deduplicated": file_id not in jobs})
+    for item in items:
+        if job_bucket(item["state"]) in totals:
+            totals[job_bucket(item["state"])] += 1
     return {"batch_id": batch.batch_id, "knowledge_base_id": batch.knowledge_base_id,
             "created_at": batch.created_at, "total": len(items), **totals, "files": items}
+
+
+def _earlier_job(file: File | None, earlier: dict) -> IngestionJob | None:
+    return earlier.get(file.task_id) if file is not None else None
+
+
+def _batch_item(file_id: str, *, file: File | None, job: IngestionJob | None, deduplicated: bool) -> dict:
+    """One file of a batch: its job's state, or `deleted` once the file is gone."""
+    state = "deleted" if file is None or file.is_delete else (job.state if job is not None else file.status)
+    if job is None:
+        return {"file_id": file_id, "filename": file.filename if file else "", "task_id": None, "state": state,
+                "pages_total": 0, "pages_done": 0, "error": "", "deduplicated": deduplicated}
+    return {"file_id": file_id, "filename": job.filename, "task_id": job.task_id, "state": state,
+            "pages_total": job.pages_total, "pages_done": job.pages_done, "error": job.error,
+            "deduplicated": deduplicated}
 
 
 def ingestion_job_list(*, user: User, state: str | None = None,
