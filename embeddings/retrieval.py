@@ -11,7 +11,7 @@ import numpy as np
 from django.conf import settings
 from pymilvus import MilvusClient
 
-from embeddings.collections import QUERY_LIMIT, dense_collection_ensure, in_filter, loaded_call
+from embeddings.collections import QUERY_LIMIT, dense_collection_ensure, in_filter, loaded_call, not_in_filter
 from embeddings.page_cache import PageVectorCache, generations_get, page_cache, page_key, pages_load, pages_store
 from embeddings.services import page_scope
 from layra.milvus import milvus_client
@@ -169,11 +169,14 @@ def search_collection(
     knowledge_base_ids: list[str] | None = None, generations: dict[str, str] | None = None,
     cache: PageVectorCache | None = None, redis=None, use_redis: bool = True,
     ef: int | None = None, limit: int | None = None, rerank_batch: int | None = None, consistency: str = "Bounded",
+    exclude_file_ids: list[str] | None = None,
 ) -> list[dict]:
-    """Top pages of these KBs (every row when None) by exact MaxSim over ANN candidates:
-    [{knowledge_base_id, file_id, image_id, page_number, score}], best first."""
+    """Top pages of these KBs (every row when None), leaving out the rows of `exclude_file_ids` in the ANN filter,
+    by exact MaxSim over ANN candidates: [{knowledge_base_id, file_id, image_id, page_number, score}], best first."""
     limit = limit or candidate_limit(top_k=top_k)
-    expr = in_filter("knowledge_base_id", knowledge_base_ids) if knowledge_base_ids else ""
+    expr = " and ".join(part for part in (
+        in_filter("knowledge_base_id", knowledge_base_ids) if knowledge_base_ids else "",
+        not_in_filter("file_id", exclude_file_ids) if exclude_file_ids else "") if part)
     candidates = ann_candidates(client=client, name=name, query_vectors=query_vectors, limit=limit,
                                 ef=ef or settings.MILVUS_SEARCH_EF, expr=expr, consistency=consistency)
     if not candidates.image_ids:
@@ -224,7 +227,7 @@ def _rerank(candidates, *, query_vectors: np.ndarray, top_k: int, score_threshol
 
 
 def dense_search(*, embedder: str, dim: int, knowledge_base_ids: list[str], query_vectors: np.ndarray,
-                 top_k: int, consistency: str = "Bounded") -> list[dict]:
+                 top_k: int, consistency: str = "Bounded", exclude_file_ids: list[str] | None = None) -> list[dict]:
     """Exact-MaxSim top pages of these KBs in the embedder's collection (none when it does not exist yet)."""
     if query_vectors.shape[0] == 0 or not knowledge_base_ids:
         return []
@@ -233,6 +236,6 @@ def dense_search(*, embedder: str, dim: int, knowledge_base_ids: list[str], quer
     scopes = [page_scope(collection=name, knowledge_base_id=kb) for kb in knowledge_base_ids]
     return search_collection(client=client, name=name, query_vectors=query_vectors, top_k=top_k,
                              knowledge_base_ids=knowledge_base_ids, generations=generations_get(scopes),
-                             cache=page_cache(), consistency=consistency)
+                             cache=page_cache(), consistency=consistency, exclude_file_ids=exclude_file_ids)
 
 

@@ -137,7 +137,7 @@ def knowledge_base_to_dict(kb: KnowledgeBase, *, files: int, pages: int) -> dict
     return {"knowledge_base_id": kb.knowledge_base_id, "knowledge_base_name": kb.knowledge_base_name,
             "username": kb.username, "is_temp": kb.is_temp, "version": kb.version, "embedder": kb.embedder,
             "file_count": files, "page_count": pages, "created_at": kb.created_at.isoformat(),
-            "last_modify_at": kb.last_modify_at.isoformat()}
+            "last_modify_at": kb.last_modify_at.isoformat(), "hidden_file_ids": list(kb.hidden_file_ids or [])}
 
 
 def file_list(*, user: User, knowledge_base_id: str) -> CountedQuery:

@@ -61,6 +61,8 @@ TAGS = [
     {"name": "knowledge", "description": "Knowledge bases, files, ingestion tasks and search."},
     {"name": "chat", "description": "Model configurations and conversations (answers stream as SSE)."},
     {"name": "workflows", "description": "Workflows, runs (events stream as SSE), custom nodes and chatflows."},
+    {"name": "operations", "description": "The trash: deleted knowledge bases, files, conversations and workflows, "
+                                          "restored or purged."},
 ]
 _APP_TAGS = {"layra": "platform"}
 

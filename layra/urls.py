@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("knowledge.urls")),
     path("", include("chat.urls")),
     path("", include("workflows.urls")),
+    path("", include("operations.urls")),
 ]
 
 urlpatterns = [

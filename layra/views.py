@@ -49,6 +49,7 @@ API_RESOURCES = {
     "workflows": "workflow-list",
     "custom_nodes": "custom-node-list",
     "chatflows": "chatflow-list",
+    "trash": "trash",
     "health_live": "health-live",
     "health_ready": "health-ready",
     "schema": "schema",

@@ -89,8 +89,10 @@ class ConversationDetailApi(APIView):
                                                     **data.validated_data)
         return Response(ConversationDetailOutputSerializer(conversation).data)
 
-    @extend_schema(summary="Delete a conversation", responses={204: None},
-                   description="Deletes the conversation and its temporary knowledge base.")
+    @extend_schema(summary="Move a conversation to the trash", responses={204: None},
+                   description="The conversation and its temporary knowledge base go to the trash: hidden at once, "
+                               "purged by DELETE trash/conversation/{id}/ or the nightly cleanup after "
+                               "TRASH_RETENTION_DAYS; POST trash/conversation/{id}/restore/ brings both back.")
     def delete(self, request, conversation_id: str):
         services.conversation_delete(user=request.user, conversation_id=conversation_id)
         return Response(status=204)

@@ -53,8 +53,9 @@ class LexicalIndex(ABC):
 
     @abstractmethod
     def search(self, *, knowledge_base_ids: list[str], query: str, limit: int,
-               consistency: str = "Bounded") -> list[LexicalHit]:
-        """Best pages by BM25 over the query's terms (any term may match), best first."""
+               consistency: str = "Bounded", exclude_file_ids: list[str] | None = None) -> list[LexicalHit]:
+        """Best pages by BM25 over the query's terms (any term may match), best first; the pages of
+        `exclude_file_ids` are left out inside the search."""
 
     @abstractmethod
     def page_ids(self, *, knowledge_base_id: str) -> dict[str, str]:

@@ -8,7 +8,14 @@ import threading
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-from embeddings.collections import collection_ready, filter_quote, in_filter, loaded_call, rows_matching
+from embeddings.collections import (
+    collection_ready,
+    filter_quote,
+    in_filter,
+    loaded_call,
+    not_in_filter,
+    rows_matching,
+)
 from embeddings.lexical.base import LexicalHit, LexicalIndex, LexicalPage, query_terms, text_clip
 from layra.milvus import milvus_client
 
@@ -83,13 +90,16 @@ class MilvusLexicalIndex(LexicalIndex):
                            filter=f"knowledge_base_id == {filter_quote(knowledge_base_id)}")
 
     def search(self, *, knowledge_base_ids: list[str], query: str, limit: int,
-               consistency: str = "Bounded") -> list[LexicalHit]:
+               consistency: str = "Bounded", exclude_file_ids: list[str] | None = None) -> list[LexicalHit]:
         if not query_terms(query) or not knowledge_base_ids:
             return []
         name = self._collection()
+        expr = in_filter("knowledge_base_id", knowledge_base_ids)
+        if exclude_file_ids:
+            expr += " and " + not_in_filter("file_id", exclude_file_ids)
         hits = loaded_call(self.client, name, lambda: self.client.search(
             collection_name=name, data=[query], anns_field="sparse", limit=int(limit),
-            filter=in_filter("knowledge_base_id", knowledge_base_ids), search_params={"metric_type": "BM25"},
+            filter=expr, search_params={"metric_type": "BM25"},
             output_fields=["knowledge_base_id", "file_id", "image_id", "page_number"], consistency_level=consistency,
         ))
         # Best first as returned; Milvus Lite reports the BM25 score negated, a server positive.

@@ -79,17 +79,19 @@ class SqliteLexicalIndex(LexicalIndex):
         self._conn().execute("DELETE FROM pages WHERE knowledge_base_id = ?", (knowledge_base_id,))
 
     def search(self, *, knowledge_base_ids: list[str], query: str, limit: int,
-               consistency: str = "Bounded") -> list[LexicalHit]:
+               consistency: str = "Bounded", exclude_file_ids: list[str] | None = None) -> list[LexicalHit]:
         terms = query_terms(query)
         if not terms or not knowledge_base_ids:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         marks = ",".join("?" * len(knowledge_base_ids))
+        excluded = list(exclude_file_ids or [])
+        without = f" AND p.file_id NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
         rows = self._conn().execute(
             "SELECT p.knowledge_base_id, p.file_id, p.image_id, p.page_number, bm25(pages_fts) AS rank "
             "FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid "
-            f"WHERE pages_fts MATCH ? AND p.knowledge_base_id IN ({marks}) ORDER BY rank LIMIT ?",
-            (match, *knowledge_base_ids, int(limit)),
+            f"WHERE pages_fts MATCH ? AND p.knowledge_base_id IN ({marks}){without} ORDER BY rank LIMIT ?",
+            (match, *knowledge_base_ids, *excluded, int(limit)),
         ).fetchall()
         # FTS5's bm25() is negated (lower is better); ours is higher-is-better like Milvus'.
         return [LexicalHit(knowledge_base_id=r[0], file_id=r[1], image_id=r[2], page_number=int(r[3]),

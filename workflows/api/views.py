@@ -96,7 +96,10 @@ class WorkflowDetailApi(APIView):
         wf = services.workflow_update(user=request.user, workflow_id=workflow_id, **ser.validated_data)
         return Response(WorkflowOutputSerializer(selectors.workflow_to_dict(wf)).data)
 
-    @extend_schema(summary="Delete a workflow", responses={204: None})
+    @extend_schema(summary="Move a workflow to the trash with its chatflows", responses={204: None},
+                   description="Hidden at once with its chatflows; purged (runs included) by DELETE "
+                               "trash/workflow/{id}/ or the nightly cleanup after TRASH_RETENTION_DAYS; "
+                               "POST trash/workflow/{id}/restore/ brings it back with its chatflows.")
     def delete(self, request, workflow_id: str):
         services.workflow_delete(user=request.user, workflow_id=workflow_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
