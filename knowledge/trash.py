@@ -16,7 +16,7 @@ from accounts.services import audit_log_record
 from knowledge.documents import File, FileStatus, KnowledgeBase, utcnow
 from knowledge.hidden import file_to_trash
 from knowledge.invalidation import kb_cache_invalidate, kb_version_bump, knowledge_base_list_invalidate
-from knowledge.job_finish import ingestion_jobs_cancel
+from knowledge.job_finish import ingestion_jobs_end_deleted
 from knowledge.models import IngestionJob
 from knowledge.purge import file_purge, knowledge_base_purge
 from knowledge.selectors import file_get, knowledge_base_get
@@ -44,7 +44,7 @@ def knowledge_base_trash(*, user: User, knowledge_base_id: str, trashed_with: st
     File.objects(knowledge_db_id=kb.knowledge_base_id, is_delete=False).update(
         set__is_delete=True, set__deleted_at=now, set__trashed_with=_kb_mark(kb.knowledge_base_id))
     knowledge_base_list_invalidate(user=user)
-    ingestion_jobs_cancel(jobs=IngestionJob.objects.filter(knowledge_base_id=kb.knowledge_base_id))
+    ingestion_jobs_end_deleted(jobs=IngestionJob.objects.filter(knowledge_base_id=kb.knowledge_base_id))
     audit_log_record(user=user, action="kb.delete", resource_type="knowledge_base", resource_id=kb.knowledge_base_id,
                      details={"trash": True})
 
@@ -109,7 +109,7 @@ def file_trash(*, user: User, file_id: str, ip: str | None = None) -> File:
     """Move a file to the trash: hidden from search at once (the KB's hidden list), its job cancelled."""
     file = file_get(user=user, file_id=file_id)
     file_to_trash(file=file)
-    ingestion_jobs_cancel(jobs=IngestionJob.objects.filter(file_id=file.file_id))
+    ingestion_jobs_end_deleted(jobs=IngestionJob.objects.filter(file_id=file.file_id))
     audit_log_record(user=user, action="file.delete", resource_type="file", resource_id=file.file_id,
                      details={"knowledge_base_id": file.knowledge_db_id, "filename": file.filename, "trash": True},
                      ip=ip)

@@ -12,7 +12,7 @@ from mongoengine.queryset.visitor import Q
 from accounts.models import User
 from knowledge.documents import File, FileStatus
 from knowledge.hidden import file_to_trash, kb_hidden_change
-from knowledge.job_finish import ingestion_jobs_cancel
+from knowledge.job_finish import ingestion_jobs_end_deleted
 from knowledge.models import IngestionJob
 from knowledge.selectors import file_get
 
@@ -56,7 +56,7 @@ def _replace(*, file: File, replaced: list[File]) -> None:
     kb_hidden_change(knowledge_base_id=file.knowledge_db_id, show=[file.file_id], hide=[f.file_id for f in replaced])
     for old in replaced:
         file_to_trash(file=old, replaced_by=file.file_id, hidden=True)
-        ingestion_jobs_cancel(jobs=IngestionJob.objects.filter(file_id=old.file_id))
+        ingestion_jobs_end_deleted(jobs=IngestionJob.objects.filter(file_id=old.file_id))
     File.objects(file_id=file.file_id).update_one(set__replaces=None)
 
 
