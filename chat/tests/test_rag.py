@@ -123,3 +123,24 @@ def test_a_saved_kb_deleted_since_is_left_out_and_a_finished_answer_marks_the_co
     # the turn and the conversation are written in one update
     assert conversation.is_read is False and conversation.last_modify_at >= before
     assert conversation.last_modify_at == turn.finished_at
+
+
+def test_a_file_in_the_trash_is_never_cited_and_cited_again_once_restored(
+        api_client, user, fake_llm, django_capture_on_commit_callbacks):
+    kb = knowledge_services.knowledge_base_create(user=user, name="Science")
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second = knowledge_services.files_upload(
+            user=user, knowledge_base_id=kb.knowledge_base_id,
+            uploaded_files=[_pdf(), SimpleUploadedFile("lava.pdf", text_pdf(["Volcanoes erupt lava and ash."]),
+                                                       content_type="application/pdf")])
+    make_model(api_client, fake_llm.url, base_used=[kb.knowledge_base_id], top_K=3)
+    cid = make_conversation(api_client)
+    cited = {c["file_id"] for c in ask_json(api_client, cid, "What do volcanoes erupt?").json()["citations"]}
+    assert second.file_id in cited
+
+    assert api_client.delete(f"/api/v1/files/{second.file_id}/").status_code == 204
+    citations = ask_json(api_client, cid, "What do volcanoes erupt?").json()["citations"]
+    assert citations and {c["file_id"] for c in citations} == {first.file_id}
+    assert api_client.post(f"/api/v1/trash/file/{second.file_id}/restore/").status_code == 200
+    citations = ask_json(api_client, cid, "What do volcanoes erupt?").json()["citations"]
+    assert second.file_id in {c["file_id"] for c in citations}
