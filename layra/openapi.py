@@ -67,6 +67,14 @@ TAGS = [
 _APP_TAGS = {"layra": "platform"}
 
 
+def moved_to_trash() -> dict:
+    """The 204 of a DELETE that moves the item to the trash (operations.trash) instead of removing it."""
+    return {204: OpenApiResponse(description="Moved to the trash: GET trash/ lists it, POST "
+                                             "trash/{kind}/{id}/restore/ brings it back, DELETE trash/{kind}/{id}/ "
+                                             "purges it now; the nightly cleanup purges it after "
+                                             "TRASH_RETENTION_DAYS.")}
+
+
 def event_stream(events: list[str], data: str) -> OpenApiResponse:
     """A `text/event-stream` response of the named events (list them in the operation's description too)."""
     return OpenApiResponse(event_schema(events, data),

@@ -14,7 +14,7 @@ from chat.answer import answer_collect, message_ask
 from chat.documents import TurnStatus
 from layra.client_ip import client_ip
 from layra.errors import ValidationError
-from layra.openapi import errors, event_stream
+from layra.openapi import errors, event_stream, moved_to_trash
 from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 from layra.sse import EventStreamRenderer, sse_event, sse_response
 
@@ -89,7 +89,7 @@ class ConversationDetailApi(APIView):
                                                     **data.validated_data)
         return Response(ConversationDetailOutputSerializer(conversation).data)
 
-    @extend_schema(summary="Move a conversation to the trash", responses={204: None},
+    @extend_schema(summary="Move a conversation to the trash", responses=moved_to_trash(),
                    description="The conversation and its temporary knowledge base go to the trash: hidden at once, "
                                "purged by DELETE trash/conversation/{id}/ or the nightly cleanup after "
                                "TRASH_RETENTION_DAYS; POST trash/conversation/{id}/restore/ brings both back.")

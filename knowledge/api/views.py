@@ -18,7 +18,7 @@ from knowledge.signing import SIZES, signed_user_id
 from knowledge.versions import file_versions, version_to_dict
 from layra.client_ip import client_ip
 from layra.errors import NotFound
-from layra.openapi import errors, event_stream
+from layra.openapi import errors, event_stream, moved_to_trash
 from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 from layra.sse import EventStreamRenderer, sse_event, sse_response
 from layra.storage import presigned_url
@@ -139,7 +139,7 @@ class KnowledgeBaseDetailApi(APIView):
         detail = selectors.knowledge_base_detail(user=request.user, knowledge_base_id=knowledge_base_id)
         return Response(KnowledgeBaseOutputSerializer(detail).data)
 
-    @extend_schema(summary="Move a knowledge base to the trash with its files", responses={204: None},
+    @extend_schema(summary="Move a knowledge base to the trash with its files", responses=moved_to_trash(),
                    description="It disappears from lists, search and chat at once; its files, pages and vectors "
                                "are kept until it is purged (DELETE trash/knowledge_base/{id}/, or the nightly "
                                "cleanup after TRASH_RETENTION_DAYS). POST trash/knowledge_base/{id}/restore/ "
@@ -185,7 +185,7 @@ class FileDetailApi(APIView):
     def get(self, request, file_id: str):
         return Response(FileOutputSerializer(selectors.file_get(user=request.user, file_id=file_id)).data)
 
-    @extend_schema(summary="Move a file to the trash", responses={204: None},
+    @extend_schema(summary="Move a file to the trash", responses=moved_to_trash(),
                    description="It disappears from lists, search and chat at once; its pages and vectors are kept "
                                "until it is purged (DELETE trash/file/{id}/, or the nightly cleanup after "
                                "TRASH_RETENTION_DAYS). POST trash/file/{id}/restore/ brings it back.")
