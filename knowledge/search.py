@@ -85,7 +85,9 @@ def hidden_file_ids(kbs: list[dict]) -> list[str]:
 
 
 def _hits_enrich(*, user: User, hits: list[dict], query: str) -> list[dict]:
-    found = pages_get(user=user, image_ids=[h["image_id"] for h in hits])
+    # The index searches left out the files hidden when the KBs were read; a file moved since (a version swap) is
+    # still this answer's, or the answer would lose the pages of both versions for an instant.
+    found = pages_get(user=user, image_ids=[h["image_id"] for h in hits], in_trash_too=True)
     results = []
     for hit in hits:
         if hit["image_id"] not in found:
