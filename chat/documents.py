@@ -74,6 +74,10 @@ class Conversation(Document):
     temp_db = me.StringField(null=True)  # knowledge_base_id of the conversation's temporary KB
     is_read = me.BooleanField(default=True)
     turns = me.EmbeddedDocumentListField(Turn)
+    # In the trash (chat.trash): hidden everywhere, restored whole or purged later. Older documents lack the field:
+    # queries ask for `is_delete__ne=True`.
+    is_delete = me.BooleanField(default=False)
+    deleted_at = me.DateTimeField(null=True)
     created_at = me.DateTimeField(default=utcnow)
     last_modify_at = me.DateTimeField(default=utcnow)
 
@@ -82,5 +86,7 @@ class Conversation(Document):
         "indexes": [
             {"fields": ["username", "-last_modify_at"]},
             {"fields": ["turns.temp_db"], "sparse": True},
+            {"fields": ["is_delete", "deleted_at"]},  # the nightly purge of the trash
+            {"fields": ["last_modify_at"]},  # CONVERSATION_RETENTION_DAYS
         ],
     }

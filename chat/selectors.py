@@ -81,7 +81,8 @@ def model_resolve(*, user: User, model_id: str | None = None) -> ResolvedModel:
 
 
 def conversation_get(*, user: User, conversation_id: str) -> Conversation:
-    conversation = Conversation.objects(conversation_id=conversation_id, username=user.username).first()
+    conversation = Conversation.objects(conversation_id=conversation_id, username=user.username,
+                                        is_delete__ne=True).first()
     if conversation is None:
         raise NotFound("Conversation not found.")
     return conversation
@@ -89,7 +90,8 @@ def conversation_get(*, user: User, conversation_id: str) -> Conversation:
 
 def conversation_list(*, user: User):
     """The user's conversations, most recently active first, without their turns."""
-    return Conversation.objects(username=user.username).exclude("turns").order_by("-last_modify_at", "-created_at")
+    return (Conversation.objects(username=user.username, is_delete__ne=True).exclude("turns")
+            .order_by("-last_modify_at", "-created_at"))
 
 
 def _turn_field(turn, name: str):
@@ -139,7 +141,7 @@ def conversation_turn_context(*, user: User, conversation_id: str,
 
     The turns come back raw with only the history's fields, and Turn objects are built for the path alone:
     building every turn of a long conversation through mongoengine was most of a chat turn's CPU."""
-    raw = (Conversation.objects(conversation_id=conversation_id, username=user.username)
+    raw = (Conversation.objects(conversation_id=conversation_id, username=user.username, is_delete__ne=True)
            .only("temp_db", *(f"turns.{name}" for name in HISTORY_FIELDS)).as_pymongo().first())
     if raw is None:
         raise NotFound("Conversation not found.")
@@ -157,7 +159,8 @@ def conversation_leaf(*, conversation: Conversation) -> str | None:
 
 
 def conversation_ids_existing(*, conversation_ids: list[str]) -> set[str]:
-    """Operators (cleanup of orphaned temp KBs): which of these conversations still exist, any owner."""
+    """Operators (cleanup of orphaned temp KBs): which of these conversations still exist (in the trash too),
+    any owner."""
     return set(Conversation.objects(conversation_id__in=list(conversation_ids)).distinct("conversation_id"))
 
 

@@ -11,8 +11,10 @@ from chat import crypto
 from chat.documents import Conversation, ModelConfig, ModelEntry, utcnow
 from chat.llm import REFUSED, LLMError, ResolvedModel, complete_chat, model_url_check
 from chat.selectors import conversation_get, model_config_cache_key, model_resolve
+from chat.trash import conversation_trash
 from knowledge import selectors as knowledge_selectors
 from knowledge import services as knowledge_services
+from knowledge.trash import knowledge_base_discard
 from layra import cache, netguard
 from layra.errors import NotFound, ValidationError
 from layra.ids import new_id
@@ -185,17 +187,8 @@ def conversation_update(*, user: User, conversation_id: str, conversation_name: 
 
 
 def conversation_delete(*, user: User, conversation_id: str) -> None:
-    """Delete the conversation and its temporary KB (files, pages, vectors purged by knowledge)."""
-    conversation = conversation_get(user=user, conversation_id=conversation_id)
-    temp_ids = {conversation.temp_db, *(t.temp_db for t in conversation.turns)} - {None, ""}
-    for knowledge_base_id in temp_ids:
-        try:
-            knowledge_services.knowledge_base_delete(user=user, knowledge_base_id=knowledge_base_id)
-        except NotFound:
-            pass  # already gone
-    Conversation.objects(conversation_id=conversation_id, username=user.username).delete()
-    audit_log_record(user=user, action="conversation.delete", resource_type="conversation",
-                     resource_id=conversation_id)
+    """To the trash with its temporary KBs; restored or purged later (chat.trash)."""
+    conversation_trash(user=user, conversation_id=conversation_id)
 
 
 def conversation_temp_kb_ensure(*, user: User, conversation_id: str) -> str:
@@ -217,7 +210,7 @@ def conversation_temp_kb_ensure(*, user: User, conversation_id: str) -> str:
                                    temp_db=current).update_one(set__temp_db=kb.knowledge_base_id)
     if claimed:
         return kb.knowledge_base_id
-    knowledge_services.knowledge_base_delete(user=user, knowledge_base_id=kb.knowledge_base_id)
+    knowledge_base_discard(knowledge_base_id=kb.knowledge_base_id)  # empty: no trash
     conversation.reload()
     return conversation.temp_db
 

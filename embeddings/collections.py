@@ -46,6 +46,10 @@ def in_filter(field: str, values: list[str]) -> str:
     return f"{field} in [" + ",".join(filter_quote(v) for v in values) + "]"
 
 
+def not_in_filter(field: str, values: list[str]) -> str:
+    return f"{field} not in [" + ",".join(filter_quote(v) for v in values) + "]"
+
+
 def scalar_index_type(client: MilvusClient) -> str:
     """INVERTED where the server has it (2.4+, Lite), Trie on 2.3 (its only VARCHAR index)."""
     return "INVERTED" if server_features(client).inverted else "Trie"

@@ -80,19 +80,21 @@ def matrix_get(*, client: MilvusClient, name: str, scope: str, generation: str, 
 
 
 def exact_search(*, matrices: list[KnowledgeBaseMatrix], query_vectors: np.ndarray, top_k: int,
-                 file_ids: list[str] | None = None) -> list[dict]:
+                 file_ids: list[str] | None = None, exclude_file_ids: list[str] | None = None) -> list[dict]:
     """Top pages of these KBs by exact MaxSim: one product per KB, then each page's best row per query token.
-    `file_ids`: only pages of these files rank (the others are left out before the top-k)."""
+    Only pages of `file_ids` (when given) and none of `exclude_file_ids` rank, left out before the top-k."""
     query_t = np.ascontiguousarray(query_vectors, dtype=np.float32).T
     allowed = set(file_ids) if file_ids is not None else None
+    excluded = set(exclude_file_ids or ())
     hits: list[tuple[float, KnowledgeBaseMatrix, int]] = []
     for matrix in matrices:
         if not matrix.pages:
             continue
         scores = np.maximum.reduceat(matrix.vectors @ query_t, matrix.starts, axis=0).sum(axis=1)
         candidates = np.arange(len(matrix.pages))
-        if allowed is not None:
-            candidates = candidates[[file_id in allowed for _image_id, file_id, _n in matrix.pages]]
+        if allowed is not None or excluded:
+            candidates = candidates[[(allowed is None or file_id in allowed) and file_id not in excluded
+                                     for _image_id, file_id, _n in matrix.pages]]
         best = candidates[np.argsort(-scores[candidates], kind="stable")[:top_k]]
         hits.extend((float(scores[i]), matrix, int(i)) for i in best)
     hits.sort(key=lambda hit: -hit[0])

@@ -42,23 +42,27 @@ def fuse(*, dense: list[dict], lexical: list, method: str | None = None, weights
 
 def pages_search(*, knowledge_base_ids: list[str], query: str, query_vectors: np.ndarray | None, embedder: str,
                  dim: int, top_k: int, mode: str = "hybrid", score_threshold: float | None = None,
-                 strong: bool = False, file_ids: list[str] | None = None) -> list[dict]:
+                 strong: bool = False, file_ids: list[str] | None = None,
+                 exclude_file_ids: list[str] | None = None) -> list[dict]:
     """[{knowledge_base_id, file_id, image_id, page_number, score, dense_score, lexical_score}], best first.
 
     `score` is the fused score in [0, 1] (hybrid) or the side's own score (dense: MaxSim, lexical: BM25).
     `strong`: read every write acknowledged so far (a KB written to moments ago); otherwise Milvus' bounded
     staleness, which does not wait for the server's next time tick (up to 200 ms). `file_ids`: only pages of these
-    files, filtered inside both searches (never after their top-k)."""
+    files; `exclude_file_ids`: never pages of these (files in the trash, versions still being ingested); both
+    filtered inside both searches (never after their top-k)."""
     consistency = "Strong" if strong else "Bounded"
     depth = top_k if mode != "hybrid" else fusion_depth(top_k=top_k)
     lexical_future = None
     if mode in ("hybrid", "lexical"):  # the lexical side runs beside the dense one (both mostly wait on I/O)
         lexical_future = _pool().submit(lexical_index().search, knowledge_base_ids=knowledge_base_ids, query=query,
-                                        limit=depth, consistency=consistency, file_ids=file_ids)
+                                        limit=depth, consistency=consistency, file_ids=file_ids,
+                                        exclude_file_ids=exclude_file_ids)
     dense = []
     if mode in ("hybrid", "dense") and query_vectors is not None:
         dense = dense_search(embedder=embedder, dim=dim, knowledge_base_ids=knowledge_base_ids,
-                             query_vectors=query_vectors, top_k=depth, consistency=consistency, file_ids=file_ids)
+                             query_vectors=query_vectors, top_k=depth, consistency=consistency, file_ids=file_ids,
+                             exclude_file_ids=exclude_file_ids)
     lexical = lexical_future.result() if lexical_future else []
 
     pages: dict[str, dict] = {}

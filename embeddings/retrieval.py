@@ -11,7 +11,7 @@ import numpy as np
 from django.conf import settings
 from pymilvus import MilvusClient
 
-from embeddings.collections import QUERY_LIMIT, dense_collection_ensure, in_filter, loaded_call
+from embeddings.collections import QUERY_LIMIT, dense_collection_ensure, in_filter, loaded_call, not_in_filter
 from embeddings.exact import exact_search, matrix_get
 from embeddings.page_cache import PageVectorCache, generations_get, page_cache, page_key, pages_load, pages_store
 from embeddings.services import page_scope
@@ -170,15 +170,17 @@ def search_collection(
     knowledge_base_ids: list[str] | None = None, generations: dict[str, str] | None = None,
     cache: PageVectorCache | None = None, redis=None, use_redis: bool = True,
     ef: int | None = None, limit: int | None = None, rerank_batch: int | None = None, consistency: str = "Bounded",
-    file_ids: list[str] | None = None,
+    file_ids: list[str] | None = None, exclude_file_ids: list[str] | None = None,
 ) -> list[dict]:
     """Top pages of these KBs (every row when None) by exact MaxSim over ANN candidates:
     [{knowledge_base_id, file_id, image_id, page_number, score}], best first. `file_ids`: only pages of these
-    files (a scalar filter inside the ANN search, so the candidates are all theirs)."""
+    files; `exclude_file_ids`: none of these (scalar filters inside the ANN search, so every candidate passes)."""
     limit = limit or candidate_limit(top_k=top_k)
     parts = [in_filter("knowledge_base_id", knowledge_base_ids)] if knowledge_base_ids else []
     if file_ids:
         parts.append(in_filter("file_id", file_ids))
+    if exclude_file_ids:
+        parts.append(not_in_filter("file_id", exclude_file_ids))
     expr = " and ".join(parts)
     candidates = ann_candidates(client=client, name=name, query_vectors=query_vectors, limit=limit,
                                 ef=ef or settings.MILVUS_SEARCH_EF, expr=expr, consistency=consistency)
@@ -230,13 +232,14 @@ def _rerank(candidates, *, query_vectors: np.ndarray, top_k: int, score_threshol
 
 
 def dense_search(*, embedder: str, dim: int, knowledge_base_ids: list[str], query_vectors: np.ndarray,
-                 top_k: int, consistency: str = "Bounded", file_ids: list[str] | None = None) -> list[dict]:
-    """Exact-MaxSim top pages of these KBs (of these files only, when given) in the embedder's collection (none
-    when it does not exist yet).
+                 top_k: int, consistency: str = "Bounded", file_ids: list[str] | None = None,
+                 exclude_file_ids: list[str] | None = None) -> list[dict]:
+    """Exact-MaxSim top pages of these KBs (of these files only, when given; never of `exclude_file_ids`) in the
+    embedder's collection (none when it does not exist yet).
 
     Small KBs at rest are scored over all their rows in process (embeddings.exact); the others, and every KB
     just written to (Strong reads: its matrix could miss rows a moment old), go through ANN + re-rank. Both give
-    exact MaxSim scores, so their hits merge on one scale. Both apply `file_ids` before their top-k."""
+    exact MaxSim scores, so their hits merge on one scale. Both apply the file filters before their top-k."""
     if query_vectors.shape[0] == 0 or not knowledge_base_ids or file_ids == []:
         return []
     client = milvus_client()
@@ -251,11 +254,11 @@ def dense_search(*, embedder: str, dim: int, knowledge_base_ids: list[str], quer
             matrices.append(matrix)
         else:
             rest.append(kb)
-    hits = exact_search(matrices=matrices, query_vectors=query_vectors, top_k=top_k,
-                        file_ids=file_ids) if matrices else []
+    hits = exact_search(matrices=matrices, query_vectors=query_vectors, top_k=top_k, file_ids=file_ids,
+                        exclude_file_ids=exclude_file_ids) if matrices else []
     if rest:
         hits += search_collection(client=client, name=name, query_vectors=query_vectors, top_k=top_k,
                                   knowledge_base_ids=rest, generations=generations, cache=page_cache(),
-                                  consistency=consistency, file_ids=file_ids)
+                                  consistency=consistency, file_ids=file_ids, exclude_file_ids=exclude_file_ids)
         hits.sort(key=lambda hit: -hit["score"])
     return hits[:top_k]

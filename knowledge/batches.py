@@ -18,12 +18,12 @@ TOTALS = ("queued", "running", "completed", "failed", "cancelled")
 STATE_FILTERS = {**{s.value: [s.value] for s in State}, "running": [s.value for s in RUNNING]}
 
 
-def files_upload_batch(*, user: User, knowledge_base_id: str, uploaded_files: list,
-                       ip: str | None = None) -> tuple[UploadBatch, list[File]]:
+def files_upload_batch(*, user: User, knowledge_base_id: str, uploaded_files: list, ip: str | None = None,
+                       keep_both: bool = False) -> tuple[UploadBatch, list[File]]:
     """files_upload, recorded as one batch: the new files' jobs carry its id."""
     batch_id = new_id()
     files = files_upload(user=user, knowledge_base_id=knowledge_base_id, uploaded_files=uploaded_files, ip=ip,
-                         batch_id=batch_id)
+                         batch_id=batch_id, keep_both=keep_both)
     batch = UploadBatch.objects.create(batch_id=batch_id, user=user, knowledge_base_id=knowledge_base_id,
                                        file_ids=list(dict.fromkeys(f.file_id for f in files)))
     return batch, files

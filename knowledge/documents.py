@@ -39,6 +39,12 @@ class KnowledgeBase(Document):
     version = me.IntField(default=1)
     # Embedder that built the KB's collection (name and dim), recorded at first index.
     embedder = me.StringField(null=True)
+    # Files whose pages a search must not return although their vectors are still indexed: files in the trash and
+    # new versions still being ingested (knowledge.trash, knowledge.versions). Changed together with `version`.
+    hidden_file_ids = me.ListField(me.StringField())
+    deleted_at = me.DateTimeField(null=True)  # when it went to the trash (is_delete)
+    # Why it is in the trash when something else put it there: "conversation:{id}" for a conversation's temp KB.
+    trashed_with = me.StringField(null=True)
     created_at = me.DateTimeField(default=utcnow)
     last_modify_at = me.DateTimeField(default=utcnow)
 
@@ -47,6 +53,7 @@ class KnowledgeBase(Document):
         "indexes": [
             {"fields": ["username", "is_delete", "-last_modify_at"]},
             {"fields": ["conversation_id"], "sparse": True},
+            {"fields": ["is_delete", "deleted_at"]},  # the nightly purge of the trash
         ],
     }
 
@@ -81,6 +88,13 @@ class File(Document):
     page_count = me.IntField(default=0)
     images = me.EmbeddedDocumentListField(PageImage)
     is_delete = me.BooleanField(default=False)
+    deleted_at = me.DateTimeField(null=True)  # when it went to the trash (is_delete)
+    trashed_with = me.StringField(null=True)  # "knowledge_base:{id}": in the trash with its KB, restored with it
+    # Versions (knowledge.versions): files of one document share `document_id` (None: the file's own id).
+    document_id = me.StringField(null=True)
+    version = me.IntField(default=1)
+    replaces = me.StringField(null=True)  # a new version still being ingested: the file it will replace
+    replaced_by = me.StringField(null=True)  # a version in the trash: the file that replaced it
     created_at = me.DateTimeField(default=utcnow)
     last_modify_at = me.DateTimeField(default=utcnow)
 
@@ -91,6 +105,9 @@ class File(Document):
             {"fields": ["knowledge_db_id", "sha256"]},
             {"fields": ["username", "is_delete"]},
             {"fields": ["images.images_id"]},
+            {"fields": ["knowledge_db_id", "filename"]},  # a re-upload finds the file it versions
+            {"fields": ["document_id"], "sparse": True},
+            {"fields": ["is_delete", "deleted_at"]},  # the nightly purge of the trash
         ],
     }
 

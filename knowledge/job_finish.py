@@ -63,3 +63,16 @@ def _file_end(job: IngestionJob) -> None:
         kb_version_bump(knowledge_base_id=file.knowledge_db_id)  # its pages could be found until now
     else:
         kb_cache_invalidate(knowledge_base_id=file.knowledge_db_id)
+
+
+DELETED_REASON = "Deleted while it was being ingested."
+
+
+def ingestion_jobs_end_deleted(*, jobs: QuerySet) -> int:
+    """End these jobs, if still running, as cancelled and their files with them (status cancelled, no page images or
+    vectors): a file that goes to the trash while being ingested comes back from it as cancelled, to be retried.
+    Returns how many were still running."""
+    ended = 0
+    for job in jobs.exclude(state__in=IngestionJob.TERMINAL):
+        ended += ingestion_job_finish(job=job, state=State.CANCELLED, reason=DELETED_REASON)
+    return ended

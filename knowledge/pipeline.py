@@ -24,6 +24,7 @@ from knowledge.keys import page_image_id, page_key
 from knowledge.models import IngestionJob
 from knowledge.outputs import page_images
 from knowledge.rendering import IngestError, encode_page, source_pages
+from knowledge.versions import version_complete
 from layra.errors import DomainError
 from layra.locks import HeldLock, held
 from layra.redis import redis_client
@@ -227,6 +228,7 @@ def _embed_step(job: IngestionJob) -> bool:
         set__embedder=f"{embedder.name}:{embedder.dim}")
     File.objects(file_id=file.file_id).update_one(set__status=FileStatus.COMPLETED, set__error=None)
     kb_version_bump(knowledge_base_id=file.knowledge_db_id)
+    version_complete(file_id=file.file_id)  # a new version replaces the current one now
     _job_state(job, State.COMPLETED, pages_done=len(pages))
     _report(job, State.COMPLETED, 2 * len(pages), "Completed")
     return True

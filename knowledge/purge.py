@@ -1,8 +1,10 @@
-"""Removing a deleted file or knowledge base everywhere (run by the purge tasks and the nightly cleanup)."""
+"""Removing a file or knowledge base in the trash everywhere: vectors, page images, objects, records and jobs
+(a purge from the trash, the nightly cleanup, the purge tasks)."""
 
 from embeddings.services import knowledge_base_index_delete
 from knowledge import progress
 from knowledge.documents import File, KnowledgeBase
+from knowledge.hidden import kb_hidden_forget
 from knowledge.invalidation import kb_cache_invalidate
 from knowledge.keys import file_prefix_of, kb_prefixes
 from knowledge.models import IngestionJob
@@ -25,6 +27,7 @@ def file_purge(*, file_id: str) -> None:
     objects_delete_prefix(prefix=file_prefix_of(file))
     _jobs_forget(IngestionJob.objects.filter(file_id=file_id))
     file.delete()
+    kb_hidden_forget(knowledge_base_id=file.knowledge_db_id, file_ids=[file_id])
 
 
 def knowledge_base_purge(*, knowledge_base_id: str) -> None:

@@ -91,8 +91,16 @@ def _recently_written(kbs: list[dict]) -> bool:
     return False
 
 
+def hidden_file_ids(kbs: list[dict]) -> list[str]:
+    """Files of these KBs whose pages the indexes still hold but a search must skip: files in the trash and new
+    versions still being ingested (knowledge.hidden; read with the KB's version, which the cache key holds)."""
+    return sorted({file_id for kb in kbs for file_id in kb.get("hidden_file_ids") or []})
+
+
 def _hits_enrich(*, user: User, hits: list[dict], query: str) -> list[dict]:
-    found = pages_get(user=user, image_ids=[h["image_id"] for h in hits])
+    # The index searches left out the files hidden when the KBs were read; a file moved since (a version swap) is
+    # still this answer's, or the answer would lose the pages of both versions for an instant.
+    found = pages_get(user=user, image_ids=[h["image_id"] for h in hits], in_trash_too=True)
     results = []
     for hit in hits:
         if hit["image_id"] not in found:
@@ -153,7 +161,7 @@ def _search(*, user: User, knowledge_base_ids: list[str], query: str, top_k: int
         hits = pages_search(knowledge_base_ids=[kb["knowledge_base_id"] for kb in kbs], query=query,
                             query_vectors=query_vectors, embedder=embedder.name, dim=embedder.dim, top_k=top_k,
                             mode=mode, score_threshold=score_threshold, strong=_recently_written(kbs),
-                            file_ids=file_ids)
+                            file_ids=file_ids, exclude_file_ids=hidden_file_ids(kbs))
         try:
             cache.set(key, json.dumps(hits), ex=CACHE_TTL_S)
         except Exception:  # noqa: BLE001

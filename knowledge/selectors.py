@@ -137,7 +137,7 @@ def knowledge_base_to_dict(kb: KnowledgeBase, *, files: int, pages: int) -> dict
     return {"knowledge_base_id": kb.knowledge_base_id, "knowledge_base_name": kb.knowledge_base_name,
             "username": kb.username, "is_temp": kb.is_temp, "version": kb.version, "embedder": kb.embedder,
             "file_count": files, "page_count": pages, "created_at": kb.created_at.isoformat(),
-            "last_modify_at": kb.last_modify_at.isoformat()}
+            "last_modify_at": kb.last_modify_at.isoformat(), "hidden_file_ids": list(kb.hidden_file_ids or [])}
 
 
 def file_list(*, user: User, knowledge_base_id: str) -> CountedQuery:
@@ -170,8 +170,11 @@ def file_page(*, user: User, file_id: str, page_number: int) -> tuple[File, Page
     raise NotFound("Page not found.")
 
 
-def pages_get(*, user: User, image_ids: list[str]) -> dict[str, tuple[File, PageImage]]:
+def pages_get(*, user: User, image_ids: list[str],
+              in_trash_too: bool = False) -> dict[str, tuple[File, PageImage]]:
     """{image_id: (file, page)} for the user's live pages among `image_ids`, in one query; others are left out.
+    `in_trash_too`: pages of files in the trash as well (a search's hits, whose files were visible when the search
+    read its KBs: a file that goes to the trash meanwhile leaves the next search, not this one's page list).
 
     Mongo sends back only those pages of each file (a $filter), not its whole images[] with every page's text
     layer: a chat turn citing page 3 of a 500-page manual reads one page, not 500. The files are for reading:
@@ -180,7 +183,8 @@ def pages_get(*, user: User, image_ids: list[str]) -> dict[str, tuple[File, Page
     if not wanted:
         return {}
     only_wanted = {"$filter": {"input": "$images", "as": "page", "cond": {"$in": ["$$page.images_id", wanted]}}}
-    rows = File.objects(images__images_id__in=wanted, username=user.username, is_delete=False).aggregate([
+    live = {} if in_trash_too else {"is_delete": False}
+    rows = File.objects(images__images_id__in=wanted, username=user.username, **live).aggregate([
         {"$project": {"file_id": 1, "knowledge_db_id": 1, "username": 1, "filename": 1, "minio_filename": 1,
                       "content_type": 1, "kind": 1, "page_count": 1, "is_delete": 1, "images": only_wanted}},
     ])

@@ -13,12 +13,14 @@ from accounts.services import audit_log_record
 from knowledge import progress
 from knowledge.detect import detect, sanitize_filename
 from knowledge.documents import File, FileStatus, KnowledgeBase
-from knowledge.invalidation import kb_cache_invalidate, kb_version_bump, knowledge_base_list_invalidate
-from knowledge.job_finish import CANCELLED_REASON, ingestion_job_finish, ingestion_jobs_cancel
+from knowledge.invalidation import kb_cache_invalidate, kb_version_bump, knowledge_base_list_invalidate  # noqa: F401
+from knowledge.job_finish import CANCELLED_REASON, ingestion_job_finish
 from knowledge.keys import original_key
 from knowledge.models import IngestionJob
-from knowledge.selectors import file_get, ingestion_job_get, knowledge_base_get
-from knowledge.tasks import ingest_file, purge_file, purge_knowledge_base
+from knowledge.selectors import ingestion_job_get, knowledge_base_get
+from knowledge.tasks import ingest_file
+from knowledge.trash import file_trash, knowledge_base_trash
+from knowledge.versions import version_fields, version_hide_new
 from layra.errors import PayloadTooLarge, ValidationError
 from layra.ids import new_id
 from layra.storage import object_put_file, objects_delete
@@ -53,15 +55,8 @@ def knowledge_base_rename(*, user: User, knowledge_base_id: str, name: str) -> K
 
 
 def knowledge_base_delete(*, user: User, knowledge_base_id: str) -> None:
-    """Invisible at once (KB and its files soft-deleted, jobs cancelled); the purge runs in a task."""
-    kb = knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
-    kb_version_bump(knowledge_base_id=kb.knowledge_base_id, is_delete=True)
-    knowledge_base_list_invalidate(user=user)
-    File.objects(knowledge_db_id=kb.knowledge_base_id).update(set__is_delete=True)
-    ingestion_jobs_cancel(jobs=IngestionJob.objects.filter(knowledge_base_id=kb.knowledge_base_id))
-    audit_log_record(user=user, action="kb.delete", resource_type="knowledge_base",
-                     resource_id=kb.knowledge_base_id)
-    transaction.on_commit(lambda: purge_knowledge_base.delay(kb.knowledge_base_id))
+    """To the trash with its files, invisible at once; restored or purged later (knowledge.trash)."""
+    knowledge_base_trash(user=user, knowledge_base_id=knowledge_base_id)
 
 
 def _check_size(uploaded: UploadedFile) -> None:
@@ -85,12 +80,13 @@ def _upload_view(uploaded: UploadedFile):
 
 
 def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[UploadedFile],
-                 ip: str | None = None, batch_id: str = "") -> list[File]:
+                 ip: str | None = None, batch_id: str = "", keep_both: bool = False) -> list[File]:
     """Validate every file first (nothing is stored if one is refused), then store, record and enqueue.
 
     Files are inspected where Django spooled them and copied to storage in chunks, never read whole.
 
-    Content already in the KB (same sha256) returns the existing file instead of ingesting it again.
+    Content already in the KB (same sha256) returns the existing file instead of ingesting it again. Other content
+    under a name the KB already has is that file's next version (knowledge.versions), unless `keep_both`.
     """
     kb = knowledge_base_get(user=user, knowledge_base_id=knowledge_base_id)
     if not uploaded_files:
@@ -120,11 +116,14 @@ def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[Upl
             file_id = new_id()
             key = original_key(knowledge_base_id=kb.knowledge_base_id, file_id=file_id)
             object_put_file(key=key, fileobj=uploaded)  # copied in chunks
+            versioning = version_fields(knowledge_base_id=kb.knowledge_base_id, filename=name, file_id=file_id) \
+                if not keep_both else {"document_id": file_id}
             file = File(file_id=file_id, knowledge_db_id=kb.knowledge_base_id, username=user.username,
                         filename=name, minio_filename=key, content_type=detected.content_type, kind=detected.kind,
-                        size=size, sha256=digest, status=FileStatus.QUEUED, page_count=0)
+                        size=size, sha256=digest, status=FileStatus.QUEUED, page_count=0, **versioning)
             new_files.append(file)
             file.save()
+            version_hide_new(file=file)
             seen[digest] = file
             results.append(file)
         with transaction.atomic():
@@ -151,13 +150,8 @@ def files_upload(*, user: User, knowledge_base_id: str, uploaded_files: list[Upl
 
 
 def file_delete(*, user: User, file_id: str, ip: str | None = None) -> None:
-    file = file_get(user=user, file_id=file_id)
-    File.objects(file_id=file.file_id).update_one(set__is_delete=True)
-    ingestion_jobs_cancel(jobs=IngestionJob.objects.filter(file_id=file.file_id))
-    kb_version_bump(knowledge_base_id=file.knowledge_db_id)
-    audit_log_record(user=user, action="file.delete", resource_type="file", resource_id=file.file_id,
-                     details={"knowledge_base_id": file.knowledge_db_id, "filename": file.filename}, ip=ip)
-    transaction.on_commit(lambda: purge_file.delay(file.file_id))
+    """To the trash, hidden from search at once; restored or purged later (knowledge.trash)."""
+    file_trash(user=user, file_id=file_id, ip=ip)
 
 
 def ingestion_job_cancel(*, user: User, task_id: str) -> IngestionJob:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("knowledge-bases/<str:knowledge_base_id>/files/", views.FileListUploadApi.as_view(),
          name="knowledge-base-files"),
     path("files/<str:file_id>/", views.FileDetailApi.as_view(), name="file"),
+    path("files/<str:file_id>/versions/", views.FileVersionsApi.as_view(), name="file-versions"),
     *path_with_alias("files/<str:file_id>/download", views.FileDownloadApi.as_view(), name="file-download"),
     *path_with_alias("files/<str:file_id>/pages/<int:page_number>/image", views.PageImageApi.as_view(),
                      name="file-page-image"),

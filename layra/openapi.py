@@ -65,8 +65,18 @@ TAGS = [
     {"name": "openai", "description": "OpenAI-compatible chat completions over your knowledge bases (OpenAI's "
                                       "shapes and errors; base_url <server>/api/v1/openai)."},
     {"name": "workflows", "description": "Workflows, runs (events stream as SSE), custom nodes and chatflows."},
+    {"name": "operations", "description": "The trash: deleted knowledge bases, files, conversations and workflows, "
+                                          "restored or purged."},
 ]
 _APP_TAGS = {"layra": "platform"}
+
+
+def moved_to_trash() -> dict:
+    """The 204 of a DELETE that moves the item to the trash (operations.trash) instead of removing it."""
+    return {204: OpenApiResponse(description="Moved to the trash: GET trash/ lists it, POST "
+                                             "trash/{kind}/{id}/restore/ brings it back, DELETE trash/{kind}/{id}/ "
+                                             "purges it now; the nightly cleanup purges it after "
+                                             "TRASH_RETENTION_DAYS.")}
 
 
 def event_stream(events: list[str], data: str) -> OpenApiResponse:

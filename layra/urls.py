@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("chat.urls")),
     path("openai/", include("chat.openai_api.urls")),  # OpenAI's shapes and paths (DECISIONS: exempt)
     path("", include("workflows.urls")),
+    path("", include("operations.urls")),
 ]
 
 urlpatterns = [

@@ -51,6 +51,7 @@ API_RESOURCES = {
     "chatflows": "chatflow-list",
     "openai_models": "openai-models",  # OpenAI-compatible: base_url is this without /models
     "mcp": "mcp",  # MCP over streamable HTTP (POST, API key)
+    "trash": "trash",
     "health_live": "health-live",
     "health_ready": "health-ready",
     "schema": "schema",

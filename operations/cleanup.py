@@ -2,12 +2,9 @@
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
 from chat.documents import Conversation
 from embeddings.lexical import lexical_index
@@ -16,21 +13,25 @@ from knowledge.documents import File, KnowledgeBase
 from knowledge.jobs import job_fail, job_requeue
 from knowledge.models import IngestionJob
 from knowledge.outputs import file_outputs_remove
-from knowledge.purge import file_purge, knowledge_base_purge
+from knowledge.purge import knowledge_base_purge
 from knowledge.services import kb_version_bump
 from layra.redis import redis_client
 from layra.storage import object_keys, objects_delete, storage
 from operations.consistency import expected_keys, knowledge_base_check
 from operations.reindex import reindex_file
 from operations.stores import collection_rows, kb_collections
+from operations.trash import conversations_retention, trash_purge_expired
 
 logger = logging.getLogger(__name__)
-STEPS = ("orphan_vectors", "missing_vectors", "orphan_objects", "missing_objects", "soft_deleted",
-         "temp_knowledge_bases", "progress_keys")
+STEPS = ("orphan_vectors", "missing_vectors", "orphan_objects", "missing_objects", "trash",
+         "conversation_retention", "temp_knowledge_bases", "progress_keys")
+STEP_ALIASES = {"soft_deleted": "trash"}  # the trash step's older name
 
 
 def orphan_vectors(*, dry_run: bool) -> int:
-    """Vector and text rows whose file is not a live completed file, or whose KB is gone (every index)."""
+    """Vector and text rows whose file record is gone or failed/cancelled, or whose KB record is gone (every
+    index). Files and KBs in the trash keep their rows (a restore brings them back whole), and so do files still
+    being ingested."""
     by_kb: dict[str, dict[str, int]] = {}  # kb id → {file id: rows}
     for name in kb_collections():
         for row in collection_rows(name, fields=["knowledge_base_id", "file_id"]):
@@ -43,12 +44,12 @@ def orphan_vectors(*, dry_run: bool) -> int:
             files[file_id] = files.get(file_id, 0) + 1
     removed = 0
     for kb_id, files in by_kb.items():
-        if KnowledgeBase.objects(knowledge_base_id=kb_id, is_delete=False).first() is None:
+        if KnowledgeBase.objects(knowledge_base_id=kb_id).first() is None:
             removed += sum(files.values())
             if not dry_run:
                 knowledge_base_index_delete(knowledge_base_id=kb_id)
             continue
-        live = {f.file_id for f in File.objects(knowledge_db_id=kb_id, is_delete=False, status="completed")
+        live = {f.file_id for f in File.objects(knowledge_db_id=kb_id, status__nin=["failed", "cancelled"])
                 .only("file_id")}
         dead = set(files) - live
         removed += sum(files[f] for f in dead)
@@ -126,18 +127,14 @@ def missing_objects(*, dry_run: bool) -> int:
     return repaired
 
 
-def soft_deleted(*, dry_run: bool, older_than_days: int) -> int:
-    cutoff = timezone.now() - timedelta(days=older_than_days)
-    purged = 0
-    for kb in KnowledgeBase.objects(is_delete=True, last_modify_at__lte=cutoff):
-        purged += 1
-        if not dry_run:
-            knowledge_base_purge(knowledge_base_id=kb.knowledge_base_id)
-    for file in File.objects(is_delete=True, last_modify_at__lte=cutoff):
-        purged += 1
-        if not dry_run:
-            file_purge(file_id=file.file_id)
-    return purged
+def trash(*, dry_run: bool, older_than_days: int | None) -> int:
+    """Items that went to the trash more than TRASH_RETENTION_DAYS ago (or `older_than_days`) are purged."""
+    return trash_purge_expired(older_than_days=older_than_days, dry_run=dry_run)
+
+
+def conversation_retention(*, dry_run: bool) -> int:
+    """Conversations idle for CONVERSATION_RETENTION_DAYS are purged (unset: none)."""
+    return conversations_retention(dry_run=dry_run)
 
 
 def temp_knowledge_bases(*, dry_run: bool) -> int:
@@ -176,15 +173,15 @@ def progress_keys(*, dry_run: bool) -> int:
 def cleanup_run(*, dry_run: bool = False, older_than_days: int | None = None, steps: tuple[str, ...] = STEPS,
                 on_step: Callable[[str], None] | None = None) -> dict[str, int]:
     """Run the named steps in order; returns {step: items found (and repaired unless dry_run)}."""
-    days = older_than_days if older_than_days is not None else settings.OPS_SOFT_DELETE_RETENTION_DAYS
+    steps = tuple(STEP_ALIASES.get(step, step) for step in steps)
     results: dict[str, int] = {}
     for step in STEPS:
         if step not in steps:
             continue
         func = globals()[step]
         kwargs = {"dry_run": dry_run}
-        if step == "soft_deleted":
-            kwargs["older_than_days"] = days
+        if step == "trash":
+            kwargs["older_than_days"] = older_than_days
         with transaction.atomic():
             results[step] = func(**kwargs)
         if on_step:

@@ -12,7 +12,8 @@ from layra.storage import object_keys
 @dataclass
 class KnowledgeBaseReport:
     knowledge_base_id: str
-    pages: int = 0  # pages of completed live files (Mongo)
+    in_trash: bool = False  # the KB is in the trash (checked all the same: a restore brings it back whole)
+    pages: int = 0  # pages of completed files, those in the trash included (Mongo)
     vector_pages: int = 0  # distinct image ids with vectors (Milvus)
     objects: int = 0  # objects under the KB prefix (storage)
     pages_without_vectors: list[str] = field(default_factory=list)  # image ids
@@ -37,7 +38,9 @@ def expected_keys(file: File) -> set[str]:
 def knowledge_base_check(*, knowledge_base_id: str) -> KnowledgeBaseReport:
     kb = KnowledgeBase.objects(knowledge_base_id=knowledge_base_id).first()
     report = KnowledgeBaseReport(knowledge_base_id=knowledge_base_id)
-    files = list(File.objects(knowledge_db_id=knowledge_base_id, is_delete=False))
+    report.in_trash = bool(kb is not None and kb.is_delete)
+    # Files in the trash keep their pages, vectors and objects until purged: they count as expected, never orphans.
+    files = list(File.objects(knowledge_db_id=knowledge_base_id))
     indexed = {p.images_id for f in files if f.status == "completed" for p in f.images}
     report.pages = len(indexed)
     vector_ids: set[str] = set()
@@ -61,7 +64,7 @@ def knowledge_base_check(*, knowledge_base_id: str) -> KnowledgeBaseReport:
 
 
 def consistency_check(*, knowledge_base_ids: list[str] | None = None) -> list[KnowledgeBaseReport]:
-    """Reports for the given KBs (default: every KB not soft-deleted)."""
+    """Reports for the given KBs (default: every KB, those in the trash included)."""
     if knowledge_base_ids is None:
-        knowledge_base_ids = [kb.knowledge_base_id for kb in KnowledgeBase.objects(is_delete=False)]
+        knowledge_base_ids = [kb.knowledge_base_id for kb in KnowledgeBase.objects().only("knowledge_base_id")]
     return [knowledge_base_check(knowledge_base_id=kb_id) for kb_id in knowledge_base_ids]

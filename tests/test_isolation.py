@@ -79,7 +79,7 @@ class World:
         return self.values[kwarg]
 
     def ids(self) -> set[str]:
-        return {v for v in self.values.values() if isinstance(v, str)}
+        return {v for k, v in self.values.items() if isinstance(v, str) and k not in SHARED_VALUES}
 
 
 def _kb(world: World) -> str:
@@ -188,6 +188,17 @@ def _chatflow(world: World) -> str:
                            chatflow_name="private chatflow").chatflow_id
 
 
+def _trashed_item(world: World) -> str:
+    """A knowledge base in the trash (trash/<kind>/<item_id>/...; `kind` is knowledge_base)."""
+    from knowledge.services import knowledge_base_create, knowledge_base_delete
+
+    kb = knowledge_base_create(user=world.user, name=f"trashed kb of {world.user.username}")
+    knowledge_base_delete(user=world.user, knowledge_base_id=kb.knowledge_base_id)
+    return kb.knowledge_base_id
+
+
+SHARED_VALUES = {"kind"}  # the same for every user: not an id of theirs
+
 KWARG_FACTORIES = {
     "knowledge_base_id": _kb,
     "file_id": _file,
@@ -201,6 +212,8 @@ KWARG_FACTORIES = {
     "run_id": _run,
     "name": _custom_node,  # custom-nodes/<name>/: names are per user
     "chatflow_id": _chatflow,
+    "kind": lambda world: "knowledge_base",  # trash/<kind>/<item_id>/: the kinds are the same for every user
+    "item_id": _trashed_item,
 }
 
 

@@ -38,10 +38,12 @@ def test_every_get_list_answers_a_page(api_client, user, django_capture_on_commi
     routes = _list_routes()
     names = {route.name for route in routes}
     assert {"auth-api-keys", "knowledge-bases", "knowledge-base-files", "model-list", "conversation-list",
-            "conversation-messages", "workflow-list", "workflow-runs", "custom-node-list", "chatflow-list"} <= names
+            "conversation-messages", "workflow-list", "workflow-runs", "custom-node-list", "chatflow-list",
+            "trash", "file-versions"} <= names
     with FakeLLM() as llm:
         world = World(user, api_client, llm, django_capture_on_commit_callbacks)
-        for kwarg in ("knowledge_base_id", "file_id", "key_id", "conversation_id", "run_id", "name", "chatflow_id"):
+        for kwarg in ("knowledge_base_id", "file_id", "key_id", "conversation_id", "run_id", "name", "chatflow_id",
+                      "item_id"):
             world.get(kwarg)
         for route in routes:
             url = route.url({k: world.get(k) for k in route.kwargs})

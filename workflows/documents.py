@@ -37,11 +37,13 @@ class Workflow(Document):
     global_variables = me.DictField()
     workflow_config = me.DictField()
     version = me.IntField(default=1)  # optimistic locking: a save must name the version it read
-    is_delete = me.BooleanField(default=False)
+    is_delete = me.BooleanField(default=False)  # in the trash (workflows.trash)
+    deleted_at = me.DateTimeField(null=True)
     created_at = me.DateTimeField(default=utcnow)
     last_modify_at = me.DateTimeField(default=utcnow)
 
-    meta = {"collection": "workflows", "indexes": [{"fields": ["username", "is_delete", "-last_modify_at"]}]}
+    meta = {"collection": "workflows", "indexes": [{"fields": ["username", "is_delete", "-last_modify_at"]},
+                                                   {"fields": ["is_delete", "deleted_at"]}]}
 
 
 class CustomNodes(Document):
@@ -105,6 +107,8 @@ class Chatflow(Document):
     chatflow_name = me.StringField(default="")
     turns = me.EmbeddedDocumentListField(ChatflowTurn)
     is_delete = me.BooleanField(default=False)
+    deleted_at = me.DateTimeField(null=True)
+    trashed_with = me.StringField(null=True)  # "workflow:{id}": in the trash with its workflow, restored with it
     created_at = me.DateTimeField(default=utcnow)
     last_modify_at = me.DateTimeField(default=utcnow)
 

@@ -29,6 +29,7 @@ from .documents import (
 from .enqueue import run_enqueue, run_enqueue_on_commit
 from .events import event_emit
 from .nodes.registry import CUSTOMISABLE_TYPES
+from .trash import workflow_trash
 
 MAX_DOCUMENT_BYTES = 2_000_000
 
@@ -78,9 +79,8 @@ def workflow_update(*, user, workflow_id: str, version: int, **fields) -> Workfl
 
 
 def workflow_delete(*, user, workflow_id: str) -> None:
-    wf = selectors.workflow_get(user=user, workflow_id=workflow_id)
-    Workflow.objects(pk=wf.pk).update_one(set__is_delete=True, inc__version=1)
-    audit_log_record(user=user, action="workflow.delete", resource_type="workflow", resource_id=workflow_id)
+    """To the trash with its chatflows; restored or purged later (workflows.trash)."""
+    workflow_trash(user=user, workflow_id=workflow_id)
 
 
 def workflow_duplicate(*, user, workflow_id: str, workflow_name: str | None = None) -> Workflow:
@@ -256,7 +256,7 @@ def chatflow_create(*, user, workflow_id: str, chatflow_name: str = "") -> Chatf
 
 def chatflow_delete(*, user, chatflow_id: str) -> None:
     cf = selectors.chatflow_get(user=user, chatflow_id=chatflow_id)
-    Chatflow.objects(pk=cf.pk).update_one(set__is_delete=True)
+    Chatflow.objects(pk=cf.pk).update_one(set__is_delete=True, set__deleted_at=utcnow())
 
 
 @dataclass(frozen=True)

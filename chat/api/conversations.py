@@ -16,7 +16,7 @@ from knowledge.search_filters import FIELDS as FILTER_FIELDS
 from knowledge.search_filters import SearchFilters, SearchFiltersSerializer
 from layra.client_ip import client_ip
 from layra.errors import ValidationError
-from layra.openapi import errors, event_stream
+from layra.openapi import errors, event_stream, moved_to_trash
 from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 from layra.sse import EventStreamRenderer, sse_event, sse_response
 
@@ -91,8 +91,10 @@ class ConversationDetailApi(APIView):
                                                     **data.validated_data)
         return Response(ConversationDetailOutputSerializer(conversation).data)
 
-    @extend_schema(summary="Delete a conversation", responses={204: None},
-                   description="Deletes the conversation and its temporary knowledge base.")
+    @extend_schema(summary="Move a conversation to the trash", responses=moved_to_trash(),
+                   description="The conversation and its temporary knowledge base go to the trash: hidden at once, "
+                               "purged by DELETE trash/conversation/{id}/ or the nightly cleanup after "
+                               "TRASH_RETENTION_DAYS; POST trash/conversation/{id}/restore/ brings both back.")
     def delete(self, request, conversation_id: str):
         services.conversation_delete(user=request.user, conversation_id=conversation_id)
         return Response(status=204)

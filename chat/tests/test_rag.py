@@ -6,8 +6,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from chat.documents import Conversation
 from chat.tests.helpers import ask_json, make_conversation, make_model, text_pdf
 from knowledge import services as knowledge_services
+from knowledge.documents import File
 from knowledge.selectors import knowledge_base_get
 from layra.errors import NotFound
+from tests.knowledge_helpers import bucket_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -66,12 +68,13 @@ def test_conversation_files_go_to_a_temp_kb_searched_and_removed_with_the_conver
     assert body["citations"][0]["page_number"] == 2
     assert Conversation.objects.get(conversation_id=cid).turns[0].temp_db == temp_db
 
-    # the purge (files, pages, vectors) is knowledge's task, scheduled on commit
-    with django_capture_on_commit_callbacks() as purges:
-        assert api_client.delete(f"/api/v1/conversations/{cid}/").status_code == 204
-    assert len(purges) == 1
+    # the conversation goes to the trash with its temp KB; purging it removes the KB's files, pages and vectors
+    assert api_client.delete(f"/api/v1/conversations/{cid}/").status_code == 204
     with pytest.raises(NotFound):
         knowledge_base_get(user=user, knowledge_base_id=temp_db)
+    assert api_client.delete(f"/api/v1/trash/conversation/{cid}/").status_code == 204
+    assert not File.objects(knowledge_db_id=temp_db).count()
+    assert bucket_keys(f"kb/{temp_db}/") == []
 
 
 def test_follow_up_questions_resend_the_cited_pages_of_recent_turns(api_client, user, fake_llm, settings,
@@ -145,3 +148,24 @@ def test_a_turn_can_search_chosen_knowledge_bases_instead_of_the_models(api_clie
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
     assert fake_llm.count == sent
     assert Conversation.objects.get(conversation_id=other_cid).turns == []
+
+
+def test_a_file_in_the_trash_is_never_cited_and_cited_again_once_restored(
+        api_client, user, fake_llm, django_capture_on_commit_callbacks):
+    kb = knowledge_services.knowledge_base_create(user=user, name="Science")
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second = knowledge_services.files_upload(
+            user=user, knowledge_base_id=kb.knowledge_base_id,
+            uploaded_files=[_pdf(), SimpleUploadedFile("lava.pdf", text_pdf(["Volcanoes erupt lava and ash."]),
+                                                       content_type="application/pdf")])
+    make_model(api_client, fake_llm.url, base_used=[kb.knowledge_base_id], top_K=3)
+    cid = make_conversation(api_client)
+    cited = {c["file_id"] for c in ask_json(api_client, cid, "What do volcanoes erupt?").json()["citations"]}
+    assert second.file_id in cited
+
+    assert api_client.delete(f"/api/v1/files/{second.file_id}/").status_code == 204
+    citations = ask_json(api_client, cid, "What do volcanoes erupt?").json()["citations"]
+    assert citations and {c["file_id"] for c in citations} == {first.file_id}
+    assert api_client.post(f"/api/v1/trash/file/{second.file_id}/restore/").status_code == 200
+    citations = ask_json(api_client, cid, "What do volcanoes erupt?").json()["citations"]
+    assert second.file_id in {c["file_id"] for c in citations}

@@ -41,20 +41,37 @@ def test_upload_without_files_is_400(api_client):
     assert api_client.post(f"/api/v1/conversations/{cid}/files", {}, format="multipart").status_code == 400
 
 
-def test_deleting_a_conversation_deletes_its_temp_kb_only(api_client, user, django_capture_on_commit_callbacks):
+def test_deleting_a_conversation_trashes_its_temp_kb_only_and_restore_brings_both_back(
+    api_client, user, django_capture_on_commit_callbacks
+):
     from chat.services import conversation_temp_kb_ensure
+    from knowledge.documents import KnowledgeBase
 
     keep = knowledge_services.knowledge_base_create(user=user, name="Keep me")
     cid = make_conversation(api_client)
     temp_db = conversation_temp_kb_ensure(user=user, conversation_id=cid)
     assert conversation_temp_kb_ensure(user=user, conversation_id=cid) == temp_db
-    # the purge (files, pages, vectors) is knowledge's task, scheduled on commit
     with django_capture_on_commit_callbacks() as purges:
         assert api_client.delete(f"/api/v1/conversations/{cid}/").status_code == 204
-    assert len(purges) == 1
+    assert purges == []  # to the trash: nothing is purged yet
+    assert api_client.get(f"/api/v1/conversations/{cid}/").status_code == 404
+    assert api_client.get("/api/v1/conversations/").json()["count"] == 0
     with pytest.raises(NotFound):
         knowledge_base_get(user=user, knowledge_base_id=temp_db)
     assert knowledge_base_get(user=user, knowledge_base_id=keep.knowledge_base_id)
+    trash = api_client.get("/api/v1/trash/").json()["results"]
+    assert [(i["kind"], i["id"]) for i in trash] == [("conversation", cid)]  # the temp KB goes with it
+
+    assert api_client.post(f"/api/v1/trash/conversation/{cid}/restore/").status_code == 200
+    assert api_client.get(f"/api/v1/conversations/{cid}/").status_code == 200
+    assert knowledge_base_get(user=user, knowledge_base_id=temp_db).is_temp
+    assert api_client.get("/api/v1/trash/").json()["count"] == 0
+
+    assert api_client.delete(f"/api/v1/conversations/{cid}/").status_code == 204
+    assert api_client.delete(f"/api/v1/trash/conversation/{cid}/").status_code == 204
+    assert not KnowledgeBase.objects(knowledge_base_id=temp_db).count()
+    assert not Conversation.objects(conversation_id=cid).count()
+    assert api_client.post(f"/api/v1/trash/conversation/{cid}/restore/").status_code == 404
 
 
 def test_a_deleted_temp_kb_is_replaced_on_the_next_upload(api_client, user):

@@ -61,9 +61,9 @@ class LexicalIndex(ABC):
 
     @abstractmethod
     def search(self, *, knowledge_base_ids: list[str], query: str, limit: int, consistency: str = "Bounded",
-               file_ids: list[str] | None = None) -> list[LexicalHit]:
+               file_ids: list[str] | None = None, exclude_file_ids: list[str] | None = None) -> list[LexicalHit]:
         """Best pages by BM25 over the query's terms (any term may match), best first; only pages of `file_ids`
-        when given (a scalar filter inside the search, before the limit)."""
+        when given, never pages of `exclude_file_ids` (scalar filters inside the search, before the limit)."""
 
     @abstractmethod
     def page_ids(self, *, knowledge_base_id: str) -> dict[str, str]:

@@ -8,7 +8,14 @@ import threading
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-from embeddings.collections import collection_ready, filter_quote, in_filter, loaded_call, rows_matching
+from embeddings.collections import (
+    collection_ready,
+    filter_quote,
+    in_filter,
+    loaded_call,
+    not_in_filter,
+    rows_matching,
+)
 from embeddings.lexical.base import LexicalHit, LexicalIndex, LexicalPage, query_terms, text_clip
 from layra.milvus import milvus_client
 
@@ -90,13 +97,15 @@ class MilvusLexicalIndex(LexicalIndex):
                                  expr=f"username == {filter_quote(username)}"))
 
     def search(self, *, knowledge_base_ids: list[str], query: str, limit: int, consistency: str = "Bounded",
-               file_ids: list[str] | None = None) -> list[LexicalHit]:
+               file_ids: list[str] | None = None, exclude_file_ids: list[str] | None = None) -> list[LexicalHit]:
         if not query_terms(query) or not knowledge_base_ids or file_ids == []:
             return []
         name = self._collection()
         expr = in_filter("knowledge_base_id", knowledge_base_ids)
         if file_ids:
             expr += " and " + in_filter("file_id", file_ids)
+        if exclude_file_ids:
+            expr += " and " + not_in_filter("file_id", exclude_file_ids)
         hits = loaded_call(self.client, name, lambda: self.client.search(
             collection_name=name, data=[query], anns_field="sparse", limit=int(limit),
             filter=expr, search_params={"metric_type": "BM25"},

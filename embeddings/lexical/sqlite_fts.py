@@ -85,18 +85,20 @@ class SqliteLexicalIndex(LexicalIndex):
         return self._conn().execute("SELECT COUNT(*) FROM pages WHERE username = ?", (username,)).fetchone()[0]
 
     def search(self, *, knowledge_base_ids: list[str], query: str, limit: int, consistency: str = "Bounded",
-               file_ids: list[str] | None = None) -> list[LexicalHit]:
+               file_ids: list[str] | None = None, exclude_file_ids: list[str] | None = None) -> list[LexicalHit]:
         terms = query_terms(query)
         if not terms or not knowledge_base_ids or file_ids == []:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         marks = ",".join("?" * len(knowledge_base_ids))
         files = f" AND p.file_id IN ({','.join('?' * len(file_ids))})" if file_ids else ""
+        excluded = list(exclude_file_ids or [])
+        without = f" AND p.file_id NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
         rows = self._conn().execute(
             "SELECT p.knowledge_base_id, p.file_id, p.image_id, p.page_number, bm25(pages_fts) AS rank "
             "FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid "
-            f"WHERE pages_fts MATCH ? AND p.knowledge_base_id IN ({marks}){files} ORDER BY rank LIMIT ?",
-            (match, *knowledge_base_ids, *(file_ids or []), int(limit)),
+            f"WHERE pages_fts MATCH ? AND p.knowledge_base_id IN ({marks}){files}{without} ORDER BY rank LIMIT ?",
+            (match, *knowledge_base_ids, *(file_ids or []), *excluded, int(limit)),
         ).fetchall()
         # FTS5's bm25() is negated (lower is better); ours is higher-is-better like Milvus'.
         return [LexicalHit(knowledge_base_id=r[0], file_id=r[1], image_id=r[2], page_number=int(r[3]),

@@ -16,9 +16,10 @@ from accounts.ratelimit import rate_limit
 from knowledge import selectors, services
 from knowledge.batches import files_upload_batch
 from knowledge.signing import SIZES, signed_user_id
+from knowledge.versions import file_versions, version_to_dict
 from layra.client_ip import client_ip
 from layra.errors import NotFound
-from layra.openapi import errors, event_stream
+from layra.openapi import errors, event_stream, moved_to_trash
 from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 from layra.sse import EventStreamRenderer, sse_event, sse_response
 from layra.storage import presigned_url
@@ -52,6 +53,33 @@ class FileOutputSerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True)
     task_id = serializers.CharField(allow_null=True)
     page_count = serializers.IntegerField()
+    document_id = serializers.SerializerMethodField(help_text="Shared by every version of the file (its own id for "
+                                                              "a file uploaded once).")
+    version = serializers.IntegerField(default=1, help_text="1, 2, ...: a re-upload of the name is the next version.")
+    replaces = serializers.CharField(allow_null=True, default=None,
+                                     help_text="A new version still being ingested: the file it replaces when it "
+                                               "completes (until then search answers from that one).")
+    created_at = serializers.DateTimeField()
+
+    def get_document_id(self, file) -> str:
+        return file.document_id or file.file_id
+
+
+class FileVersionOutputSerializer(serializers.Serializer):
+    file_id = serializers.CharField()
+    document_id = serializers.CharField()
+    version = serializers.IntegerField()
+    filename = serializers.CharField()
+    status = serializers.CharField()
+    sha256 = serializers.CharField(allow_null=True)
+    size = serializers.IntegerField(allow_null=True)
+    current = serializers.BooleanField(help_text="The version search answers from (or will: a first upload being "
+                                                 "ingested).")
+    in_trash = serializers.BooleanField(help_text="A replaced or deleted version: restore it with "
+                                                  "POST trash/file/{file_id}/restore/.")
+    deleted_at = serializers.DateTimeField(allow_null=True)
+    replaces = serializers.CharField(allow_null=True)
+    replaced_by = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
 
 
@@ -114,7 +142,11 @@ class KnowledgeBaseDetailApi(APIView):
         detail = selectors.knowledge_base_detail(user=request.user, knowledge_base_id=knowledge_base_id)
         return Response(KnowledgeBaseOutputSerializer(detail).data)
 
-    @extend_schema(summary="Delete a knowledge base with its files and vectors", responses={204: None})
+    @extend_schema(summary="Move a knowledge base to the trash with its files", responses=moved_to_trash(),
+                   description="It disappears from lists, search and chat at once; its files, pages and vectors "
+                               "are kept until it is purged (DELETE trash/knowledge_base/{id}/, or the nightly "
+                               "cleanup after TRASH_RETENTION_DAYS). POST trash/knowledge_base/{id}/restore/ "
+                               "brings it back.")
     def delete(self, request, knowledge_base_id: str):
         services.knowledge_base_delete(user=request.user, knowledge_base_id=knowledge_base_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -129,6 +161,11 @@ class FileListUploadApi(APIView):
 
     class UploadInputSerializer(serializers.Serializer):
         files = serializers.ListField(child=serializers.FileField(), help_text="One or many files.")
+        keep_both = serializers.BooleanField(
+            required=False, default=False,
+            help_text="A file named like one the knowledge base has, with other content, is that file's next "
+                      "version (it replaces it once ingested) unless this is true: then both are kept as separate "
+                      "files. Identical content is never stored twice.")
 
     @extend_schema(summary="List the files of a knowledge base", responses={200: paginated(FileOutputSerializer)},
                    operation_id="knowledge_base_files_list", parameters=PAGE_PARAMETERS)
@@ -138,14 +175,19 @@ class FileListUploadApi(APIView):
 
     @extend_schema(summary="Upload files into a knowledge base (ingestion starts)",
                    request={"multipart/form-data": UploadInputSerializer},
+                   parameters=[OpenApiParameter("keep_both", bool, description="As the form field keep_both.")],
                    responses={201: FileUploadedSerializer(many=True), **errors(413, 415)},
                    description="Every file of the answer carries the upload's `batch_id` (also in the `Location` "
                                "header: `uploads/{batch_id}/`, the batch's totals and each file's state). Content "
-                               "the knowledge base already has is answered with the existing file.")
+                               "the knowledge base already has is answered with the existing file; other content "
+                               "under a name it already has is that file's next version, unless `keep_both`.")
     def post(self, request, knowledge_base_id: str):
         rate_limit(request=request, scope="upload")
+        keep_both = serializers.BooleanField().to_internal_value(
+            request.query_params.get("keep_both", request.data.get("keep_both", False)))
         batch, files = files_upload_batch(user=request.user, knowledge_base_id=knowledge_base_id,
-                                          uploaded_files=request.FILES.getlist("files"), ip=client_ip(request))
+                                          uploaded_files=request.FILES.getlist("files"), ip=client_ip(request),
+                                          keep_both=keep_both)
         for file in files:
             file.batch_id = batch.batch_id
         response = Response(FileUploadedSerializer(files, many=True).data, status=status.HTTP_201_CREATED)
@@ -158,10 +200,23 @@ class FileDetailApi(APIView):
     def get(self, request, file_id: str):
         return Response(FileOutputSerializer(selectors.file_get(user=request.user, file_id=file_id)).data)
 
-    @extend_schema(summary="Delete a file with its pages and vectors", responses={204: None})
+    @extend_schema(summary="Move a file to the trash", responses=moved_to_trash(),
+                   description="It disappears from lists, search and chat at once; its pages and vectors are kept "
+                               "until it is purged (DELETE trash/file/{id}/, or the nightly cleanup after "
+                               "TRASH_RETENTION_DAYS). POST trash/file/{id}/restore/ brings it back.")
     def delete(self, request, file_id: str):
         services.file_delete(user=request.user, file_id=file_id, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class FileVersionsApi(APIView):
+    @extend_schema(summary="The versions of a file (its document's files, live or in the trash)",
+                   parameters=PAGE_PARAMETERS, responses={200: paginated(FileVersionOutputSerializer)},
+                   operation_id="file_versions_list")
+    def get(self, request, file_id: str):
+        files = file_versions(user=request.user, file_id=file_id)
+        return page_response(request=request, view=self, items=files, serializer=FileVersionOutputSerializer,
+                             to_item=version_to_dict)
 
 
 def _binary(data: bytes, content_type: str, filename: str | None = None) -> HttpResponse:

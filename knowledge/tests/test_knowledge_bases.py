@@ -53,7 +53,7 @@ def test_detail_is_cached_and_invalidated_on_every_change(api_client, user):
     assert api_client.get(url).json()["file_count"] == 1
 
 
-def test_kb_delete_is_invisible_at_once_bumps_version_and_is_audited(
+def test_kb_delete_goes_to_the_trash_invisible_at_once_bumps_version_and_is_audited(
     api_client, user, django_capture_on_commit_callbacks
 ):
     from accounts.models import AuditLog
@@ -63,11 +63,12 @@ def test_kb_delete_is_invisible_at_once_bumps_version_and_is_audited(
     with django_capture_on_commit_callbacks() as callbacks:
         response = api_client.delete(f"/api/v1/knowledge-bases/{kb.knowledge_base_id}/")
     assert response.status_code == 204
-    assert len(callbacks) == 1  # the purge is enqueued on commit
+    assert callbacks == []  # nothing is purged: it is in the trash
     assert api_client.get(f"/api/v1/knowledge-bases/{kb.knowledge_base_id}/").status_code == 404
     assert api_client.get("/api/v1/knowledge-bases/").json()["count"] == 0
     kb.reload()
-    assert kb.is_delete and kb.version == 2
+    assert kb.is_delete and kb.deleted_at is not None and kb.version == 2
+    assert [item["id"] for item in api_client.get("/api/v1/trash/").json()["results"]] == [kb.knowledge_base_id]
     assert AuditLog.objects.filter(action="kb.delete", resource_id=kb.knowledge_base_id).exists()
 
 

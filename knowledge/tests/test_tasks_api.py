@@ -62,10 +62,19 @@ def test_a_job_cancelled_while_queued_gets_its_finished_at(api_client, user, que
     assert job.state == "cancelled" and job.finished_at == finished_at
 
 
-def test_deleting_a_file_ends_its_queued_job(user, queued_file):
+def test_deleting_a_file_ends_its_queued_job_and_it_comes_back_from_the_trash_cancelled(user, queued_file):
+    from knowledge.documents import File
+    from knowledge.jobs import job_retry
+    from knowledge.trash import file_restore
+
     file_delete(user=user, file_id=queued_file.file_id)
     job = IngestionJob.objects.get(task_id=queued_file.task_id)
     assert job.state == "cancelled" and job.finished_at is not None
+    assert job.error == "Deleted while it was being ingested."
+    restored = file_restore(user=user, file_id=queued_file.file_id)
+    assert restored.status == "cancelled" and not restored.is_delete  # not left "queued" with no job to run it
+    job_retry(job=job)
+    assert File.objects.get(file_id=queued_file.file_id).status == "queued"
 
 
 def test_cancel_while_rendering_stops_and_removes_page_images(user, queued_file, settings, monkeypatch):

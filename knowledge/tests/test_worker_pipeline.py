@@ -94,8 +94,10 @@ def test_file_and_kb_deletion_leave_no_vectors_objects_or_records(celery_worker,
     assert set(lexical_index().page_ids(knowledge_base_id=kb.knowledge_base_id).values()) == {
         first.file_id, second.file_id}  # each page's text layer is in the lexical index too
 
-    assert api_client.delete(f"/api/v1/files/{first.file_id}/").status_code == 204
+    assert api_client.delete(f"/api/v1/files/{first.file_id}/").status_code == 204  # to the trash
     assert api_client.get(f"/api/v1/files/{first.file_id}/").status_code == 404  # invisible at once
+    assert file_vectors(kb.knowledge_base_id, first.file_id)  # kept until purged
+    assert api_client.delete(f"/api/v1/trash/file/{first.file_id}/").status_code == 204
     _wait_gone(lambda: File.objects(file_id=first.file_id).count() == 0)
     assert file_vectors(kb.knowledge_base_id, first.file_id) == []
     assert bucket_keys(f"kb/{kb.knowledge_base_id}/{first.file_id}/") == []
@@ -105,6 +107,7 @@ def test_file_and_kb_deletion_leave_no_vectors_objects_or_records(celery_worker,
     assert AuditLog.objects.filter(action="file.delete", resource_id=first.file_id).exists()
 
     assert api_client.delete(f"/api/v1/knowledge-bases/{kb.knowledge_base_id}/").status_code == 204
+    assert api_client.delete(f"/api/v1/trash/knowledge_base/{kb.knowledge_base_id}/").status_code == 204
     _wait_gone(lambda: KnowledgeBase.objects(knowledge_base_id=kb.knowledge_base_id).count() == 0)
     assert file_vectors(kb.knowledge_base_id, second.file_id) == []
     assert lexical_index().page_ids(knowledge_base_id=kb.knowledge_base_id) == {}

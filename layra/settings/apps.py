@@ -139,7 +139,12 @@ CELERY_BEAT_SCHEDULE["workflows-runs-check-stuck"] = {"task": "workflows.runs_ch
 
 # --- operators ---
 OPS_STUCK_JOB_AFTER_S = env.int("OPS_STUCK_JOB_AFTER_S", default=1800)  # stalled: requeue once, then fail
-OPS_SOFT_DELETE_RETENTION_DAYS = env.int("OPS_SOFT_DELETE_RETENTION_DAYS", default=7)
+# Items in the trash (knowledge bases, files, conversations, workflows) are purged by the nightly cleanup this many
+# days after their delete (OPS_SOFT_DELETE_RETENTION_DAYS: its older name).
+TRASH_RETENTION_DAYS = env.int("TRASH_RETENTION_DAYS", default=env.int("OPS_SOFT_DELETE_RETENTION_DAYS", default=7))
+OPS_SOFT_DELETE_RETENTION_DAYS = TRASH_RETENTION_DAYS
+# Conversations with no activity for this many days are purged by the nightly cleanup; unset keeps them.
+CONVERSATION_RETENTION_DAYS = env.int("CONVERSATION_RETENTION_DAYS", default=None)
 OPS_CLEANUP_HOUR = env.int("OPS_CLEANUP_HOUR", default=3)  # nightly cleanup, UTC
 OPS_STUCK_CHECK_EVERY_S = env.int("OPS_STUCK_CHECK_EVERY_S", default=300)
 # Scheduled backup (operations/backup_schedule.py): daily at OPS_BACKUP_HOUR UTC into OPS_BACKUP_DIR, then rotation

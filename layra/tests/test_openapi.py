@@ -104,3 +104,26 @@ def test_lists_are_pages_in_the_schema(schema):
     assert not bare, bare
     keys = schema["components"]["schemas"]["PaginatedWorkflowOutput"]["properties"]
     assert set(keys) == {"count", "next", "previous", "results"}
+
+
+def test_the_trash_versions_and_keep_both_are_documented(schema):
+    paths, components = schema["paths"], schema["components"]["schemas"]
+    assert paths["/api/v1/trash/"]["get"]["operationId"] == "trash_list"
+    restore = paths["/api/v1/trash/{kind}/{item_id}/restore/"]["post"]
+    kind = next(p for p in restore["parameters"] if p["name"] == "kind")
+    assert sorted(kind["schema"]["enum"]) == ["conversation", "file", "knowledge_base", "workflow"]
+    assert {"404", "409"} <= set(restore["responses"])
+    assert "204" in paths["/api/v1/trash/{kind}/{item_id}/"]["delete"]["responses"]
+    assert set(components["TrashItemOutput"]["properties"]) == {
+        "kind", "id", "name", "deleted_at", "purge_after", "knowledge_base_id", "replaced_by"}
+    assert {"document_id", "version", "replaces"} <= set(components["FileOutput"]["properties"])
+    versions = paths["/api/v1/files/{file_id}/versions/"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert versions["schema"]["$ref"] == "#/components/schemas/PaginatedFileVersionOutput"
+    upload = paths["/api/v1/knowledge-bases/{knowledge_base_id}/files/"]["post"]
+    assert "keep_both" in {p["name"] for p in upload["parameters"]}
+    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "keep_both" in components[form]["properties"]
+    for path in ("/api/v1/knowledge-bases/{knowledge_base_id}/", "/api/v1/files/{file_id}/",
+                 "/api/v1/conversations/{conversation_id}/", "/api/v1/workflows/{workflow_id}/"):
+        delete = paths[path]["delete"]
+        assert "trash" in delete["summary"] and "trash" in delete["responses"]["204"]["description"], path

@@ -14,7 +14,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from mongoengine.queryset.visitor import Q
 
-from knowledge.documents import File
+from knowledge.documents import File, utcnow
+from knowledge.hidden import kb_hidden_change
 from knowledge.jobs import job_cancel, job_retry
 from knowledge.models import IngestionJob
 from knowledge.services import kb_version_bump
@@ -186,11 +187,15 @@ def detail_view(site, request, name, object_id):
         action = request.POST.get("action", "")
         try:
             if action == "soft_delete" and admin.soft_delete:
-                admin.document.objects(**{admin.id_field: object_id}).update_one(set__is_delete=True)
+                admin.document.objects(**{admin.id_field: object_id}).update_one(set__is_delete=True,
+                                                                                set__deleted_at=utcnow())
                 if name == "knowledgebase":
-                    File.objects(knowledge_db_id=object_id).update(set__is_delete=True)
+                    File.objects(knowledge_db_id=object_id, is_delete=False).update(
+                        set__is_delete=True, set__deleted_at=utcnow(), set__trashed_with=f"knowledge_base:{object_id}")
                     kb_version_bump(knowledge_base_id=object_id)
-                message = "Soft-deleted (purged by cleanup after the retention period)."
+                elif name == "file":
+                    kb_hidden_change(knowledge_base_id=obj.knowledge_db_id, hide=[object_id])
+                message = "Moved to the trash (purged by cleanup after TRASH_RETENTION_DAYS)."
             else:
                 message = admin.run_action(action, obj)
             messages.success(request, message)

@@ -129,7 +129,7 @@ def test_cleanup_purges_soft_deleted_temp_kbs_and_progress_keys(user, django_cap
     call_command("cleanup", "--older-than-days", "0", "--step", "soft_deleted", "--step", "temp_knowledge_bases",
                  "--step", "progress_keys")
     out = capsys.readouterr().out
-    assert "soft_deleted: fixed 1" in out and "temp_knowledge_bases: fixed 1" in out
+    assert "trash: fixed 1" in out and "temp_knowledge_bases: fixed 1" in out  # soft_deleted: its older name
     assert "progress_keys: fixed 1" in out
     assert not KnowledgeBase.objects(knowledge_base_id__in=[kb.knowledge_base_id, temp.knowledge_base_id]).count()
     assert not File.objects(knowledge_db_id=kb.knowledge_base_id).count()

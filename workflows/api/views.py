@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.ratelimit import rate_limit
-from layra.openapi import errors, event_stream
+from layra.openapi import errors, event_stream, moved_to_trash
 from layra.pagination import PAGE_PARAMETERS, page_response, paginated
 from layra.sse import EventStreamRenderer, sse_event, sse_response
 from workflows import selectors, services
@@ -96,7 +96,10 @@ class WorkflowDetailApi(APIView):
         wf = services.workflow_update(user=request.user, workflow_id=workflow_id, **ser.validated_data)
         return Response(WorkflowOutputSerializer(selectors.workflow_to_dict(wf)).data)
 
-    @extend_schema(summary="Delete a workflow", responses={204: None})
+    @extend_schema(summary="Move a workflow to the trash with its chatflows", responses=moved_to_trash(),
+                   description="Hidden at once with its chatflows; purged (runs included) by DELETE "
+                               "trash/workflow/{id}/ or the nightly cleanup after TRASH_RETENTION_DAYS; "
+                               "POST trash/workflow/{id}/restore/ brings it back with its chatflows.")
     def delete(self, request, workflow_id: str):
         services.workflow_delete(user=request.user, workflow_id=workflow_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

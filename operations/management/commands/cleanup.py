@@ -1,17 +1,20 @@
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from operations.cleanup import STEPS, cleanup_run
+from operations.cleanup import STEP_ALIASES, STEPS, cleanup_run
 
 
 class Command(BaseCommand):
-    help = ("Remove orphan vectors/objects, repair records without objects or vectors, purge soft-deleted data, "
-            "temp KBs of deleted conversations and stale progress keys.")
+    help = ("Remove orphan vectors/objects, repair records without objects or vectors, purge the trash's expired "
+            "items and conversations past their retention, temp KBs of purged conversations and stale progress "
+            "keys.")
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true")
-        parser.add_argument("--older-than-days", type=int, default=None, help="soft-deleted data retention")
-        parser.add_argument("--step", action="append", choices=STEPS, help="run only these steps (repeatable)")
+        parser.add_argument("--older-than-days", type=int, default=None,
+                            help="purge what went to the trash this many days ago (default TRASH_RETENTION_DAYS)")
+        parser.add_argument("--step", action="append", choices=[*STEPS, *STEP_ALIASES],
+                            help="run only these steps (repeatable)")
 
     def handle(self, *args, **opts):
         steps = tuple(opts["step"] or STEPS)
