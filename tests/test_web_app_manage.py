@@ -1,7 +1,8 @@
 """Managing things in the web app, in a real Chromium against the live test server and a real Celery worker:
 rename a knowledge base, watch an upload's live progress (its queued state first, while the worker has not
-started), delete the knowledge base after a confirmation; create an API key (shown once), use it and revoke it;
-change the password and sign in with the new one, delete the account."""
+started), delete the knowledge base after a confirmation, restore it from the trash, then delete it for good;
+create an API key (shown once), use it and revoke it; change the password and sign in with the new one, delete
+the account."""
 
 from chat.tests.helpers import text_pdf
 from tests.factories import UserFactory
@@ -63,13 +64,33 @@ def test_knowledge_base_rename_progress_delete_api_keys_and_password(live_server
     expect(card).to_contain_text("1 file · 4 pages")
     page.get_by_role("button", name="Delete Drafts 2026").click()
     dialog = page.get_by_role("dialog", name="Delete knowledge base")
-    expect(dialog).to_contain_text("Delete “Drafts 2026” and its 1 file?")
+    expect(dialog).to_contain_text("Move “Drafts 2026” and its 1 file to the trash?")
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_have_count(0)
     expect(card).to_have_count(1)
     page.get_by_role("button", name="Delete Drafts 2026").click()
     dialog.get_by_role("button", name="Delete").click()
     expect(page.get_by_text("No knowledge base yet")).to_be_visible()
+
+    # The trash: restored, the knowledge base comes back with its file; deleted for good, it is gone.
+    page.get_by_role("link", name="Trash").click()
+    trash = page.get_by_role("list", name="Deleted items")
+    expect(trash.locator("li")).to_have_count(1)
+    expect(trash).to_contain_text("Knowledge base Drafts 2026")
+    shot(page, "trash")
+    page.get_by_role("button", name="Restore Drafts 2026").click()
+    expect(page.get_by_role("status")).to_contain_text("“Drafts 2026” restored")
+    expect(page.get_by_text("The trash is empty.")).to_be_visible()
+    page.get_by_role("link", name="Knowledge bases", exact=True).click()
+    expect(card).to_contain_text("1 file · 4 pages")
+    page.get_by_role("button", name="Delete Drafts 2026").click()
+    dialog.get_by_role("button", name="Delete").click()
+    expect(page.get_by_text("No knowledge base yet")).to_be_visible()
+    page.get_by_role("link", name="Trash").click()
+    page.get_by_role("button", name="Delete Drafts 2026 for good").click()
+    page.get_by_role("dialog", name="Delete for good").get_by_role("button", name="Delete for good").click()
+    expect(page.get_by_role("status")).to_contain_text("“Drafts 2026” deleted for good")
+    expect(page.get_by_text("The trash is empty.")).to_be_visible()
 
     # API keys: created and shown once, it works; revoked, it no longer does.
     page.get_by_role("link", name="Account").click()

@@ -12,6 +12,7 @@ import { KnowledgeBasePage } from './pages/knowledge-base.js';
 import { KnowledgeBasesPage } from './pages/knowledge-bases.js';
 import { ModelsPage } from './pages/models.js';
 import { SearchPage } from './pages/search.js';
+import { TrashPage } from './pages/trash.js';
 import { WorkflowPage } from './pages/workflow.js';
 import { RunPage } from './pages/workflow-run.js';
 import { WorkflowsPage } from './pages/workflows.js';
@@ -23,6 +24,7 @@ const NAV = [
   ['/search', 'Search'],
   ['/workflows', 'Workflows'],
   ['/models', 'Models'],
+  ['/trash', 'Trash'],
   ['/account', 'Account'],
 ];
 
@@ -36,6 +38,7 @@ const ROUTES = [
   ['/workflows/:id', (p) => html`<${WorkflowPage} id=${p.id} />`],
   ['/workflows', () => html`<${WorkflowsPage} />`],
   ['/models', () => html`<${ModelsPage} />`],
+  ['/trash', () => html`<${TrashPage} />`],
   ['/account', () => html`<${AccountPage} />`],
 ];
 

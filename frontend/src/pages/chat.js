@@ -267,7 +267,7 @@ export function ChatPage({ id }) {
         <div class="row end"><button type="button" onClick=${() => setRenaming(null)}>Cancel</button>
           <button type="submit" class="primary">Rename</button></div></form>
     <//>`}
-    ${deleting && html`<${Confirm} title="Delete conversation" message=${`Delete “${deleting.conversation_name || 'Untitled'}”?`}
+    ${deleting && html`<${Confirm} title="Delete conversation" message=${`Move “${deleting.conversation_name || 'Untitled'}” to the trash? You can restore it from the Trash for a few days.`}
       action="Delete" onConfirm=${remove} onClose=${() => setDeleting(null)} />`}
   </div>`;
 }

@@ -163,7 +163,7 @@ export function KnowledgeBasePage({ id }) {
           <td><button type="button" class="danger small" aria-label=${`Delete ${file.filename}`}
             onClick=${() => setDeleting(file)}>Delete</button></td>
         </tr>`)}</tbody></table></div>`}
-    ${deleting && html`<${Confirm} title="Delete file" message=${`Delete “${deleting.filename}”?`}
+    ${deleting && html`<${Confirm} title="Delete file" message=${`Move “${deleting.filename}” to the trash? Its pages are no longer searched or cited; you can restore it from the Trash for a few days.`}
       action="Delete" onConfirm=${removeFile} onClose=${() => setDeleting(null)} />`}
     ${viewing && html`<${FilePages} file=${viewing} onClose=${() => setViewing(null)} />`}
   </section>`;

@@ -52,7 +52,7 @@ export function KnowledgeBasesPage() {
         </li>`)}
       </ul>`}
     ${deleting && html`<${Confirm} title="Delete knowledge base"
-      message=${`Delete “${deleting.knowledge_base_name}” and its ${plural(deleting.file_count, 'file')}? Its pages will no longer be searched or cited.`}
+      message=${`Move “${deleting.knowledge_base_name}” and its ${plural(deleting.file_count, 'file')} to the trash? Its pages are no longer searched or cited; you can restore it from the Trash for a few days.`}
       action="Delete" onConfirm=${remove} onClose=${() => setDeleting(null)} />`}
   </section>`;
 }

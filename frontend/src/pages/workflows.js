@@ -100,7 +100,7 @@ export function WorkflowsPage() {
         </li>`)}
       </ul>`}
     ${deleting && html`<${Confirm} title="Delete workflow"
-      message=${`Delete “${deleting.workflow_name}” and its chatflows? Its runs stop being listed.`}
+      message=${`Move “${deleting.workflow_name}” and its chatflows to the trash? You can restore them from the Trash for a few days.`}
       action="Delete" onConfirm=${remove} onClose=${() => setDeleting(null)} />`}
   </section>`;
 }
