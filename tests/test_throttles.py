@@ -100,3 +100,17 @@ def test_a_view_marked_throttle_exempt_is_not_counted(settings, user):
     assert UserRateThrottle().allow_request(request, Ordinary())
     with pytest.raises(RateLimited):
         UserRateThrottle().allow_request(request, Ordinary())
+
+
+def test_chat_turns_share_one_budget_per_user_across_the_chat_and_openai_routes(settings, api_client, other_client):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "chat": "2/60"}
+    asked = "/api/v1/conversations/no-such-conversation/messages/?stream=false"
+    # The budget counts every turn asked, before the conversation is looked up (a 404 costs a turn too).
+    assert [api_client.post(asked, {"question": "hi"}, format="json").status_code for _ in range(2)] == [404, 404]
+    refused = api_client.post(asked, {"question": "hi"}, format="json")
+    assert refused.status_code == 429 and _error(refused)["details"]["scope"] == "chat"
+    completion = api_client.post("/api/v1/openai/chat/completions",
+                                 {"model": "any", "messages": [{"role": "user", "content": "hi"}]}, format="json")
+    assert completion.status_code == 429
+    assert completion.json()["error"]["code"] == "rate_limited"  # OpenAI's error shape on that route
+    assert other_client.post(asked, {"question": "hi"}, format="json").status_code == 404  # per user
