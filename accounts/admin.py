@@ -52,7 +52,8 @@ class AdminPasswordChangeForm(auth_forms.AdminPasswordChangeForm):
         return user
 
 
-@admin.action(description="Delete the selected accounts and all their data (in the background)")
+@admin.action(description="Delete the selected accounts and all their data (in the background)",
+              permissions=["account_delete"])
 def delete_accounts(modeladmin, request, queryset):
     users = [u for u in queryset if u.pk != request.user.pk]  # an operator does not delete themself here
     for user in users:
@@ -80,8 +81,12 @@ class UserAdmin(DjangoUserAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # accounts are deleted with their data: the "Delete the selected accounts" action
 
+    def has_account_delete_permission(self, request) -> bool:
+        """Who may run the account-deletion action: a view-only operator may not."""
+        return request.user.has_perm("accounts.delete_user")
 
-@admin.action(description="Run the selected failed deletions again")
+
+@admin.action(description="Run the selected failed deletions again", permissions=["account_delete"])
 def retry_deletions(modeladmin, request, queryset):
     failed = list(queryset.filter(state=AccountDeletion.State.FAILED))
     for deletion in failed:
@@ -97,6 +102,9 @@ class AccountDeletionAdmin(admin.ModelAdmin):
     search_fields = ("deletion_id", "user_ref")
     readonly_fields = [f.name for f in AccountDeletion._meta.fields]
     actions = [retry_deletions]
+
+    def has_account_delete_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.delete_user")
 
     def has_add_permission(self, request):
         return False

@@ -171,3 +171,17 @@ def test_admin_action_deletes_the_account_and_operators_see_the_job(
     assert page.status_code == 200 and deletion.deletion_id in page.content.decode()
     # A bare row delete (which would leave every other store behind) is not offered.
     assert admin_client.get(f"/admin/accounts/user/{User.objects.get(username='admin').pk}/delete/").status_code == 403
+
+
+def test_a_view_only_operator_cannot_run_the_deletion_actions(client, user):
+    from django.contrib.auth.models import Permission
+
+    viewer = User.objects.create_user("viewer", None, "viewer-long-password-1", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_user"),
+                                Permission.objects.get(codename="view_accountdeletion"))
+    client.force_login(viewer)
+    page = client.get("/admin/accounts/user/")
+    assert page.status_code == 200 and "delete_accounts" not in page.content.decode()
+    client.post("/admin/accounts/user/", {"action": "delete_accounts", "_selected_action": [user.pk]})
+    user.refresh_from_db()
+    assert user.is_active and not AccountDeletion.objects.exists()
