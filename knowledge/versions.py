@@ -64,7 +64,12 @@ def version_complete(*, file_id: str) -> None:
     """A file's ingestion completed: a new version replaces the document's older live versions now. One that a
     newer version overtook while it ran goes to the trash itself (replaced by that one)."""
     file = File.objects(file_id=file_id, is_delete=False).first()
-    if file is None or not file.replaces:
+    if file is None:
+        return
+    if not file.replaces:
+        # A file restored from the trash before it ever completed is still on the hidden list: its completion
+        # shows it (a no-op read for every other file).
+        kb_hidden_change(knowledge_base_id=file.knowledge_db_id, show=[file.file_id])
         return
     others = _live_versions(file)
     newer = [f for f in others if f.version > file.version and not f.replaces and f.status == FileStatus.COMPLETED]

@@ -145,3 +145,24 @@ def test_another_users_trash_is_404_and_unknown_kinds_too(api_client, other_clie
     assert response.status_code == 404 and "knowledge_base" in response.json()["error"]["details"]["kinds"]
     assert KnowledgeBase.objects.get(knowledge_base_id=kb.knowledge_base_id).is_delete  # still in the trash
     assert api_client.post(f"/api/v1/trash/knowledge_base/{kb.knowledge_base_id}/restore/").status_code == 200
+
+
+def test_a_file_restored_before_it_completed_is_searched_once_it_is_retried(
+    api_client, user, django_capture_on_commit_callbacks
+):
+    from knowledge.jobs import job_retry
+
+    kb_id = knowledge_base_create(user=user, name="Late").knowledge_base_id
+    # Uploaded, but its ingestion never ran (the enqueue is not executed), then deleted: it goes to the trash
+    # hidden, and its job ends cancelled.
+    response = api_client.post(upload_url(kb_id), {"files": [uploaded("late.pdf", samples.make_pdf([
+        "Volcanoes erupt basalt lava"]))]}, format="multipart")
+    file_id = response.json()[0]["file_id"]
+    assert api_client.delete(f"/api/v1/files/{file_id}/").status_code == 204
+    assert api_client.post(f"/api/v1/trash/file/{file_id}/restore/").status_code == 200
+    job = IngestionJob.objects.get(file_id=file_id)
+    assert job.state == "cancelled"
+    with django_capture_on_commit_callbacks(execute=True):
+        job_retry(job=job)
+    assert IngestionJob.objects.get(file_id=file_id).state == "completed"
+    assert {f for f, _, _ in _hits(api_client, [kb_id])} == {file_id}  # no longer on the KB's hidden list
