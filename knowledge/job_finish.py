@@ -26,12 +26,6 @@ def _end(rows: QuerySet, *, state: State, reason: str) -> int:
     return rows.update(state=state, error=reason, finished_at=now, updated_at=now)
 
 
-def ingestion_jobs_cancel(*, jobs: QuerySet) -> int:
-    """Cancel these jobs in one write (a KB or file being deleted: its purge removes the outputs, and a step
-    still running stops at its next check). Returns how many were still running."""
-    return _end(jobs, state=State.CANCELLED, reason=CANCELLED_REASON)
-
-
 def ingestion_job_finish(*, job: IngestionJob, state: State, reason: str) -> bool:
     """End a job as failed or cancelled, and its file with it.
 

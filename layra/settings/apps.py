@@ -142,7 +142,6 @@ OPS_STUCK_JOB_AFTER_S = env.int("OPS_STUCK_JOB_AFTER_S", default=1800)  # stalle
 # Items in the trash (knowledge bases, files, conversations, workflows) are purged by the nightly cleanup this many
 # days after their delete (OPS_SOFT_DELETE_RETENTION_DAYS: its older name).
 TRASH_RETENTION_DAYS = env.int("TRASH_RETENTION_DAYS", default=env.int("OPS_SOFT_DELETE_RETENTION_DAYS", default=7))
-OPS_SOFT_DELETE_RETENTION_DAYS = TRASH_RETENTION_DAYS
 # Conversations with no activity for this many days are purged by the nightly cleanup; unset keeps them.
 CONVERSATION_RETENTION_DAYS = env.int("CONVERSATION_RETENTION_DAYS", default=None)
 OPS_CLEANUP_HOUR = env.int("OPS_CLEANUP_HOUR", default=3)  # nightly cleanup, UTC
