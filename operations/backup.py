@@ -30,11 +30,18 @@ from layra.milvus import milvus_client
 from layra.mongo import database, reset_document_collections
 from layra.redis import redis_client
 from layra.storage import object_keys, storage
-from operations.checksums import file_sha256, milvus_digest, mongo_digest, mongo_docs_digest, vector_rows_digest
+from operations.checksums import (
+    VECTOR_ROW_FIELDS,
+    file_sha256,
+    milvus_digest,
+    mongo_digest,
+    mongo_docs_digest,
+    vector_rows_digest,
+)
 from operations.indexes import ensure_indexes
 from operations.redis_dump import redis_dump, redis_restore
 from operations.reindex import lexical_backfill
-from operations.stores import VECTOR_FIELDS, collection_rows, kb_collections
+from operations.stores import collection_rows, kb_collections
 
 MYSQL_EXCLUDE = ["contenttypes", "auth.permission", "sessions", "admin.logentry"]
 FORMAT_VERSION = 2  # 2: redis/ and content digests; a version 1 backup restores without them
@@ -89,7 +96,7 @@ def _dump_mongo(root: Path, on_item: Callable[[str], None] | None) -> dict[str, 
 
 
 def _dump_milvus(root: Path, on_item: Callable[[str], None] | None) -> dict[str, str]:
-    fields = VECTOR_FIELDS[1:]
+    fields = VECTOR_ROW_FIELDS
     digests = {}
     for name in kb_collections():
         embedder, dim = embedder_of(name)

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 from bson import json_util
 
-from embeddings.collections import rows_matching
+from embeddings.collections import DENSE_FIELDS, rows_matching
 from layra.milvus import milvus_client
 from layra.mongo import database
 
-VECTOR_ROW_FIELDS = ["vector", "knowledge_base_id", "username", "file_id", "image_id", "page_number"]
+VECTOR_ROW_FIELDS = DENSE_FIELDS[1:]  # every field but `pk`: the digest the backup took is checked on restore
 
 
 def file_sha256(path: Path) -> str:
