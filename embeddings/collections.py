@@ -159,15 +159,23 @@ def forget_ready() -> None:
 QUERY_LIMIT = 16384  # Milvus caps offset + limit of one query
 
 
-def rows_matching(client: MilvusClient, name: str, *, expr: str, fields: list[str], batch: int = 4000) -> list[dict]:
-    """Every row matching `expr`, read strongly (what was just written included).
+def rows_count(client: MilvusClient, name: str, *, expr: str) -> int:
+    """How many rows match `expr`, read strongly."""
+    return int(client.query(collection_name=name, filter=expr, output_fields=["count(*)"],
+                            consistency_level="Strong")[0]["count(*)"])
+
+
+def rows_matching(client: MilvusClient, name: str, *, expr: str, fields: list[str], batch: int = 4000,
+                  count: int | None = None) -> list[dict]:
+    """Every row matching `expr`, read strongly (what was just written included); `count`: rows_count's answer
+    when the caller already has it.
 
     One plain query when the rows fit in one (the usual case); a query iterator otherwise. pymilvus' iterator
     takes its snapshot time from the server where it can; a 2.3 server cannot give it one, and the iterator's
     own clock then missed rows written moments before (seen in the tests), so small reads avoid it."""
     client.load_collection(collection_name=name)
-    count = int(client.query(collection_name=name, filter=expr, output_fields=["count(*)"],
-                             consistency_level="Strong")[0]["count(*)"])
+    if count is None:
+        count = rows_count(client, name, expr=expr)
     if count <= QUERY_LIMIT:
         return client.query(collection_name=name, filter=expr, output_fields=fields, limit=QUERY_LIMIT,
                             consistency_level="Strong") if count else []

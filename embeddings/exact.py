@@ -13,7 +13,7 @@ import numpy as np
 from django.conf import settings
 from pymilvus import MilvusClient
 
-from embeddings.collections import filter_quote, rows_matching
+from embeddings.collections import filter_quote, rows_count, rows_matching
 from layra.lru import SizedLRU
 from layra.process_local import ProcessLocal
 
@@ -47,11 +47,11 @@ def matrix_build(*, client: MilvusClient, name: str, knowledge_base_id: str, dim
     """The KB's rows read strongly (every acknowledged write, so nothing older than the generation read before),
     or a too-big marker when they exceed SEARCH_EXACT_MAX_MB."""
     expr = f"knowledge_base_id == {filter_quote(knowledge_base_id)}"
-    count = int(client.query(collection_name=name, filter=expr, output_fields=["count(*)"],
-                             consistency_level="Strong")[0]["count(*)"])
+    count = rows_count(client, name, expr=expr)
     if count * dim * 4 > settings.SEARCH_EXACT_MAX_MB * 1024 * 1024:
         return KnowledgeBaseMatrix(knowledge_base_id, None, np.zeros(0, dtype=np.int64), [])
-    rows = rows_matching(client, name, expr=expr, fields=["image_id", "file_id", "page_number", "vector"])
+    rows = rows_matching(client, name, expr=expr, fields=["image_id", "file_id", "page_number", "vector"],
+                         count=count)
     by_page: dict[str, list] = {}
     meta: dict[str, tuple[str, str, int]] = {}
     for row in rows:

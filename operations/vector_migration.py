@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pymilvus import MilvusClient
 
-from embeddings.collections import dense_collection_ensure, filter_quote
+from embeddings.collections import dense_collection_ensure, filter_quote, rows_count
 from embeddings.services import embedder_tag, vectors_delete_knowledge_base
 from knowledge.documents import KnowledgeBase
 from knowledge.invalidation import kb_version_bump
@@ -63,8 +63,7 @@ def _legacy_names(client: MilvusClient) -> list[str]:
 
 def _count(client: MilvusClient, name: str, expr: str = "") -> int:
     client.load_collection(collection_name=name)
-    return int(client.query(collection_name=name, filter=expr, output_fields=["count(*)"],
-                            consistency_level="Strong")[0]["count(*)"])
+    return rows_count(client, name, expr=expr)
 
 
 def _describe(client: MilvusClient, name: str) -> LegacyCollection:
