@@ -244,7 +244,7 @@ export function ChatPage({ id }) {
               onEdit=${(t, q) => ask(q, t.parent_message_id || null)} />`)}
             <div ref=${bottom}></div>
           </div>
-          ${conversation && conversation.temp_db ? html`<${ConversationFiles} kbId=${conversation.temp_db}
+          ${conversation && conversation.temp_db ? html`<${ConversationFiles} key=${conversation.temp_db} kbId=${conversation.temp_db}
             version=${attached} />` : null}
           <${ErrorText} error=${error} />
           <form class="ask" onSubmit=${send}>
