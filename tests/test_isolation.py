@@ -55,8 +55,8 @@ def api_routes() -> list[Route]:
     for template, pattern in _walk(get_resolver().url_patterns):
         if not template.startswith(API_PREFIX):
             continue
-        if not template.endswith("/"):
-            continue  # a deprecated slash-less alias: the same view as its route, checked there (layra/routes.py)
+        if (pattern.name or "").endswith("-noslash") or pattern.name == "openai-not-found":
+            continue  # a deprecated slash-less alias (the same view as its route, checked there), or a 404 answer
         view = getattr(pattern.callback, "view_class", None) or getattr(pattern.callback, "cls", None)
         assert view is not None, f"{template}: not a class-based view; isolation cannot see its methods"
         routes.append(Route(template, pattern.name or "", tuple(pattern.pattern.converters), view))
