@@ -18,22 +18,27 @@ from workflows import trash as workflows_trash
 
 @dataclass(frozen=True)
 class Kind:
+    trash: Callable[..., object]  # (user=, item_id=)
     restore: Callable[..., object]  # (user=, item_id=)
     purge: Callable[..., None]  # (user=, item_id=)
 
 
 KINDS = {
     "knowledge_base": Kind(
+        trash=lambda user, item_id: knowledge_trash.knowledge_base_trash(user=user, knowledge_base_id=item_id),
         restore=lambda user, item_id: knowledge_trash.knowledge_base_restore(user=user, knowledge_base_id=item_id),
         purge=lambda user, item_id: knowledge_trash.knowledge_base_purge_trashed(user=user,
                                                                                  knowledge_base_id=item_id)),
     "file": Kind(
+        trash=lambda user, item_id: knowledge_trash.file_trash(user=user, file_id=item_id),
         restore=lambda user, item_id: knowledge_trash.file_restore(user=user, file_id=item_id),
         purge=lambda user, item_id: knowledge_trash.file_purge_trashed(user=user, file_id=item_id)),
     "conversation": Kind(
+        trash=lambda user, item_id: chat_trash.conversation_trash(user=user, conversation_id=item_id),
         restore=lambda user, item_id: chat_trash.conversation_restore(user=user, conversation_id=item_id),
         purge=lambda user, item_id: chat_trash.conversation_purge_trashed(user=user, conversation_id=item_id)),
     "workflow": Kind(
+        trash=lambda user, item_id: workflows_trash.workflow_trash(user=user, workflow_id=item_id),
         restore=lambda user, item_id: workflows_trash.workflow_restore(user=user, workflow_id=item_id),
         purge=lambda user, item_id: workflows_trash.workflow_purge_trashed(user=user, workflow_id=item_id)),
 }
@@ -85,3 +90,8 @@ def conversations_retention(*, dry_run: bool = False) -> int:
     if days is None:
         return 0
     return chat_trash.conversations_retention_purge(cutoff=timezone.now() - timedelta(days=days), dry_run=dry_run)
+
+
+def trash_move(*, user: User, kind: str, item_id: str) -> None:
+    """Move one of the user's items to the trash exactly as its own DELETE route does (operators' admin action)."""
+    _kind(kind).trash(user=user, item_id=item_id)

@@ -14,13 +14,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from mongoengine.queryset.visitor import Q
 
-from knowledge.documents import File, utcnow
-from knowledge.hidden import kb_hidden_change
+from accounts.models import User
+from knowledge.documents import utcnow
 from knowledge.jobs import job_cancel, job_retry
 from knowledge.models import IngestionJob
-from knowledge.services import kb_version_bump
 from layra.errors import DomainError
 from operations.reindex import reindex_file, reindex_knowledge_base
+from operations.trash import trash_move
 
 SECRET_WORDS = ("api_key", "password", "secret", "token")
 
@@ -180,6 +180,10 @@ def list_view(site, request, name):
     return TemplateResponse(request, "mongo_admin/list.html", ctx)
 
 
+# The admin's pages whose "move to the trash" is the owner's own delete (operations.trash).
+TRASH_KINDS = {"knowledgebase": "knowledge_base", "file": "file", "workflow": "workflow"}
+
+
 def detail_view(site, request, name, object_id):
     admin = _admin(name)
     obj = admin.get(object_id)
@@ -187,14 +191,13 @@ def detail_view(site, request, name, object_id):
         action = request.POST.get("action", "")
         try:
             if action == "soft_delete" and admin.soft_delete:
-                admin.document.objects(**{admin.id_field: object_id}).update_one(set__is_delete=True,
-                                                                                set__deleted_at=utcnow())
-                if name == "knowledgebase":
-                    File.objects(knowledge_db_id=object_id, is_delete=False).update(
-                        set__is_delete=True, set__deleted_at=utcnow(), set__trashed_with=f"knowledge_base:{object_id}")
-                    kb_version_bump(knowledge_base_id=object_id)
-                elif name == "file":
-                    kb_hidden_change(knowledge_base_id=obj.knowledge_db_id, hide=[object_id])
+                owner = User.objects.filter(username=getattr(obj, "username", None)).first()
+                if name in TRASH_KINDS and owner is not None:
+                    # The owner's own delete: a KB takes its files, a workflow its chatflows, caches follow.
+                    trash_move(user=owner, kind=TRASH_KINDS[name], item_id=object_id)
+                else:
+                    admin.document.objects(**{admin.id_field: object_id}).update_one(set__is_delete=True,
+                                                                                    set__deleted_at=utcnow())
                 message = "Moved to the trash (purged by cleanup after TRASH_RETENTION_DAYS)."
             else:
                 message = admin.run_action(action, obj)

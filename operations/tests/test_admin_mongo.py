@@ -44,7 +44,7 @@ def test_changelists_search_filter_detail(admin_client, user, django_capture_on_
     assert anon.get("/admin/mongo/file/").status_code == 302  # staff only
 
 
-def test_actions_reindex_retry_cancel_soft_delete(admin_client, user, django_capture_on_commit_callbacks):
+def test_actions_reindex_retry_cancel_soft_delete(admin_client, user, api_client, django_capture_on_commit_callbacks):
     kb, files = ingest(user, django_capture_on_commit_callbacks, docs={"a.txt": b"operator admin actions"})
     file = files[0]
     url = f"/admin/mongo/file/{file.file_id}/"
@@ -69,6 +69,12 @@ def test_actions_reindex_retry_cancel_soft_delete(admin_client, user, django_cap
     admin_client.post(f"/admin/mongo/knowledgebase/{kb.knowledge_base_id}/", {"action": "soft_delete"})
     assert KnowledgeBase.objects.get(knowledge_base_id=kb.knowledge_base_id).is_delete
     assert File.objects.get(file_id=file.file_id).is_delete
+    # The owner's own delete: one item in their trash, gone from their list, restored whole with its file.
+    trash = api_client.get("/api/v1/trash/").json()["results"]
+    assert [(t["kind"], t["id"]) for t in trash] == [("knowledge_base", kb.knowledge_base_id)]
+    assert api_client.get("/api/v1/knowledge-bases/").json()["count"] == 0
+    assert api_client.post(f"/api/v1/trash/knowledge_base/{kb.knowledge_base_id}/restore/").status_code == 200
+    assert not File.objects.get(file_id=file.file_id).is_delete
 
 
 def test_ingestion_job_admin_retry_and_cancel_actions(admin_client, user, django_capture_on_commit_callbacks):
