@@ -164,6 +164,7 @@ class ChatCompletionApi(OpenAIApiView):
             max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"))
         if body["stream"]:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            # Not layra.sse.sse_response: its opening comment line is not in OpenAI's framing (data lines only).
             response = StreamingHttpResponse(_chunks(completion, model=body["model"], include_usage=include_usage),
                                              content_type="text/event-stream")
             response["Cache-Control"] = "no-cache"
