@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import AccountDeletion, User
-from accounts.services import audit_log_record, credentials_revoke, password_confirm
+from accounts.services import audit_log_record, credentials_revoke
+from layra.errors import ValidationError
 from layra.ids import new_id
 
 ACCOUNT_DELETE_TASK = "operations.account_delete"
@@ -30,8 +31,9 @@ def account_delete_request(*, user: User, password: str | None = None, requested
     missing or wrong); an operator's (`requested_by="admin"`, `actor` the operator) does not.
 
     Safe to repeat: a deletion already queued or running for the user is returned, not duplicated."""
-    if requested_by == "self":
-        password_confirm(user=user, password=password, ip=ip, field="password", message="Password is wrong.")
+    if requested_by == "self" and (not password or not user.check_password(password)):
+        message = "Password is wrong." if password else "Password is required."
+        raise ValidationError(message, details={"password": [message]})
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(is_active=False, updated_at=timezone.now())
         user.is_active = False

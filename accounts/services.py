@@ -125,26 +125,14 @@ def user_for_login(identifier: str) -> User | None:
     return user
 
 
-def password_confirm(*, user: User, password: str | None, ip: str | None, field: str, message: str) -> None:
-    """A signed-in user's password, asked again before a grave change (new password, account deletion): a wrong
-    one is a 400 on `field` and counts in the login backoff of this username + address, so a stolen token cannot
-    guess it at the request rate (429 login_locked while it waits)."""
-    if not password:
-        raise ValidationError("Password is required.", details={field: ["Password is required."]})
-    login_backoff_check(username=user.username, ip=ip)
-    if not user.check_password(password):
-        login_backoff_failure(username=user.username, ip=ip)
-        raise ValidationError(message, details={field: [message]})
-    login_backoff_clear(username=user.username, ip=ip)
-
-
 def password_change(*, user: User, current_password: str, new_password: str, session_id: str | None = None,
                     ip: str | None = None) -> None:
     """Change the password, revoke every API key and every other login session (the current one, if any, stays).
 
     A leaked key or a stolen session is what a password change is usually for: none of them survives it."""
-    password_confirm(user=user, password=current_password, ip=ip, field="current_password",
-                     message="Current password is wrong.")
+    if not user.check_password(current_password):
+        raise ValidationError("Current password is wrong.",
+                              details={"current_password": ["Current password is wrong."]})
     _validate_password(new_password, user=user, field="new_password")
     user.set_password(new_password)
     user.password_migration_required = False
